@@ -1,0 +1,158 @@
+"""The adapter contract: what a system receives and what it must hand back.
+
+A system gets the search rows (features and labels), the holdout *features* only, a budget, a seed
+and a metric. It returns holdout predictions plus its own account of the search. The harness, not the
+system, scores the holdout. Everything here is plain data so that it crosses process boundaries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+TaskType = Literal["binary", "multiclass", "regression"]
+HPKind = Literal["float", "int", "categorical"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One budget shared by every system in a suite (matched budgets)."""
+
+    wall_seconds: float
+    cores: int = 1
+    memory_mb: int = 4096
+    max_trials: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "wall_seconds": self.wall_seconds,
+            "cores": self.cores,
+            "memory_mb": self.memory_mb,
+            "max_trials": self.max_trials,
+        }
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One dimension of a search space. `condition` names a parent and the values that activate it."""
+
+    name: str
+    kind: HPKind
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] = ()
+    log: bool = False
+    default: Any = None
+    condition: tuple[str, tuple[Any, ...]] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.kind, "log": self.log}
+        if self.kind == "categorical":
+            out["choices"] = list(self.choices)
+        else:
+            out["range"] = [self.low, self.high]
+        if self.default is not None:
+            out["default"] = self.default
+        if self.condition is not None:
+            out["condition"] = {"parent": self.condition[0], "values": list(self.condition[1])}
+        return out
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A named, documented set of hyperparameters."""
+
+    name: str
+    hyperparameters: tuple[Hyperparameter, ...]
+    description: str = ""
+
+    @property
+    def dimension(self) -> int:
+        return len(self.hyperparameters)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "dimension": self.dimension,
+            "hyperparameters": [hp.as_dict() for hp in self.hyperparameters],
+        }
+
+
+@dataclass
+class SearchData:
+    """What a system may see: search rows with labels, holdout rows without."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    X_holdout: pd.DataFrame
+    task_type: TaskType
+    metric: str
+    classes: list[Any] = field(default_factory=list)
+
+    @property
+    def categorical_columns(self) -> list[str]:
+        return [c for c in self.X.columns if isinstance(self.X[c].dtype, pd.CategoricalDtype)]
+
+
+@dataclass
+class Trial:
+    """One evaluated configuration. Times are seconds since the run started."""
+
+    number: int
+    config: dict[str, Any]
+    score: float | None
+    start: float
+    end: float
+    fidelity: float = 1.0
+    status: str = "complete"
+
+
+@dataclass
+class RunResult:
+    """A system's answer. `predictions` are probabilities (n, n_classes) or values (n,)."""
+
+    predictions: np.ndarray
+    reported_score: float | None
+    reported_on: str
+    n_configs: int
+    best_config: dict[str, Any] = field(default_factory=dict)
+    trials: list[Trial] = field(default_factory=list)
+    model_description: str = ""
+
+
+class RunContext:
+    """Deadline and stop signal for a run. Adapters poll `should_stop()` between units of work."""
+
+    def __init__(self, deadline: float, seed: int, budget: Budget) -> None:
+        self.deadline = deadline  # time.monotonic() value
+        self.seed = seed
+        self.budget = budget
+        self.started = time.monotonic()
+        self.stop_requested = False
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def should_stop(self, reserve: float = 0.0) -> bool:
+        return self.stop_requested or self.remaining() <= reserve
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A system or searcher. `options` come from the suite file."""
+
+    name: str
+
+    def version(self) -> str: ...
+
+    def search_space(self) -> SearchSpace | None: ...
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult: ...

@@ -1,0 +1,97 @@
+"""The job-folder protocol between the harness and a job's process.
+
+The harness writes the inputs once per sealed split and a `job.json` per job; the job's process
+writes `predictions.npy` and `result.json`, or `error.json`. Holdout labels never enter these
+folders. Needs only the standard library, numpy and pandas (with pyarrow), and runs on Python 3.9,
+so that a system's own environment can speak it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from adapters.contract import RunResult, Trial
+
+JOB = "job.json"
+SEARCH_X = "search_X.parquet"
+SEARCH_Y = "search_y.npy"
+HOLDOUT_X = "holdout_X.parquet"
+RESULT = "result.json"
+PREDICTIONS = "predictions.npy"
+ERROR = "error.json"
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    _atomic_write(path, lambda p: p.write_text(json.dumps(payload, default=str)))
+
+
+def write_inputs(folder: Path, X: pd.DataFrame, y: np.ndarray, X_holdout: pd.DataFrame) -> None:
+    """Search rows with labels and holdout features: everything a system may see."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(folder / SEARCH_X, lambda p: X.to_parquet(p, index=False))
+    _atomic_write(folder / SEARCH_Y, lambda p: _save_npy(p, y))
+    _atomic_write(folder / HOLDOUT_X, lambda p: X_holdout.to_parquet(p, index=False))
+
+
+def read_inputs(folder: Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    return (
+        pd.read_parquet(folder / SEARCH_X),
+        np.load(folder / SEARCH_Y, allow_pickle=False),
+        pd.read_parquet(folder / HOLDOUT_X),
+    )
+
+
+def write_result(folder: Path, result: RunResult, extra: dict[str, Any]) -> None:
+    preds = np.asarray(result.predictions, dtype=np.float64)
+    _atomic_write(folder / PREDICTIONS, lambda p: _save_npy(p, preds))
+    payload = asdict(result)
+    payload.pop("predictions")
+    payload.update(extra)
+    write_json(folder / RESULT, payload)
+
+
+def read_result(folder: Path) -> tuple[RunResult, dict[str, Any]]:
+    """Result and the extra fields; raises ValueError on a malformed result file."""
+    payload = json.loads((folder / RESULT).read_text())
+    try:
+        trials = [Trial(**t) for t in payload.pop("trials")]
+        result = RunResult(
+            predictions=np.load(folder / PREDICTIONS, allow_pickle=False),
+            reported_score=payload.pop("reported_score"),
+            reported_on=payload.pop("reported_on"),
+            n_configs=payload.pop("n_configs"),
+            best_config=payload.pop("best_config"),
+            trials=trials,
+            model_description=payload.pop("model_description"),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed {RESULT}: {exc}") from None
+    return result, payload
+
+
+def write_error(folder: Path, failure_class: str, message: str, detail: str = "") -> None:
+    write_json(folder / ERROR, {"failure_class": failure_class, "message": message,
+                                "detail": detail})
+
+
+def read_error(folder: Path) -> dict[str, str] | None:
+    path = folder / ERROR
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,60 @@
+"""What runs inside a job's process: confine, read the job folder, run the adapter, write back."""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import time
+import traceback
+from pathlib import Path
+
+import adapters
+from adapters import protocol
+from adapters.contract import Budget, RunContext, SearchData
+from auditor.budget import confine
+
+
+def _usage() -> dict[str, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "cpu_s": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
+        "maxrss_mb": max(own.ru_maxrss, kids.ru_maxrss) / 1024,
+    }
+
+
+def main(job_dir: str, cpus: list[int]) -> None:
+    """Entry point of a job's process (started from the fork server)."""
+    folder = Path(job_dir)
+    job = json.loads((folder / protocol.JOB).read_text())
+    budget = Budget(**job["budget"])
+    confine(budget.cores, cpus)
+    ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget)
+
+    def _stop(signum: int, frame: object) -> None:
+        ctx.stop_requested = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        X, y, X_holdout = protocol.read_inputs(Path(job["inputs"]))
+        data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])
+        adapter = adapters.load(job["system"], job["options"])
+        space = adapter.search_space()
+        started = time.monotonic()
+        result = adapter.run(data, ctx)
+        search_s = time.monotonic() - started
+        protocol.write_result(folder, result, {
+            "search_s": search_s,
+            "system_version": adapter.version(),
+            "search_space": space.as_dict() if space is not None else None,
+            **_usage(),
+        })
+    except MemoryError:
+        protocol.write_error(folder, "oom", "MemoryError: allocation failed inside the system",
+                             traceback.format_exc())
+        raise SystemExit(1) from None
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        protocol.write_error(folder, "crash", message, traceback.format_exc())
+        raise SystemExit(1) from None

@@ -1,0 +1,238 @@
+"""`auditor run`: validate everything, seal the splits, run the jobs, audit and store each one.
+
+All input is checked before the output folder is touched, so bad input leaves nothing behind.
+Re-running on the same output folder skips jobs already recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import platform
+import shutil
+import sys
+from dataclasses import asdict, dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+import adapters
+from adapters import protocol
+from adapters.metrics import get_metric
+from auditor.audit import audit_run
+from auditor.datasets import Dataset, load_dataset
+from auditor.errors import UsageError
+from auditor.runner import Job, Outcome, Runner
+from auditor.splits import SealedSplit, seal
+from auditor.store import RESULTS_DB, Store
+from auditor.suite import Suite, SystemSpec
+
+HARNESS_PACKAGES = ("automl-auditor", "numpy", "pandas", "scipy", "scikit-learn", "lightgbm",
+                    "optuna", "pyarrow", "threadpoolctl", "psutil")
+
+
+def harness_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in HARNESS_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def resolve_systems(suite: Suite) -> list[SystemSpec]:
+    """Check each system loads with its options; give CV systems the suite's `cv_folds`."""
+    resolved = []
+    for spec in suite.systems:
+        try:
+            ref = adapters.resolve(spec.system)
+            options = dict(spec.options)
+            module, _, cls = ref.partition(":")
+            params = inspect.signature(getattr(__import__(module, fromlist=[cls]), cls)).parameters
+            if "cv_folds" in params and "cv_folds" not in options:
+                options["cv_folds"] = suite.cv_folds
+            adapters.load(spec.system, options)
+        except adapters.UnknownSystem as exc:
+            raise UsageError(f"suite system {spec.label!r}: {exc}") from None
+        resolved.append(replace(spec, options=options))
+    return resolved
+
+
+def load_datasets(suite: Suite) -> dict[str, Dataset]:
+    base = suite.path.parent
+    return {
+        spec.name: load_dataset(spec.name, spec.source, target=spec.target, task=spec.task,
+                                drop=spec.drop, base_dir=base)
+        for spec in suite.datasets
+    }
+
+
+def job_id(split: SealedSplit, system: SystemSpec, metric: str, suite: Suite) -> str:
+    key = json.dumps({
+        "dataset": split.dataset.fingerprint(), "split": split.fingerprint(),
+        "label": system.label, "system": system.system, "options": system.options,
+        "seed": split.seed, "metric": metric, "budget": suite.budget.as_dict(),
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Plan:
+    suite: Suite
+    systems: list[SystemSpec]
+    datasets: dict[str, Dataset]
+    splits: dict[tuple[str, int], SealedSplit]
+    metrics: dict[str, str]
+
+
+def plan(suite: Suite) -> Plan:
+    """Everything that can fail on bad input, done before any output is written."""
+    systems = resolve_systems(suite)
+    datasets = load_datasets(suite)
+    metrics = {s.name: suite.metric_for(s, datasets[s.name].task_type) for s in suite.datasets}
+    splits = {
+        (name, seed): seal(d, seed, suite.holdout_fraction)
+        for name, d in datasets.items() for seed in suite.seeds
+    }
+    return Plan(suite, systems, datasets, splits, metrics)
+
+
+def _check_output(out: Path, p: Plan) -> None:
+    db = out / RESULTS_DB
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output path {out} is a file; give a folder with --out")
+    if not db.exists():
+        return
+    store = Store(db)
+    try:
+        for name, d in p.datasets.items():
+            known = store.dataset_fingerprint(name)
+            if known is not None and known != d.fingerprint():
+                raise UsageError(
+                    f"output folder {out} holds results for a different dataset named {name!r}; "
+                    "use a new --out folder or rename the dataset"
+                )
+    finally:
+        store.close()
+
+
+class Progress:
+    """One line per started and finished job, with a bar of finished jobs."""
+
+    def __init__(self, total: int, done: int, stream: TextIO = sys.stderr) -> None:
+        self.total, self.done, self.stream = total, done, stream
+
+    def say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def started(self, job: Job) -> None:
+        self.say(f"  start  {job.split.dataset.name} · {job.system.label} · seed {job.seed}")
+
+    def finished(self, o: Outcome, holdout: float | None) -> None:
+        self.done += 1
+        width = 20
+        filled = round(width * self.done / self.total)
+        bar = "#" * filled + "-" * (width - filled)
+        j = o.job
+        what = (f"holdout {o.job.metric} {holdout:.4g}" if holdout is not None
+                else f"FAILED {o.failure_class}: {o.failure_message}")
+        flag = " OVERRUN" if o.overrun else ""
+        self.say(f"[{bar}] {self.done}/{self.total}  {j.split.dataset.name} · {j.system.label} · "
+                 f"seed {j.seed}  {what}  ({o.wall_s:.1f} s{flag})")
+
+
+def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[str, str]
+            ) -> float | None:
+    job = o.job
+    r = o.result
+    holdout = None
+    row = {
+        "job_id": job.job_id, "suite": suite.name, "dataset": job.split.dataset.name,
+        "system": job.system.label, "system_ref": job.system.system,
+        "options": json.dumps(job.system.options, sort_keys=True), "seed": job.seed,
+        "metric": job.metric, "status": o.status, "failure_class": o.failure_class,
+        "failure_message": o.failure_message, "wall_s": o.wall_s, "cpu_s": o.cpu_s,
+        "peak_rss_mb": o.peak_rss_mb, "search_s": o.extra.get("search_s"),
+        "overrun": int(o.overrun), "budget": json.dumps(suite.budget.as_dict()),
+        "versions": json.dumps(versions), "dataset_fingerprint": job.split.dataset.fingerprint(),
+        "split_fingerprint": job.split.fingerprint(), "started_at": o.started_at,
+        "finished_at": o.finished_at, "system_version": o.extra.get("system_version"),
+        "search_space": json.dumps(o.extra.get("search_space")),
+    }
+    trials = []
+    if r is not None:
+        a = audit_run(get_metric(job.metric), job.split.holdout_y, r.predictions, r.reported_score,
+                      stratified=job.split.dataset.task_type != "regression", seed=job.seed)
+        holdout = a.holdout
+        pred_path = Path("predictions") / f"{job.job_id}.npy"
+        (out / "predictions").mkdir(exist_ok=True)
+        tmp = out / f"{pred_path}.tmp"
+        with open(tmp, "wb") as f:
+            np.save(f, r.predictions, allow_pickle=False)
+        os.replace(tmp, out / pred_path)
+        row.update({
+            "reported_score": a.reported, "reported_on": r.reported_on,
+            "holdout_score": a.holdout, "holdout_lo": a.holdout_lo, "holdout_hi": a.holdout_hi,
+            "gap": a.gap, "gap_lo": a.gap_lo, "gap_hi": a.gap_hi, "verdict": a.verdict,
+            "n_configs": r.n_configs, "best_config": json.dumps(r.best_config, default=str),
+            "model_description": r.model_description, "predictions_path": str(pred_path),
+        })
+        trials = [
+            {"job_id": job.job_id, "number": t.number, "config": json.dumps(t.config, default=str),
+             "score": t.score, "start_s": t.start, "end_s": t.end, "fidelity": t.fidelity,
+             "status": t.status}
+            for t in r.trials
+        ]
+    store.put_run(row, trials)
+    return holdout
+
+
+def run_suite(p: Plan, out: Path, workers: int) -> Progress:
+    """Run every job not yet recorded in `out`; returns the progress counters."""
+    suite = p.suite
+    _check_output(out, p)
+    out.mkdir(parents=True, exist_ok=True)
+    store = Store(out / RESULTS_DB)
+    work = out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        for name, d in p.datasets.items():
+            store.put_dataset({"name": name, "source": d.source, "target": d.target,
+                               "task_type": d.task_type, "classes": d.classes,
+                               "n_rows": len(d.y), "n_features": d.X.shape[1],
+                               "n_categorical": sum(t == "categorical"
+                                                    for t in d.feature_types.values()),
+                               "n_missing": d.n_missing, "fingerprint": d.fingerprint()})
+        for (name, seed), s in p.splits.items():
+            store.put_split({"dataset": name, "seed": seed, "holdout_fraction": s.fraction,
+                             "fingerprint": s.fingerprint(), "n_search": len(s.search_idx),
+                             "n_holdout": len(s.holdout_idx), "holdout_y": s.holdout_y})
+        finished = store.finished_jobs()
+        jobs, total = [], 0
+        for (name, _seed), split in p.splits.items():
+            inputs = work / "inputs" / split.fingerprint()[:16]
+            for system in p.systems:
+                total += 1
+                jid = job_id(split, system, p.metrics[name], suite)
+                if jid not in finished:
+                    jobs.append(Job(jid, split, system, p.metrics[name], inputs))
+        progress = Progress(total, total - len(jobs))
+        progress.say(f"{suite.name}: {total} jobs ({total - len(jobs)} already recorded), "
+                     f"{workers} worker(s), budget {json.dumps(asdict(suite.budget))}")
+        for split in {j.split.fingerprint(): j.split for j in jobs}.values():
+            protocol.write_inputs(work / "inputs" / split.fingerprint()[:16], split.search_X,
+                                  split.search_y, split.holdout_X)
+        versions = harness_versions()
+        runner = Runner(suite.budget, workers, work / "jobs", suite.grace_seconds)
+        runner.run(jobs,
+                   on_done=lambda o: progress.finished(o, _record(store, out, suite, o, versions)),
+                   on_start=progress.started)
+    finally:
+        store.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return progress

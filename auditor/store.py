@@ -1,0 +1,130 @@
+"""The results store: one SQLite file in the output folder.
+
+Schema (see also README, "Results store"):
+- `datasets`: one row per dataset — source, task, shape, sha256 fingerprint.
+- `splits`: one row per (dataset, seed) — holdout fraction, split fingerprint, sizes, and the sealed
+  holdout labels (`holdout_y`, .npy bytes), which never leave the harness.
+- `runs`: one row per finished job (`job_id` is a hash of dataset, split, system, options, seed,
+  metric and budget) — status, failure class, audit figures, measured wall / CPU / peak RSS,
+  overrun flag, budget, versions, fingerprints, and `predictions_path`: the holdout predictions as
+  an .npy file relative to the output folder.
+- `trials`: the trial history of each run (config, score, start, end, fidelity, status).
+
+A run and its trials are written in one transaction; a job without a `runs` row is re-run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = "1"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS datasets (
+    name TEXT PRIMARY KEY, source TEXT NOT NULL, target TEXT NOT NULL, task_type TEXT NOT NULL,
+    classes TEXT NOT NULL, n_rows INTEGER NOT NULL, n_features INTEGER NOT NULL,
+    n_categorical INTEGER NOT NULL, n_missing INTEGER NOT NULL, fingerprint TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS splits (
+    dataset TEXT NOT NULL REFERENCES datasets(name), seed INTEGER NOT NULL,
+    holdout_fraction REAL NOT NULL, fingerprint TEXT NOT NULL, n_search INTEGER NOT NULL,
+    n_holdout INTEGER NOT NULL, holdout_y BLOB NOT NULL, PRIMARY KEY (dataset, seed));
+CREATE TABLE IF NOT EXISTS runs (
+    job_id TEXT PRIMARY KEY, suite TEXT NOT NULL, dataset TEXT NOT NULL, system TEXT NOT NULL,
+    system_ref TEXT NOT NULL, options TEXT NOT NULL, seed INTEGER NOT NULL, metric TEXT NOT NULL,
+    status TEXT NOT NULL, failure_class TEXT, failure_message TEXT,
+    reported_score REAL, reported_on TEXT, holdout_score REAL, holdout_lo REAL, holdout_hi REAL,
+    gap REAL, gap_lo REAL, gap_hi REAL, verdict TEXT, n_configs INTEGER, best_config TEXT,
+    model_description TEXT, system_version TEXT, search_space TEXT,
+    wall_s REAL NOT NULL, cpu_s REAL, peak_rss_mb REAL, search_s REAL, overrun INTEGER NOT NULL,
+    budget TEXT NOT NULL, versions TEXT NOT NULL, dataset_fingerprint TEXT NOT NULL,
+    split_fingerprint TEXT NOT NULL, predictions_path TEXT,
+    started_at TEXT NOT NULL, finished_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    job_id TEXT NOT NULL REFERENCES runs(job_id), number INTEGER NOT NULL, config TEXT NOT NULL,
+    score REAL, start_s REAL NOT NULL, end_s REAL NOT NULL, fidelity REAL NOT NULL,
+    status TEXT NOT NULL, PRIMARY KEY (job_id, number));
+"""
+RESULTS_DB = "results.sqlite"
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def npy_load(blob: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+class Store:
+    """A thin layer over sqlite3; every write is one transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn = sqlite3.connect(path, timeout=30)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.executescript(SCHEMA)
+        self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                          (SCHEMA_VERSION,))
+        self.conn.commit()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self.conn
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def dataset_fingerprint(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT fingerprint FROM datasets WHERE name=?", (name,)).fetchone()
+        return row["fingerprint"] if row else None
+
+    def put_dataset(self, row: dict[str, Any]) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO datasets VALUES (:name, :source, :target, :task_type, "
+                ":classes, :n_rows, :n_features, :n_categorical, :n_missing, :fingerprint)",
+                {**row, "classes": json.dumps(row["classes"])},
+            )
+
+    def put_split(self, row: dict[str, Any]) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO splits VALUES (:dataset, :seed, :holdout_fraction, "
+                ":fingerprint, :n_search, :n_holdout, :holdout_y)",
+                {**row, "holdout_y": npy_bytes(row["holdout_y"])},
+            )
+
+    def finished_jobs(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT job_id FROM runs")}
+
+    def put_run(self, run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
+        """Record a finished job and its trials atomically."""
+        cols = ", ".join(run)
+        marks = ", ".join(f":{k}" for k in run)
+        with self.transaction() as c:
+            c.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", run)
+            c.executemany(
+                "INSERT INTO trials VALUES (:job_id, :number, :config, :score, :start_s, :end_s, "
+                ":fidelity, :status)",
+                trials,
+            )
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(sql, params)]

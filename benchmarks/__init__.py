@@ -1,0 +1,1 @@
+"""Suite definitions (YAML) and, in `benchmarks/perf/`, performance benchmarks of the harness."""

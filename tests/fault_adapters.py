@@ -1,0 +1,80 @@
+"""Adapters that misbehave on purpose, for the runner's failure tests (named by import path)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from adapters.contract import RunContext, RunResult, SearchData, SearchSpace
+
+
+class _Base:
+    name = "fault"
+
+    def __init__(self, **options: object) -> None:
+        self.options = options
+
+    def version(self) -> str:
+        return "test"
+
+    def search_space(self) -> SearchSpace | None:
+        return None
+
+    @staticmethod
+    def prior(data: SearchData) -> np.ndarray:
+        n = len(data.X_holdout)
+        if data.task_type == "regression":
+            return np.full(n, float(np.mean(data.y)))
+        freq = np.bincount(data.y, minlength=len(data.classes)) / len(data.y)
+        return np.tile(freq, (n, 1))
+
+    def result(self, data: SearchData, preds: np.ndarray) -> RunResult:
+        return RunResult(preds, 0.5, "nothing", 1)
+
+
+class Sleeper(_Base):
+    """Ignores SIGTERM's stop request and sleeps far past the budget."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        time.sleep(3600)
+        return self.result(data, self.prior(data))
+
+
+class Hog(_Base):
+    """Allocates memory in 100 MB steps, touching every page, until stopped."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        blocks = []
+        while True:
+            blocks.append(np.ones(100 * 2**20 // 8))
+            time.sleep(0.02)
+
+
+class Crasher(_Base):
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        raise RuntimeError("deliberate failure inside the system")
+
+
+class NaNPredictor(_Base):
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        preds = self.prior(data).astype(float)
+        preds[::7] = np.nan
+        return self.result(data, preds)
+
+
+class Spy(_Base):
+    """Keeps what it was handed, and a copy of the harness's work folder, in `options['dump']`."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        dump = Path(str(self.options["dump"])) / str(os.getpid())
+        shutil.copytree(str(self.options["work"]), dump / "work")
+        data.X.to_parquet(dump / "X.parquet")
+        data.X_holdout.to_parquet(dump / "X_holdout.parquet")
+        np.save(dump / "y.npy", data.y)
+        (dump / "attributes.json").write_text(json.dumps(sorted(vars(data))))
+        return self.result(data, self.prior(data))
