@@ -1,9 +1,9 @@
 """The job-folder protocol between the harness and a job's process.
 
-The harness writes the inputs once per sealed split and a `job.json` per job; the job's process
-writes `predictions.npy` and `result.json`, or `error.json`. Holdout labels never enter these
-folders. Needs only the standard library, numpy and pandas (with pyarrow), and runs on Python 3.9,
-so that a system's own environment can speak it.
+The harness writes `job.json` (system, options, seed, metric, budget, deadline); the job's process
+writes `predictions.npy` and `result.json`, or `error.json`. Holdout labels never enter a job
+folder. Needs only the standard library and numpy, and runs on Python 3.9, so that a system's own
+environment can speak it.
 """
 
 from __future__ import annotations
@@ -15,14 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from adapters.contract import RunResult, Trial
 
 JOB = "job.json"
-SEARCH_X = "search_X.parquet"
-SEARCH_Y = "search_y.npy"
-HOLDOUT_X = "holdout_X.parquet"
 RESULT = "result.json"
 PREDICTIONS = "predictions.npy"
 ERROR = "error.json"
@@ -41,22 +37,6 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     _atomic_write(path, lambda p: p.write_text(json.dumps(payload, default=str)))
-
-
-def write_inputs(folder: Path, X: pd.DataFrame, y: np.ndarray, X_holdout: pd.DataFrame) -> None:
-    """Search rows with labels and holdout features: everything a system may see."""
-    folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / SEARCH_X, lambda p: X.to_parquet(p, index=False))
-    _atomic_write(folder / SEARCH_Y, lambda p: _save_npy(p, y))
-    _atomic_write(folder / HOLDOUT_X, lambda p: X_holdout.to_parquet(p, index=False))
-
-
-def read_inputs(folder: Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    return (
-        pd.read_parquet(folder / SEARCH_X),
-        np.load(folder / SEARCH_Y, allow_pickle=False),
-        pd.read_parquet(folder / HOLDOUT_X),
-    )
 
 
 def write_result(folder: Path, result: RunResult, extra: dict[str, Any]) -> None:

@@ -9,6 +9,9 @@ import time
 import traceback
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 import adapters
 from adapters import protocol
 from adapters.contract import Budget, RunContext, SearchData
@@ -24,8 +27,10 @@ def _usage() -> dict[str, float]:
     }
 
 
-def main(job_dir: str, cpus: list[int]) -> None:
-    """Entry point of a job's process (started from the fork server)."""
+def main(job_dir: str, cpus: list[int], X: pd.DataFrame, y: np.ndarray,
+         X_holdout: pd.DataFrame) -> None:
+    """Entry point of a job's process, forked from the fork server. The data arrives through the
+    process's start pipe, never through files: search rows with labels, holdout features only."""
     folder = Path(job_dir)
     job = json.loads((folder / protocol.JOB).read_text())
     budget = Budget(**job["budget"])
@@ -37,7 +42,6 @@ def main(job_dir: str, cpus: list[int]) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     try:
-        X, y, X_holdout = protocol.read_inputs(Path(job["inputs"]))
         data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])
         adapter = adapters.load(job["system"], job["options"])
         space = adapter.search_space()

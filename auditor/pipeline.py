@@ -21,7 +21,6 @@ from typing import TextIO
 import numpy as np
 
 import adapters
-from adapters import protocol
 from adapters.metrics import get_metric
 from auditor.audit import audit_run
 from auditor.datasets import Dataset, load_dataset
@@ -124,8 +123,8 @@ def _check_output(out: Path, p: Plan) -> None:
 class Progress:
     """One line per started and finished job, with a bar of finished jobs."""
 
-    def __init__(self, total: int, done: int, stream: TextIO = sys.stderr) -> None:
-        self.total, self.done, self.stream = total, done, stream
+    def __init__(self, total: int, done: int, stream: TextIO | None = None) -> None:
+        self.total, self.done, self.stream = total, done, stream or sys.stderr
 
     def say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -215,18 +214,14 @@ def run_suite(p: Plan, out: Path, workers: int) -> Progress:
         finished = store.finished_jobs()
         jobs, total = [], 0
         for (name, _seed), split in p.splits.items():
-            inputs = work / "inputs" / split.fingerprint()[:16]
             for system in p.systems:
                 total += 1
                 jid = job_id(split, system, p.metrics[name], suite)
                 if jid not in finished:
-                    jobs.append(Job(jid, split, system, p.metrics[name], inputs))
+                    jobs.append(Job(jid, split, system, p.metrics[name]))
         progress = Progress(total, total - len(jobs))
         progress.say(f"{suite.name}: {total} jobs ({total - len(jobs)} already recorded), "
                      f"{workers} worker(s), budget {json.dumps(asdict(suite.budget))}")
-        for split in {j.split.fingerprint(): j.split for j in jobs}.values():
-            protocol.write_inputs(work / "inputs" / split.fingerprint()[:16], split.search_X,
-                                  split.search_y, split.holdout_X)
         versions = harness_versions()
         runner = Runner(suite.budget, workers, work / "jobs", suite.grace_seconds)
         runner.run(jobs,

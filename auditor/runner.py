@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing import forkserver
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,6 @@ class Job:
     split: SealedSplit
     system: SystemSpec
     metric: str
-    inputs: Path
 
     @property
     def seed(self) -> int:
@@ -118,7 +116,9 @@ class Runner:
         os.environ.update(thread_env(budget.cores))  # inherited by the fork server
         self.ctx = mp.get_context("forkserver")
         self.ctx.set_forkserver_preload(PRELOAD)
-        forkserver.ensure_running()  # pay the preload once, outside every job's wall clock
+        warm = self.ctx.Process(target=int)  # waits for the preload: paid once, outside any job
+        warm.start()
+        warm.join()
 
     def run(self, jobs: Iterable[Job], on_done: Callable[[Outcome], None],
             on_start: Callable[[Job], None] | None = None) -> None:
@@ -157,10 +157,13 @@ class Runner:
             "classes": d.classes,
             "budget": self.budget.as_dict(),
             "deadline": started + self.budget.wall_seconds - HANDBACK_S,
-            "inputs": str(job.inputs),
         })
-        process = self.ctx.Process(target=child.main, args=(str(folder), self.slots[slot]),
-                                   name=f"job-{job.job_id}")
+        s = job.split
+        process = self.ctx.Process(
+            target=child.main,
+            args=(str(folder), self.slots[slot], s.search_X, s.search_y, s.holdout_X),
+            name=f"job-{job.job_id}",
+        )
         process.start()
         try:
             ps = psutil.Process(process.pid)

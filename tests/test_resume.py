@@ -1,0 +1,72 @@
+"""SIGKILL of `auditor run` part-way, then the same command: every job recorded exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.conftest import REPO, runs
+
+
+def _recorded(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(db, timeout=5)
+        try:
+            return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_then_rerun_records_every_job_once(tmp_path: Path, suite_factory) -> None:
+    suite = suite_factory(
+        seeds=[0, 1],
+        budget={"wall_seconds": 3, "cores": 1, "memory_mb": 2048, "max_trials": 3},
+        datasets=[{"name": "breast-cancer", "source": "sklearn:breast_cancer"},
+                  {"name": "diabetes", "source": "sklearn:diabetes"}],
+        systems=["constant", "lgbm-default", "random"],
+    )
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "auditor", "run", str(suite), "--out", str(out)]
+    first = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while _recorded(out / "results.sqlite") < 3:
+        assert first.poll() is None, first.stderr.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    family = psutil.Process(first.pid).children(recursive=True)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    before = {r["job_id"] for r in runs(out)}
+    assert 3 <= len(before) < 12
+    # the job processes die with the harness instead of writing on behind its back
+    gone, alive = psutil.wait_procs(family, timeout=10)
+    assert not alive
+
+    second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert f"({len(before)} already recorded)" in second.stderr
+    rows = runs(out)
+    ids = [r["job_id"] for r in rows]
+    assert len(ids) == len(set(ids)) == 12
+    assert before <= set(ids)
+    assert {(r["dataset"], r["system"], r["seed"]) for r in rows} == {
+        (d, s, seed) for d in ("breast-cancer", "diabetes")
+        for s in ("constant", "lgbm-default", "random") for seed in (0, 1)}
+    assert all(r["status"] == "ok" for r in rows)
+    assert all((out / r["predictions_path"]).is_file() for r in rows)
+
+    third = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert third.returncode == 0
+    assert "(12 already recorded)" in third.stderr
+    assert len(runs(out)) == 12
