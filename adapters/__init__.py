@@ -44,5 +44,5 @@ def load(system: str, options: dict[str, Any] | None = None) -> Adapter:
         raise UnknownSystem(f"cannot import system {system!r}: {exc}") from None
     try:
         return cls(**(options or {}))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise UnknownSystem(f"bad options for system {system!r}: {exc}") from None

@@ -1,8 +1,9 @@
 """The adapter contract: what a system receives and what it must hand back.
 
-A system gets the search rows (features and labels), the holdout *features* only, a budget, a seed
-and a metric. It returns holdout predictions plus its own account of the search. The harness, not the
-system, scores the holdout. Everything here is plain data so that it crosses process boundaries.
+A system gets the search rows (features and labels), the holdout *features* only, a budget,
+a seed and a metric. It returns holdout predictions plus its own account of the search. The
+harness, not the system, scores the holdout. Everything here is plain data, so that it crosses
+process boundaries.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ class Budget:
 
 @dataclass(frozen=True)
 class Hyperparameter:
-    """One dimension of a search space. `condition` names a parent and the values that activate it."""
+    """One dimension of a search space.
+
+    `condition` is (parent name, parent values that make this hyperparameter active)."""
 
     name: str
     kind: HPKind

@@ -1,8 +1,8 @@
 """Metrics, vectorized over bootstrap resamples.
 
-Each metric scores `y` against predictions `p` at row indices `idx` of shape (B, n): one score per
-row of `idx`. The point estimate is the same function with a single row `arange(n)`, so the CV score,
-the holdout score and its bootstrap CI all come from one implementation.
+Each metric scores `y` against predictions `p` at row indices `idx` of shape (B, n): one score
+per row of `idx`. The point estimate is the same function with a single row `arange(n)`, so the CV
+score, the holdout score and its bootstrap CI all come from one implementation.
 
 Classification labels are integer codes 0..K-1; `p` holds probabilities of shape (n, K).
 """

@@ -8,6 +8,7 @@ the grace period, and kills on the memory limit. Every job ends as an `Outcome`,
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import shutil
@@ -194,10 +195,8 @@ class Runner:
         except psutil.Error:
             procs = [r.ps]
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.Error):
                 p.send_signal(signal.SIGKILL)
-            except psutil.Error:
-                pass
 
     def _collect(self, r: _Running) -> Outcome:
         wall = time.monotonic() - r.started

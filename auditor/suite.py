@@ -20,6 +20,7 @@ Schema (README, "Suite files"):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,6 @@ import yaml
 
 from adapters.contract import Budget
 from adapters.metrics import DEFAULT_METRIC, METRICS
-from auditor.budget import parse_budget
 from auditor.errors import UsageError
 
 TOP_FIELDS = {"name", "seeds", "holdout_fraction", "cv_folds", "grace_seconds", "metric", "budget",
@@ -90,13 +90,32 @@ def _check_keys(raw: dict[str, Any], allowed: set[str], where: str) -> None:
         raise _fail(f"{where}{unknown[0]}", f"is unknown; allowed: {', '.join(sorted(allowed))}")
 
 
-def _positive(raw: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+def _positive(raw: dict[str, Any], key: str, kind: type, default: Any, where: str = "") -> Any:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or (
         kind is int and value != int(value)
     ):
-        raise _fail(key, f"must be a positive {kind.__name__}, got {value!r}")
+        raise _fail(f"{where}{key}", f"must be a positive {kind.__name__}, got {value!r}")
     return kind(value)
+
+
+def _budget(raw: Any) -> Budget:
+    if not isinstance(raw, dict):
+        raise _fail("budget", "must be a mapping with wall_seconds, cores, memory_mb")
+    _check_keys(raw, {"wall_seconds", "cores", "memory_mb", "max_trials"}, "budget.")
+    if "wall_seconds" not in raw:
+        raise _fail("budget.wall_seconds", "is missing; give seconds per job, e.g. 30")
+    budget = Budget(
+        wall_seconds=_positive(raw, "wall_seconds", float, None, "budget."),
+        cores=_positive(raw, "cores", int, 1, "budget."),
+        memory_mb=_positive(raw, "memory_mb", int, 4096, "budget."),
+        max_trials=(None if raw.get("max_trials") is None
+                    else _positive(raw, "max_trials", int, None, "budget.")),
+    )
+    if budget.cores > (os.cpu_count() or 1):
+        raise _fail("budget.cores", f"is {budget.cores} but this machine has {os.cpu_count()} "
+                    "cores; lower it")
+    return budget
 
 
 def _metric(name: Any, where: str) -> str:
@@ -147,7 +166,8 @@ def _system(raw: Any, i: int) -> SystemSpec:
 
 def parse_suite(raw: Any, path: Path) -> Suite:
     if not isinstance(raw, dict):
-        raise UsageError(f"suite file {path} must hold a YAML mapping; see benchmarks/quickstart.yaml")
+        raise UsageError(f"suite file {path} must hold a YAML mapping; "
+                         "see benchmarks/quickstart.yaml")
     _check_keys(raw, TOP_FIELDS, "")
     for key in ("budget", "datasets", "systems"):
         if key not in raw:
@@ -188,7 +208,7 @@ def parse_suite(raw: Any, path: Path) -> Suite:
         path=path,
         datasets=datasets,
         systems=systems,
-        budget=parse_budget(raw["budget"]),
+        budget=_budget(raw["budget"]),
         seeds=seeds,
         holdout_fraction=float(fraction),
         cv_folds=cv_folds,

@@ -50,7 +50,7 @@ def test_sigkill_then_rerun_records_every_job_once(tmp_path: Path, suite_factory
     before = {r["job_id"] for r in runs(out)}
     assert 3 <= len(before) < 12
     # the job processes die with the harness instead of writing on behind its back
-    gone, alive = psutil.wait_procs(family, timeout=10)
+    _, alive = psutil.wait_procs(family, timeout=10)
     assert not alive
 
     second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)

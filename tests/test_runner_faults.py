@@ -20,7 +20,8 @@ def test_faults_are_classified_and_the_suite_goes_on(tmp_path: Path, suite_facto
     suite = suite_factory(
         grace_seconds=grace,
         budget={"wall_seconds": wall, "cores": 1, "memory_mb": 700},
-        systems=["constant", *({"system": ref, "label": label} for label, (ref, _) in FAULTS.items())],
+        systems=["constant",
+                 *({"system": ref, "label": label} for label, (ref, _) in FAULTS.items())],
     )
     out = tmp_path / "out"
     assert main(["run", str(suite), "--out", str(out), "--workers", "2"]) == 0

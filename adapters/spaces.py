@@ -1,0 +1,76 @@
+"""Shared search spaces and their translation into Optuna suggestions.
+
+`gbm11`: eleven LightGBM hyperparameters (scikit-learn API names). Every value is passed to
+LightGBM as is; `default` is the library default.
+
+==================  =====  ==============  ===  =======  ==========================================
+name                type   range           log  default  meaning
+==================  =====  ==============  ===  =======  ==========================================
+learning_rate       float  [0.005, 0.3]    yes  0.1      shrinkage per boosting round
+num_leaves          int    [8, 256]        yes  31       max leaves per tree
+max_depth           int    [-1, 12]        no   -1       max tree depth; <= 0 means no limit
+min_child_samples   int    [5, 100]        yes  20       min rows per leaf
+subsample           float  [0.5, 1.0]      no   1.0      row fraction per bagging round
+subsample_freq      int    [0, 10]         no   0        bag every k rounds; 0 disables bagging
+colsample_bytree    float  [0.4, 1.0]      no   1.0      feature fraction per tree
+reg_alpha           float  [1e-8, 10]      yes  1e-8     L1 penalty on leaf values
+reg_lambda          float  [1e-8, 10]      yes  1e-8     L2 penalty on leaf values
+min_split_gain      float  [0, 1]          no   0.0      min loss reduction to split
+n_estimators        int    [50, 1000]      yes  100      boosting rounds
+==================  =====  ==============  ===  =======  ==========================================
+
+`max_depth` keeps LightGBM's own encoding: -1 and 0 both mean "no limit" (so a uniform draw picks
+an unlimited depth with probability 2/14) and 1 grows stumps; positive depths also cap the
+effective number of leaves at 2**max_depth. The library default of `reg_alpha` and `reg_lambda`
+is 0, which a log range cannot hold; their default is the range's lower end 1e-8, the same model
+for all practical purposes. `subsample` has no effect while `subsample_freq` is 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from adapters.contract import Hyperparameter, SearchSpace
+
+GBM11 = SearchSpace(
+    name="gbm11",
+    description="LightGBM: 11 hyperparameters of the scikit-learn API, library defaults",
+    hyperparameters=(
+        Hyperparameter("learning_rate", "float", 0.005, 0.3, log=True, default=0.1),
+        Hyperparameter("num_leaves", "int", 8, 256, log=True, default=31),
+        Hyperparameter("max_depth", "int", -1, 12, default=-1),
+        Hyperparameter("min_child_samples", "int", 5, 100, log=True, default=20),
+        Hyperparameter("subsample", "float", 0.5, 1.0, default=1.0),
+        Hyperparameter("subsample_freq", "int", 0, 10, default=0),
+        Hyperparameter("colsample_bytree", "float", 0.4, 1.0, default=1.0),
+        Hyperparameter("reg_alpha", "float", 1e-8, 10.0, log=True, default=1e-8),
+        Hyperparameter("reg_lambda", "float", 1e-8, 10.0, log=True, default=1e-8),
+        Hyperparameter("min_split_gain", "float", 0.0, 1.0, default=0.0),
+        Hyperparameter("n_estimators", "int", 50, 1000, log=True, default=100),
+    ),
+)
+
+SPACES: dict[str, SearchSpace] = {"gbm11": GBM11}
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+    """Draw one configuration of `space` from an Optuna trial.
+
+    Hyperparameters are drawn in order; a conditional one is skipped unless its parent (listed
+    earlier) was drawn with one of the condition's values.
+    """
+    config: dict[str, Any] = {}
+    for hp in space.hyperparameters:
+        if hp.condition is not None:
+            parent, values = hp.condition
+            if parent not in config or config[parent] not in values:
+                continue
+        if hp.kind == "categorical":
+            config[hp.name] = trial.suggest_categorical(hp.name, list(hp.choices))
+        elif hp.kind == "int":
+            config[hp.name] = trial.suggest_int(hp.name, int(hp.low), int(hp.high), log=hp.log)
+        else:
+            config[hp.name] = trial.suggest_float(hp.name, hp.low, hp.high, log=hp.log)
+    return config

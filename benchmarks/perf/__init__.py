@@ -1,0 +1,1 @@
+"""Performance benchmarks of the harness; each prints measured ratios."""
