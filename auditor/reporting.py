@@ -80,6 +80,8 @@ def _dataset_summary(out: Path, store: Store, d: dict[str, Any], metric: str,
     if diff is None:
         return text + f"; it shares no successful seed with {runner_up}, so no paired comparison."
     point, lo, hi = diff
+    if lo == hi == 0:
+        return text + f", tied with {runner_up} on every bootstrap resample of the holdout."
     clear = "a clear lead" if lo > 0 else "not a clear lead: the interval includes 0"
     return (text + f", ahead of {runner_up} by {point:.3g} (95 % CI {lo:.3g} to {hi:.3g}, "
             f"paired bootstrap over holdout rows) — {clear}.")

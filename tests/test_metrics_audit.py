@@ -1,0 +1,81 @@
+"""Metrics agree with scikit-learn; the audit's CI and verdicts behave as documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from adapters.metrics import get_metric
+from auditor.audit import audit_run, bootstrap_indices
+
+
+def _binary():
+    X, y = load_breast_cancer(return_X_y=True)
+    Xa, Xb, ya, yb = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    return yb, LogisticRegression(max_iter=5000).fit(Xa, ya).predict_proba(Xb)
+
+
+def _multiclass():
+    X, y = load_wine(return_X_y=True)
+    Xa, Xb, ya, yb = train_test_split(X, y, test_size=0.4, random_state=0, stratify=y)
+    return yb, LogisticRegression(max_iter=5000).fit(Xa, ya).predict_proba(Xb)
+
+
+def _regression():
+    X, y = load_diabetes(return_X_y=True)
+    Xa, Xb, ya, yb = train_test_split(X, y, test_size=0.3, random_state=0)
+    return yb, LinearRegression().fit(Xa, ya).predict(Xb)
+
+
+CASES = [
+    ("roc_auc", _binary, lambda y, p: skm.roc_auc_score(y, p[:, 1])),
+    ("log_loss", _multiclass, lambda y, p: skm.log_loss(y, p)),
+    ("balanced_accuracy", _multiclass, lambda y, p: skm.balanced_accuracy_score(y, p.argmax(1))),
+    ("rmse", _regression, lambda y, p: skm.root_mean_squared_error(y, p)),
+    ("r2", _regression, lambda y, p: skm.r2_score(y, p)),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "reference"), CASES, ids=[c[0] for c in CASES])
+def test_metric_matches_sklearn_on_every_resample(name, data, reference) -> None:
+    y, p = data()
+    metric = get_metric(name)
+    assert metric(y, p) == pytest.approx(reference(y, p), rel=1e-9)
+    idx = bootstrap_indices(y, stratified=name != "rmse" and name != "r2", seed=3, n=20)
+    batch = metric.batch(y, p, idx)
+    assert batch == pytest.approx([reference(y[i], p[i]) for i in idx], rel=1e-9)
+
+
+def test_auc_handles_ties_like_sklearn() -> None:
+    y = np.array([0, 0, 1, 1, 0, 1, 1, 0])
+    p1 = np.array([0.1, 0.5, 0.5, 0.9, 0.5, 0.2, 0.9, 0.1])
+    p = np.column_stack([1 - p1, p1])
+    assert get_metric("roc_auc")(y, p) == pytest.approx(skm.roc_auc_score(y, p1))
+
+
+def test_stratified_bootstrap_keeps_class_counts() -> None:
+    y = np.array([0] * 30 + [1] * 10)
+    idx = bootstrap_indices(y, stratified=True, seed=0, n=50)
+    assert (y[idx].sum(axis=1) == 10).all()
+
+
+def test_gap_sign_and_verdicts() -> None:
+    y, p = _binary()
+    auc = get_metric("roc_auc")
+    honest = audit_run(auc, y, p, reported=auc(y, p), stratified=True)
+    assert honest.verdict == "consistent" and honest.gap == pytest.approx(0)
+    assert honest.holdout_lo < honest.holdout < honest.holdout_hi
+    inflated = audit_run(auc, y, p, reported=1.0 + 0.5 * (1 - honest.holdout_lo), stratified=True)
+    assert inflated.verdict == "optimistic" and inflated.gap_lo > 0
+    y, p = _regression()
+    rmse = get_metric("rmse")
+    low = audit_run(rmse, y, p, reported=0.5 * rmse(y, p), stratified=False)
+    assert low.verdict == "optimistic" and low.gap > 0  # reported error too small = optimism
+    high = audit_run(rmse, y, p, reported=2.0 * rmse(y, p), stratified=False)
+    assert high.verdict == "pessimistic" and high.gap < 0
+    none = audit_run(rmse, y, p, reported=None, stratified=False)
+    assert none.gap is None and none.verdict == "no reported score"
