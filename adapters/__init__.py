@@ -17,6 +17,7 @@ SYSTEMS: dict[str, str] = {
     "lgbm-default": "adapters.lgbm_default:LightGBMDefault",
     "random": "adapters.optuna_search:RandomSearch",
     "tpe": "adapters.optuna_search:TPESearch",
+    "flaml": "adapters.flaml_automl:FLAML",
 }
 
 

@@ -126,6 +126,23 @@ class RunResult:
     best_config: dict[str, Any] = field(default_factory=dict)
     trials: list[Trial] = field(default_factory=list)
     model_description: str = ""
+    # what the system searched, when it says so itself (counts of hyperparameters, conditions,
+    # or a statement that it uses a fixed portfolio); otherwise the adapter's `search_space()`
+    search_space: dict[str, Any] | None = None
+    # the environment the system ran in: python, version, sha256 of its `pip freeze`
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+class SystemFailure(Exception):
+    """A system failed in a known way; `failure_class` goes into the store."""
+
+    failure_class = "crash"
+
+
+class SetupFailure(SystemFailure):
+    """The system's environment is missing or broken; the message says how to fix it."""
+
+    failure_class = "setup"
 
 
 class RunContext:

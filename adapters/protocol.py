@@ -1,9 +1,10 @@
-"""The job-folder protocol between the harness and a job's process.
+"""The job-folder protocol between the harness and a process that runs a system.
 
-The harness writes `job.json` (system, options, seed, metric, budget, deadline); the job's process
-writes `predictions.npy` and `result.json`, or `error.json`. Holdout labels never enter a job
-folder. Needs only the standard library and numpy, and runs on Python 3.9, so that a system's own
-environment can speak it.
+The harness writes `job.json` (system, options, seed, metric, budget, deadline) and, for a system
+in its own environment, the search rows with labels and the holdout features as Parquet and .npy;
+the system's process writes `predictions.npy` and `result.json`, or `error.json`. Holdout labels
+never enter a job folder. Needs only the standard library, numpy and pandas (with pyarrow), and
+runs on Python 3.9, so that every system's environment can speak it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from adapters.contract import RunResult, Trial
 
 JOB = "job.json"
+SEARCH_X = "search_X.parquet"
+SEARCH_Y = "search_y.npy"
+HOLDOUT_X = "holdout_X.parquet"
 RESULT = "result.json"
 PREDICTIONS = "predictions.npy"
 ERROR = "error.json"
@@ -37,6 +42,21 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     _atomic_write(path, lambda p: p.write_text(json.dumps(payload, default=str)))
+
+
+def write_inputs(folder: Path, X: pd.DataFrame, y: np.ndarray, X_holdout: pd.DataFrame) -> None:
+    """Search rows with labels and holdout features: everything a system may see."""
+    _atomic_write(folder / SEARCH_X, lambda p: X.to_parquet(p, index=False))
+    _atomic_write(folder / SEARCH_Y, lambda p: _save_npy(p, y))
+    _atomic_write(folder / HOLDOUT_X, lambda p: X_holdout.to_parquet(p, index=False))
+
+
+def read_inputs(folder: Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    return (
+        pd.read_parquet(folder / SEARCH_X),
+        np.load(folder / SEARCH_Y, allow_pickle=False),
+        pd.read_parquet(folder / HOLDOUT_X),
+    )
 
 
 def write_result(folder: Path, result: RunResult, extra: dict[str, Any]) -> None:
@@ -61,6 +81,8 @@ def read_result(folder: Path) -> tuple[RunResult, dict[str, Any]]:
             best_config=payload.pop("best_config"),
             trials=trials,
             model_description=payload.pop("model_description"),
+            search_space=payload.pop("search_space", None),
+            environment=payload.pop("environment", {}),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed {RESULT}: {exc}") from None

@@ -14,7 +14,7 @@ import pandas as pd
 
 import adapters
 from adapters import protocol
-from adapters.contract import Budget, RunContext, SearchData
+from adapters.contract import Budget, RunContext, SearchData, SystemFailure
 from auditor.budget import confine
 
 
@@ -44,21 +44,21 @@ def main(job_dir: str, cpus: list[int], X: pd.DataFrame, y: np.ndarray,
     try:
         data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])
         adapter = adapters.load(job["system"], job["options"])
-        space = adapter.search_space()
         started = time.monotonic()
         result = adapter.run(data, ctx)
         search_s = time.monotonic() - started
+        if result.search_space is None and (space := adapter.search_space()) is not None:
+            result.search_space = space.as_dict()
+        result.environment = result.environment or job["environment"]
         protocol.write_result(folder, result, {
-            "search_s": search_s,
-            "system_version": adapter.version(),
-            "search_space": space.as_dict() if space is not None else None,
-            **_usage(),
-        })
+            "search_s": search_s, "system_version": adapter.version(), **_usage()})
     except MemoryError:
         protocol.write_error(folder, "oom", "MemoryError: allocation failed inside the system",
                              traceback.format_exc())
         raise SystemExit(1) from None
     except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        protocol.write_error(folder, "crash", message, traceback.format_exc())
+        failure = exc.failure_class if isinstance(exc, SystemFailure) else "crash"
+        message = str(exc) if isinstance(exc, SystemFailure) else f"{type(exc).__name__}: {exc}"
+        protocol.write_error(folder, failure, message.splitlines()[0][:500] if message else failure,
+                             traceback.format_exc())
         raise SystemExit(1) from None

@@ -34,6 +34,13 @@ HARNESS_PACKAGES = ("automl-auditor", "numpy", "pandas", "scipy", "scikit-learn"
                     "optuna", "pyarrow", "threadpoolctl", "psutil")
 
 
+def harness_environment() -> dict[str, str]:
+    """The harness's own environment, for systems that run in it."""
+    dists = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+    return {"python": platform.python_version(), "name": "harness",
+            "freeze_sha256": hashlib.sha256("\n".join(dists).encode()).hexdigest()}
+
+
 def harness_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in HARNESS_PACKAGES:
@@ -161,7 +168,6 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
         "versions": json.dumps(versions), "dataset_fingerprint": job.split.dataset.fingerprint(),
         "split_fingerprint": job.split.fingerprint(), "started_at": o.started_at,
         "finished_at": o.finished_at, "system_version": o.extra.get("system_version"),
-        "search_space": json.dumps(o.extra.get("search_space")),
     }
     trials = []
     if r is not None:
@@ -180,6 +186,7 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
             "gap": a.gap, "gap_lo": a.gap_lo, "gap_hi": a.gap_hi, "verdict": a.verdict,
             "n_configs": r.n_configs, "best_config": json.dumps(r.best_config, default=str),
             "model_description": r.model_description, "predictions_path": str(pred_path),
+            "search_space": json.dumps(r.search_space), "environment": json.dumps(r.environment),
         })
         trials = [
             {"job_id": job.job_id, "number": t.number, "config": json.dumps(t.config, default=str),
@@ -223,7 +230,8 @@ def run_suite(p: Plan, out: Path, workers: int) -> Progress:
         progress.say(f"{suite.name}: {total} jobs ({total - len(jobs)} already recorded), "
                      f"{workers} worker(s), budget {json.dumps(asdict(suite.budget))}")
         versions = harness_versions()
-        runner = Runner(suite.budget, workers, work / "jobs", suite.grace_seconds)
+        runner = Runner(suite.budget, workers, work / "jobs", suite.grace_seconds,
+                        harness_environment())
         runner.run(jobs,
                    on_done=lambda o: progress.finished(o, _record(store, out, suite, o, versions)),
                    on_start=progress.started)

@@ -108,8 +108,10 @@ class _Running:
 class Runner:
     """Schedules jobs on up to `workers` processes, each confined to `budget.cores` CPUs."""
 
-    def __init__(self, budget: Budget, workers: int, work_dir: Path, grace_s: float) -> None:
+    def __init__(self, budget: Budget, workers: int, work_dir: Path, grace_s: float,
+                 environment: dict[str, Any]) -> None:
         self.budget = budget
+        self.environment = environment
         self.workers = workers
         self.work_dir = work_dir
         self.grace_s = grace_s
@@ -139,9 +141,11 @@ class Runner:
                     self._enforce(r)
                     continue
                 r.process.join()
+                outcome = self._collect(r)
+                r.process.close()
                 del running[slot]
                 free.append(slot)
-                on_done(self._collect(r))
+                on_done(outcome)
 
     def _start(self, job: Job, slot: int) -> _Running:
         folder = self.work_dir / job.job_id
@@ -158,6 +162,7 @@ class Runner:
             "classes": d.classes,
             "budget": self.budget.as_dict(),
             "deadline": started + self.budget.wall_seconds - HANDBACK_S,
+            "environment": self.environment,
         })
         s = job.split
         process = self.ctx.Process(

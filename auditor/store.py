@@ -6,7 +6,8 @@ Schema (see also README, "Results store"):
   holdout labels (`holdout_y`, .npy bytes), which never leave the harness.
 - `runs`: one row per finished job (`job_id` is a hash of dataset, split, system, options, seed,
   metric and budget) — status, failure class, audit figures, measured wall / CPU / peak RSS,
-  overrun flag, budget, versions, fingerprints, and `predictions_path`: the holdout predictions as
+  overrun flag, budget, versions, the system's environment (python, sha256 of its `pip freeze`),
+  fingerprints, and `predictions_path`: the holdout predictions as
   an .npy file relative to the output folder.
 - `trials`: the trial history of each run (config, score, start, end, fidelity, status).
 
@@ -42,7 +43,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL, failure_class TEXT, failure_message TEXT,
     reported_score REAL, reported_on TEXT, holdout_score REAL, holdout_lo REAL, holdout_hi REAL,
     gap REAL, gap_lo REAL, gap_hi REAL, verdict TEXT, n_configs INTEGER, best_config TEXT,
-    model_description TEXT, system_version TEXT, search_space TEXT,
+    model_description TEXT, system_version TEXT, search_space TEXT, environment TEXT,
     wall_s REAL NOT NULL, cpu_s REAL, peak_rss_mb REAL, search_s REAL, overrun INTEGER NOT NULL,
     budget TEXT NOT NULL, versions TEXT NOT NULL, dataset_fingerprint TEXT NOT NULL,
     split_fingerprint TEXT NOT NULL, predictions_path TEXT,
