@@ -40,6 +40,16 @@ class EnvSpec:
     steps: tuple[str, ...]
     check: str
 
+    def files(self) -> list[Path]:
+        """Requirement files: names in `adapters/envs/`, or absolute paths."""
+        return [REQUIREMENTS / step for step in self.steps]
+
+    def requirements_sha256(self) -> str:
+        h = hashlib.sha256()
+        for f in self.files():
+            h.update(f.read_bytes())
+        return h.hexdigest()
+
 
 def envs_root(override: Path | None = None) -> Path:
     if override is not None:
@@ -92,14 +102,26 @@ def env_python(folder: Path) -> Path:
     return folder / "bin" / "python"
 
 
+def _failed_note(spec: EnvSpec, root: Path | None) -> Path:
+    return envs_root(root) / f"{spec.name}.install-failed"
+
+
 def ready(spec: EnvSpec, root: Path | None = None) -> dict:
-    """The marker of a finished environment; SetupFailure with the fix when there is none."""
+    """The marker of a finished, up-to-date environment; SetupFailure with the fix otherwise."""
     folder = envs_root(root) / spec.name
     marker = folder / MARKER
+    fix = f"run `auditor systems install {spec.name}`"
     if not marker.is_file() or not env_python(folder).exists():
+        failed = _failed_note(spec, root)
+        if failed.is_file():
+            raise SetupFailure(f"the {spec.name} environment failed to install: "
+                               f"{failed.read_text().strip()}")
         raise SetupFailure(f"the {spec.name} environment is not installed in {folder.parent}; "
-                           f"run `auditor systems install {spec.name}`")
+                           f"{fix}")
     info = json.loads(marker.read_text())
+    if info.get("requirements_sha256") != spec.requirements_sha256():
+        raise SetupFailure(f"the {spec.name} environment is out of date with its requirement "
+                           f"files; {fix}")
     info["python_path"] = str(env_python(folder))
     return info
 
@@ -134,7 +156,8 @@ def install(spec: EnvSpec, root: Path | None = None, python: str | None = None,
         for step in spec.steps:
             say(f"{spec.name}: pip install -r {step}")
             flags = ["--no-build-isolation"] if "no-build-isolation" in step else []
-            _run_step(pip + flags + ["-r", str(REQUIREMENTS / step)], log, f"installing {step}")
+            _run_step(pip + flags + ["-r", str(REQUIREMENTS / step)], log,
+                      f"installing {Path(step).name}")
         say(f"{spec.name}: checking the import")
         check = subprocess.run([str(env_python(building)), "-c", spec.check],
                                capture_output=True, text=True, timeout=300)
@@ -148,13 +171,19 @@ def install(spec: EnvSpec, root: Path | None = None, python: str | None = None,
             "version": check.stdout.strip().splitlines()[-1],
             "python": _version_of(str(env_python(building))),
             "freeze_sha256": hashlib.sha256(freeze.encode()).hexdigest(),
+            "requirements_sha256": spec.requirements_sha256(),
             "freeze": freeze.splitlines(),
         }
         (building / MARKER).write_text(json.dumps(marker, indent=1))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(building, final)  # the harness only ever calls `bin/python`, which moves along
+    except SetupFailure as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        _failed_note(spec, root).write_text(str(exc))
+        raise
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
+    _failed_note(spec, root).unlink(missing_ok=True)
     say(f"{spec.name}: ready ({marker['version']}, python {marker['python']}) in {final}")
     return marker

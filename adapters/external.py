@@ -31,6 +31,7 @@ class ExternalSystem:
     name: ClassVar[str]
     env: ClassVar[EnvSpec]
     module: ClassVar[str]
+    min_wall_seconds: ClassVar[float] = 0.0  # below this the system cannot do a search at all
 
     def __init__(self, **options: Any) -> None:
         self.options = options

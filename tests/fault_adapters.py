@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from adapters.contract import RunContext, RunResult, SearchData, SearchSpace
+from adapters.environments import EnvSpec
+from adapters.external import ExternalSystem
 
 
 class _Base:
@@ -78,3 +80,12 @@ class Spy(_Base):
         np.save(dump / "y.npy", data.y)
         (dump / "attributes.json").write_text(json.dumps(sorted(vars(data))))
         return self.result(data, self.prior(data))
+
+
+class BrokenInstall(ExternalSystem):
+    """A system whose pinned requirements cannot be installed."""
+
+    name = "broken-install"
+    env = EnvSpec("broken-install", "", (str(Path(__file__).parent / "data" /
+                                         "broken-requirements.txt"),), "import flaml")
+    module = "adapters.flaml_automl"

