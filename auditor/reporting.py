@@ -25,6 +25,8 @@ def _run_view(row: dict[str, Any]) -> dict[str, Any]:
         "holdout_hi": row["holdout_hi"], "reported": row["reported_score"], "gap": row["gap"],
         "gap_lo": row["gap_lo"], "gap_hi": row["gap_hi"], "overrun": bool(row["overrun"]),
         "best_config": json.loads(row["best_config"]) if row["best_config"] else {},
+        "environment": json.loads(row["environment"] or "{}"),
+        "search_space": json.loads(row["search_space"] or "null"),
     })
     return view
 

@@ -29,6 +29,8 @@ def _run(system: str, seed: int, holdout: float | None, reported: float | None, 
         "verdict": None, "n_configs": 40, "wall_s": 58.2, "cpu_s": 221.7, "peak_rss_mb": 812.4,
         "search_s": 55.0, "overrun": False, "model_description": "LGBMClassifier",
         "best_config": {"learning_rate": 0.05, "num_leaves": 31}, "system_version": "1.0.0",
+        "environment": {"python": "3.9", "freeze_sha256": _sha("numpy==1.23.5")},
+        "search_space": {"dimension": 45, "conditional": 44, "description": "<b>learners</b>"},
     }
     if holdout is not None:
         run |= {"holdout_lo": holdout - 0.02, "holdout_hi": holdout + 0.02}
@@ -43,7 +45,7 @@ def _failed(system: str, seed: int) -> dict:
         system, seed, None, None, status="failed", failure_class="OutOfMemory",
         failure_message="worker exceeded 4096 MB <limit> & was killed", n_configs=None,
         reported_on=None, cpu_s=None, peak_rss_mb=4101.0, search_s=None, model_description=None,
-        best_config={},
+        best_config={}, environment={}, search_space=None,
     )
 
 
