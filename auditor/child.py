@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
-import signal
 import time
 import traceback
 from pathlib import Path
@@ -33,14 +33,11 @@ def main(job_dir: str, cpus: list[int], X: pd.DataFrame, y: np.ndarray,
     process's start pipe, never through files: search rows with labels, holdout features only."""
     folder = Path(job_dir)
     job = json.loads((folder / protocol.JOB).read_text())
+    os.environ.update(job["settings"])
     budget = Budget(**job["budget"])
     confine(budget.cores, cpus)
     ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget)
-
-    def _stop(signum: int, frame: object) -> None:
-        ctx.stop_requested = True
-
-    signal.signal(signal.SIGTERM, _stop)
+    ctx.stop_on_sigterm()
     try:
         data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])
         adapter = adapters.load(job["system"], job["options"])

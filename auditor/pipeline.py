@@ -13,6 +13,7 @@ import os
 import platform
 import shutil
 import sys
+import warnings
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -25,13 +26,14 @@ from adapters.metrics import get_metric
 from auditor.audit import audit_run
 from auditor.datasets import Dataset, load_dataset
 from auditor.errors import UsageError
+from auditor.openml_source import suite_tasks
 from auditor.runner import Job, Outcome, Runner
-from auditor.splits import SealedSplit, seal
+from auditor.splits import SealedSplit, official, seal
 from auditor.store import RESULTS_DB, Store
-from auditor.suite import Suite, SystemSpec
+from auditor.suite import DatasetSpec, Suite, SystemSpec
 
 HARNESS_PACKAGES = ("automl-auditor", "numpy", "pandas", "scipy", "scikit-learn", "lightgbm",
-                    "optuna", "pyarrow", "threadpoolctl", "psutil")
+                    "optuna", "pyarrow", "threadpoolctl", "psutil", "openml")
 
 
 def harness_environment() -> dict[str, str]:
@@ -62,29 +64,62 @@ def resolve_systems(suite: Suite) -> list[SystemSpec]:
             params = inspect.signature(getattr(__import__(module, fromlist=[cls]), cls)).parameters
             if "cv_folds" in params and "cv_folds" not in options:
                 options["cv_folds"] = suite.cv_folds
-            adapters.load(spec.system, options)
+            adapter = adapters.load(spec.system, options)
         except adapters.UnknownSystem as exc:
             raise UsageError(f"suite system {spec.label!r}: {exc}") from None
+        minimum = getattr(adapter, "min_wall_seconds", 0.0)
+        if suite.budget.wall_seconds < minimum:
+            warnings.warn(f"system {spec.label!r} needs at least {minimum:g} s to search; the "
+                          f"budget gives {suite.budget.wall_seconds:g} s, so its jobs will "
+                          "likely fail", stacklevel=1)
         resolved.append(replace(spec, options=options))
     return resolved
 
 
-def load_datasets(suite: Suite) -> dict[str, Dataset]:
-    base = suite.path.parent
+def dataset_specs(suite: Suite) -> list[DatasetSpec]:
+    """The suite's datasets, each OpenML suite replaced by its tasks (named SUITE/DATA-taskID)."""
+    specs: list[DatasetSpec] = []
+    for spec in suite.datasets:
+        if spec.openml_suite is None:
+            specs.append(spec)
+            continue
+        tasks = suite_tasks(spec.openml_suite, spec.limit, spec.max_rows)
+        if not tasks:
+            raise UsageError(f"OpenML suite {spec.openml_suite} has no task with at most "
+                             f"{spec.max_rows} rows — raise max_rows of dataset {spec.name!r}")
+        specs += [replace(spec, name=f"{spec.name}/{data}-task{task}",
+                          source=f"openml:task/{task}", openml_suite=None, limit=None,
+                          max_rows=None) for task, data in tasks]
+    names = [s.name for s in specs]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise UsageError(f"two datasets are named {dup!r} once OpenML suites are expanded; "
+                         "rename one of them")
+    return specs
+
+
+def load_datasets(specs: list[DatasetSpec], base: Path) -> dict[str, Dataset]:
     return {
         spec.name: load_dataset(spec.name, spec.source, target=spec.target, task=spec.task,
                                 drop=spec.drop, base_dir=base)
-        for spec in suite.datasets
+        for spec in specs
     }
 
 
 def job_id(split: SealedSplit, system: SystemSpec, metric: str, suite: Suite) -> str:
-    key = json.dumps({
+    what = {
         "dataset": split.dataset.fingerprint(), "split": split.fingerprint(),
         "label": system.label, "system": system.system, "options": system.options,
         "seed": split.seed, "metric": metric, "budget": suite.budget.as_dict(),
-    }, sort_keys=True, default=str)
+    }
+    if split.task_id is not None:  # harness-made splits keep the ids they had before tasks
+        what |= {"openml_task": split.task_id, "repeat": split.repeat, "fold": split.fold}
+    key = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+# (dataset name, seed, repeat, fold); repeat and fold are None for the harness's own splits
+SplitKey = tuple[str, int, int | None, int | None]
 
 
 @dataclass
@@ -92,19 +127,26 @@ class Plan:
     suite: Suite
     systems: list[SystemSpec]
     datasets: dict[str, Dataset]
-    splits: dict[tuple[str, int], SealedSplit]
+    splits: dict[SplitKey, SealedSplit]
     metrics: dict[str, str]
 
 
 def plan(suite: Suite) -> Plan:
     """Everything that can fail on bad input, done before any output is written."""
     systems = resolve_systems(suite)
-    datasets = load_datasets(suite)
-    metrics = {s.name: suite.metric_for(s, datasets[s.name].task_type) for s in suite.datasets}
-    splits = {
-        (name, seed): seal(d, seed, suite.holdout_fraction)
-        for name, d in datasets.items() for seed in suite.seeds
-    }
+    specs = dataset_specs(suite)
+    datasets = load_datasets(specs, suite.path.parent)
+    metrics = {s.name: suite.metric_for(s, datasets[s.name].task_type) for s in specs}
+    splits: dict[SplitKey, SealedSplit] = {}
+    for spec in specs:
+        d = datasets[spec.name]
+        for seed in suite.seeds:
+            if d.openml is None or d.openml.task_id is None:
+                splits[(spec.name, seed, None, None)] = seal(d, seed, suite.holdout_fraction)
+                continue
+            for repeat in spec.repeats:
+                for fold in spec.folds:
+                    splits[(spec.name, seed, repeat, fold)] = official(d, seed, repeat, fold)
     return Plan(suite, systems, datasets, splits, metrics)
 
 
@@ -137,7 +179,7 @@ class Progress:
         print(text, file=self.stream, flush=True)
 
     def started(self, job: Job) -> None:
-        self.say(f"  start  {job.split.dataset.name} · {job.system.label} · seed {job.seed}")
+        self.say(f"  start  {job.split.dataset.name} · {job.system.label} · {job.split.label}")
 
     def finished(self, o: Outcome, holdout: float | None) -> None:
         self.done += 1
@@ -149,7 +191,14 @@ class Progress:
                 else f"FAILED {o.failure_class}: {o.failure_message}")
         flag = " OVERRUN" if o.overrun else ""
         self.say(f"[{bar}] {self.done}/{self.total}  {j.split.dataset.name} · {j.system.label} · "
-                 f"seed {j.seed}  {what}  ({o.wall_s:.1f} s{flag})")
+                 f"{j.split.label}  {what}  ({o.wall_s:.1f} s{flag})")
+
+
+def _openml_columns(d: Dataset) -> dict[str, int | None]:
+    origin = d.openml
+    return {"openml_dataset_id": origin.dataset_id if origin else None,
+            "openml_dataset_version": origin.version if origin else None,
+            "openml_task_id": origin.task_id if origin else None}
 
 
 def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[str, str]
@@ -168,6 +217,7 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
         "versions": json.dumps(versions), "dataset_fingerprint": job.split.dataset.fingerprint(),
         "split_fingerprint": job.split.fingerprint(), "started_at": o.started_at,
         "finished_at": o.finished_at, "system_version": o.extra.get("system_version"),
+        **_openml_columns(job.split.dataset), "repeat": job.split.repeat, "fold": job.split.fold,
     }
     trials = []
     if r is not None:
@@ -213,14 +263,16 @@ def run_suite(p: Plan, out: Path, workers: int) -> Progress:
                                "n_rows": len(d.y), "n_features": d.X.shape[1],
                                "n_categorical": sum(t == "categorical"
                                                     for t in d.feature_types.values()),
-                               "n_missing": d.n_missing, "fingerprint": d.fingerprint()})
-        for (name, seed), s in p.splits.items():
+                               "n_missing": d.n_missing, "fingerprint": d.fingerprint(),
+                               **_openml_columns(d)})
+        for (name, seed, repeat, fold), s in p.splits.items():
             store.put_split({"dataset": name, "seed": seed, "holdout_fraction": s.fraction,
                              "fingerprint": s.fingerprint(), "n_search": len(s.search_idx),
-                             "n_holdout": len(s.holdout_idx), "holdout_y": s.holdout_y})
+                             "n_holdout": len(s.holdout_idx), "holdout_y": s.holdout_y,
+                             "openml_task_id": s.task_id, "repeat": repeat, "fold": fold})
         finished = store.finished_jobs()
         jobs, total = [], 0
-        for (name, _seed), split in p.splits.items():
+        for (name, *_), split in p.splits.items():
             for system in p.systems:
                 total += 1
                 jid = job_id(split, system, p.metrics[name], suite)

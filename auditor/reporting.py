@@ -13,8 +13,8 @@ from adapters.metrics import get_metric
 from auditor.audit import LEVEL, bootstrap_indices
 from auditor.store import RESULTS_DB, Store, npy_load
 
-RUN_FIELDS = ("system", "seed", "status", "failure_class", "failure_message", "reported_on",
-              "verdict", "n_configs", "wall_s", "cpu_s", "peak_rss_mb", "search_s",
+RUN_FIELDS = ("system", "seed", "repeat", "fold", "status", "failure_class", "failure_message",
+              "reported_on", "verdict", "n_configs", "wall_s", "cpu_s", "peak_rss_mb", "search_s",
               "model_description", "system_version")
 
 
@@ -33,20 +33,20 @@ def _run_view(row: dict[str, Any]) -> dict[str, Any]:
 
 def paired_difference(out: Path, store: Store, dataset: str, metric: str, a: str, b: str
                       ) -> tuple[float, float, float] | None:
-    """Mean over shared seeds of score(a) − score(b) on the same holdout rows, with a paired
-    bootstrap CI; positive means `a` is better. None when the two share no successful seed."""
+    """Mean over shared splits of score(a) − score(b) on the same holdout rows, with a paired
+    bootstrap CI; positive means `a` is better. None when the two share no successful split."""
     m = get_metric(metric)
     sign = 1.0 if m.greater_is_better else -1.0
     rows = store.rows(
-        "SELECT r.system, r.seed, r.predictions_path, s.holdout_y, d.task_type FROM runs r "
-        "JOIN splits s ON s.dataset = r.dataset AND s.seed = r.seed "
-        "JOIN datasets d ON d.name = r.dataset "
+        "SELECT r.system, r.seed, r.split_fingerprint, r.predictions_path, s.holdout_y, "
+        "d.task_type FROM runs r JOIN splits s ON s.dataset = r.dataset AND s.seed = r.seed "
+        "AND s.fingerprint = r.split_fingerprint JOIN datasets d ON d.name = r.dataset "
         "WHERE r.dataset = ? AND r.status = 'ok' AND r.system IN (?, ?)", (dataset, a, b))
-    by_seed: dict[int, dict[str, Any]] = {}
+    by_split: dict[tuple[int, str], dict[str, Any]] = {}
     for r in rows:
-        by_seed.setdefault(r["seed"], {})[r["system"]] = r
+        by_split.setdefault((r["seed"], r["split_fingerprint"]), {})[r["system"]] = r
     points, boots = [], []
-    for seed, pair in sorted(by_seed.items()):
+    for (seed, _), pair in sorted(by_split.items()):
         if len(pair) != 2:
             continue
         y = npy_load(pair[a]["holdout_y"])
@@ -73,14 +73,15 @@ def _dataset_summary(out: Path, store: Store, d: dict[str, Any], metric: str,
     m = get_metric(metric)
     ranked = sorted(ok, key=lambda s: m.loss(float(np.mean(ok[s]))))
     best = ranked[0]
+    unit = "seed" if d["openml_task_id"] is None else "split"
     text = (f"On {d['name']}, {best} had the best mean holdout {metric}: "
-            f"{np.mean(ok[best]):.4g} over {len(ok[best])} seed(s)")
+            f"{np.mean(ok[best]):.4g} over {len(ok[best])} {unit}(s)")
     if len(ranked) == 1:
         return text + "; no other system finished to compare with."
     runner_up = ranked[1]
     diff = paired_difference(out, store, d["name"], metric, best, runner_up)
     if diff is None:
-        return text + f"; it shares no successful seed with {runner_up}, so no paired comparison."
+        return text + f"; it shares no successful {unit} with {runner_up}, so no paired comparison."
     point, lo, hi = diff
     if lo == hi == 0:
         return text + f", tied with {runner_up} on every bootstrap resample of the holdout."
@@ -89,14 +90,22 @@ def _dataset_summary(out: Path, store: Store, d: dict[str, Any], metric: str,
             f"paired bootstrap over holdout rows) — {clear}.")
 
 
+def _openml_view(d: dict[str, Any]) -> dict[str, int | None] | None:
+    """OpenML data set id and version and task id, or None for other sources."""
+    if d["openml_dataset_id"] is None:
+        return None
+    return {"dataset_id": d["openml_dataset_id"], "version": d["openml_dataset_version"],
+            "task_id": d["openml_task_id"]}
+
+
 def build_context(out: Path, title: str | None = None) -> dict[str, Any]:
     store = Store(out / RESULTS_DB)
     try:
-        runs = store.rows("SELECT * FROM runs ORDER BY dataset, system, seed")
+        runs = store.rows("SELECT * FROM runs ORDER BY dataset, system, seed, repeat, fold")
         datasets = store.rows("SELECT * FROM datasets ORDER BY rowid")
         splits = store.rows("SELECT dataset, seed, fingerprint, n_search, n_holdout, "
-                            "holdout_fraction FROM splits "
-                            "ORDER BY dataset, seed")
+                            "holdout_fraction, openml_task_id, repeat, fold FROM splits "
+                            "ORDER BY dataset, seed, repeat, fold")
         summary, sections = [], []
         for d in datasets:
             d_runs = [r for r in runs if r["dataset"] == d["name"]]
@@ -112,8 +121,9 @@ def build_context(out: Path, title: str | None = None) -> dict[str, Any]:
                 "metric": metric, "greater_is_better": get_metric(metric).greater_is_better,
                 "n_rows": d["n_rows"], "n_features": d["n_features"],
                 "n_categorical": d["n_categorical"], "n_missing": d["n_missing"],
-                "fingerprint": d["fingerprint"],
-                "splits": [{k: s[k] for k in ("seed", "fingerprint", "n_search", "n_holdout")}
+                "fingerprint": d["fingerprint"], "openml": _openml_view(d),
+                "splits": [{k: s[k] for k in ("seed", "fingerprint", "n_search", "n_holdout",
+                                              "openml_task_id", "repeat", "fold")}
                            for s in splits if s["dataset"] == d["name"]],
                 "runs": views,
             })
@@ -136,7 +146,9 @@ def build_context(out: Path, title: str | None = None) -> dict[str, Any]:
         "suite": {"name": first.get("suite", ""), "path": str(out)},
         "budget": json.loads(first["budget"]) if runs else {},
         "seeds": seeds,
-        "holdout_fraction": splits[0]["holdout_fraction"] if splits else None,
+        # the harness's own splits; an OpenML task's folds have the sizes the task gives them
+        "holdout_fraction": next((s["holdout_fraction"] for s in splits
+                                  if s["openml_task_id"] is None), None),
         "cv_folds": next((json.loads(r["options"])["cv_folds"] for r in runs
                           if "cv_folds" in json.loads(r["options"])), None),
         "versions": json.loads(first["versions"]) if runs else {},

@@ -163,6 +163,8 @@ class Runner:
             "budget": self.budget.as_dict(),
             "deadline": started + self.budget.wall_seconds - HANDBACK_S,
             "environment": self.environment,
+            # the fork server may predate these settings (e.g. --envs), so they travel along
+            "settings": {k: v for k, v in os.environ.items() if k.startswith("AUDITOR_")},
         })
         s = job.split
         process = self.ctx.Process(

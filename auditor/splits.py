@@ -1,4 +1,7 @@
-"""The sealed holdout: split once, before any system runs; holdout labels stay in this process."""
+"""The sealed holdout: split once, before any system runs; holdout labels stay in this process.
+
+`seal` makes the harness's own seeded split; `official` takes an OpenML task's split.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +18,24 @@ from auditor.errors import UsageError
 
 @dataclass(frozen=True)
 class SealedSplit:
-    """Search rows (features and labels) and holdout rows (features only go out)."""
+    """Search rows (features and labels) and holdout rows (features only go out). For an OpenML
+    task, `task_id`, `repeat` and `fold` name the official split; `seed` seeds the systems."""
 
     dataset: Dataset
     seed: int
     fraction: float
     search_idx: np.ndarray
     holdout_idx: np.ndarray
+    task_id: int | None = None
+    repeat: int | None = None
+    fold: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The seed, and for a task split its repeat and fold."""
+        if self.task_id is None:
+            return f"seed {self.seed}"
+        return f"repeat {self.repeat} fold {self.fold} seed {self.seed}"
 
     @property
     def search_X(self) -> pd.DataFrame:
@@ -74,3 +88,25 @@ def seal(dataset: Dataset, seed: int, fraction: float = 0.2) -> SealedSplit:
         np.arange(n), test_size=n_holdout, random_state=seed, stratify=stratify
     )
     return SealedSplit(dataset, seed, fraction, np.sort(search_idx), np.sort(holdout_idx))
+
+
+def official(dataset: Dataset, seed: int, repeat: int, fold: int) -> SealedSplit:
+    """Fold `fold` of repeat `repeat` of the dataset's OpenML task: its train rows are the search
+    rows, its test rows the holdout."""
+    origin = dataset.openml
+    assert origin is not None and origin.task_id is not None, "not an OpenML task"
+    for what, value, count in (("repeat", repeat, origin.n_repeats),
+                               ("fold", fold, origin.n_folds)):
+        if value >= count:
+            raise UsageError(f"dataset {dataset.name!r}: OpenML task {origin.task_id} has {count} "
+                             f"{what}s (0 to {count - 1}), so no {what} {value} — fix `{what}s`")
+    train, test = origin.split(repeat, fold)
+    if dataset.kept_rows is not None:  # rows without a target were dropped: renumber the rest
+        position = np.cumsum(dataset.kept_rows) - 1
+        train, test = (position[rows[dataset.kept_rows[rows]]] for rows in (train, test))
+    if len(train) == 0 or len(test) == 0:
+        raise UsageError(f"dataset {dataset.name!r}: fold {fold} of repeat {repeat} of OpenML task "
+                         f"{origin.task_id} leaves no labelled search or holdout rows — pick "
+                         "another fold")
+    return SealedSplit(dataset, seed, len(test) / len(dataset.y), np.sort(train), np.sort(test),
+                       origin.task_id, repeat, fold)

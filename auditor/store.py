@@ -1,17 +1,23 @@
 """The results store: one SQLite file in the output folder.
 
 Schema (see also README, "Results store"):
-- `datasets`: one row per dataset — source, task, shape, sha256 fingerprint.
-- `splits`: one row per (dataset, seed) — holdout fraction, split fingerprint, sizes, and the sealed
-  holdout labels (`holdout_y`, .npy bytes), which never leave the harness.
+- `datasets`: one row per dataset — source, task, shape, sha256 fingerprint; for OpenML data the
+  data set id and version (`openml_dataset_id`, `openml_dataset_version`) and the task id
+  (`openml_task_id`), NULL otherwise.
+- `splits`: one row per (dataset, seed, split fingerprint) — holdout fraction, sizes, the sealed
+  holdout labels (`holdout_y`, .npy bytes), which never leave the harness, and for an OpenML task's
+  official split its `openml_task_id`, `repeat` and `fold` (NULL for the harness's own splits).
 - `runs`: one row per finished job (`job_id` is a hash of dataset, split, system, options, seed,
-  metric and budget) — status, failure class, audit figures, measured wall / CPU / peak RSS,
-  overrun flag, budget, versions, the system's environment (python, sha256 of its `pip freeze`),
-  fingerprints, and `predictions_path`: the holdout predictions as
-  an .npy file relative to the output folder.
+  metric and budget, and of task, repeat and fold for a task's split) — status, failure class,
+  audit figures, measured wall / CPU / peak RSS, overrun flag, budget, versions, the system's
+  environment (python, sha256 of its `pip freeze`), fingerprints, the OpenML columns of `datasets`
+  and `splits`, and `predictions_path`: the holdout predictions as an .npy file relative to the
+  output folder.
 - `trials`: the trial history of each run (config, score, start, end, fidelity, status).
 
 A run and its trials are written in one transaction; a job without a `runs` row is re-run.
+Stores of schema version 1 (no OpenML columns, one split per dataset and seed) are upgraded in
+place when opened.
 """
 
 from __future__ import annotations
@@ -26,17 +32,30 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+SPLITS = """
+CREATE TABLE IF NOT EXISTS splits (
+    dataset TEXT NOT NULL REFERENCES datasets(name), seed INTEGER NOT NULL,
+    holdout_fraction REAL NOT NULL, fingerprint TEXT NOT NULL, n_search INTEGER NOT NULL,
+    n_holdout INTEGER NOT NULL, holdout_y BLOB NOT NULL, openml_task_id INTEGER, repeat INTEGER,
+    fold INTEGER, PRIMARY KEY (dataset, seed, fingerprint));
+"""
+# Columns added in version 2, and the version-1 columns of `splits`
+OPENML_COLUMNS = {
+    "datasets": ("openml_dataset_id INTEGER", "openml_dataset_version INTEGER",
+                 "openml_task_id INTEGER"),
+    "runs": ("openml_dataset_id INTEGER", "openml_dataset_version INTEGER",
+             "openml_task_id INTEGER", "repeat INTEGER", "fold INTEGER"),
+}
+V1_SPLIT_COLUMNS = "dataset, seed, holdout_fraction, fingerprint, n_search, n_holdout, holdout_y"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS datasets (
     name TEXT PRIMARY KEY, source TEXT NOT NULL, target TEXT NOT NULL, task_type TEXT NOT NULL,
     classes TEXT NOT NULL, n_rows INTEGER NOT NULL, n_features INTEGER NOT NULL,
-    n_categorical INTEGER NOT NULL, n_missing INTEGER NOT NULL, fingerprint TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS splits (
-    dataset TEXT NOT NULL REFERENCES datasets(name), seed INTEGER NOT NULL,
-    holdout_fraction REAL NOT NULL, fingerprint TEXT NOT NULL, n_search INTEGER NOT NULL,
-    n_holdout INTEGER NOT NULL, holdout_y BLOB NOT NULL, PRIMARY KEY (dataset, seed));
+    n_categorical INTEGER NOT NULL, n_missing INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+    openml_dataset_id INTEGER, openml_dataset_version INTEGER, openml_task_id INTEGER);
+""" + SPLITS + """
 CREATE TABLE IF NOT EXISTS runs (
     job_id TEXT PRIMARY KEY, suite TEXT NOT NULL, dataset TEXT NOT NULL, system TEXT NOT NULL,
     system_ref TEXT NOT NULL, options TEXT NOT NULL, seed INTEGER NOT NULL, metric TEXT NOT NULL,
@@ -47,7 +66,8 @@ CREATE TABLE IF NOT EXISTS runs (
     wall_s REAL NOT NULL, cpu_s REAL, peak_rss_mb REAL, search_s REAL, overrun INTEGER NOT NULL,
     budget TEXT NOT NULL, versions TEXT NOT NULL, dataset_fingerprint TEXT NOT NULL,
     split_fingerprint TEXT NOT NULL, predictions_path TEXT,
-    started_at TEXT NOT NULL, finished_at TEXT NOT NULL);
+    started_at TEXT NOT NULL, finished_at TEXT NOT NULL, openml_dataset_id INTEGER,
+    openml_dataset_version INTEGER, openml_task_id INTEGER, repeat INTEGER, fold INTEGER);
 CREATE TABLE IF NOT EXISTS trials (
     job_id TEXT NOT NULL REFERENCES runs(job_id), number INTEGER NOT NULL, config TEXT NOT NULL,
     score REAL, start_s REAL NOT NULL, end_s REAL NOT NULL, fidelity REAL NOT NULL,
@@ -76,9 +96,22 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.executescript(SCHEMA)
-        self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+        version = self.conn.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if version is not None and version[0] == "1":
+            self._upgrade_v1()
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                           (SCHEMA_VERSION,))
         self.conn.commit()
+
+    def _upgrade_v1(self) -> None:
+        """Add the OpenML columns; key `splits` by fingerprint too (a task has many per seed)."""
+        added = [f"ALTER TABLE {table} ADD COLUMN {column};"
+                 for table, columns in OPENML_COLUMNS.items() for column in columns]
+        self.conn.executescript(
+            "BEGIN;" + "".join(added) + "ALTER TABLE splits RENAME TO splits_v1;" + SPLITS
+            + f"INSERT INTO splits ({V1_SPLIT_COLUMNS}) SELECT {V1_SPLIT_COLUMNS} FROM splits_v1;"
+            "DROP TABLE splits_v1; COMMIT;")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -97,20 +130,16 @@ class Store:
         return row["fingerprint"] if row else None
 
     def put_dataset(self, row: dict[str, Any]) -> None:
-        with self.transaction() as c:
-            c.execute(
-                "INSERT OR IGNORE INTO datasets VALUES (:name, :source, :target, :task_type, "
-                ":classes, :n_rows, :n_features, :n_categorical, :n_missing, :fingerprint)",
-                {**row, "classes": json.dumps(row["classes"])},
-            )
+        self._insert_new("datasets", {**row, "classes": json.dumps(row["classes"])})
 
     def put_split(self, row: dict[str, Any]) -> None:
+        self._insert_new("splits", {**row, "holdout_y": npy_bytes(row["holdout_y"])})
+
+    def _insert_new(self, table: str, row: dict[str, Any]) -> None:
+        """Insert a row unless one with its key exists."""
         with self.transaction() as c:
-            c.execute(
-                "INSERT OR IGNORE INTO splits VALUES (:dataset, :seed, :holdout_fraction, "
-                ":fingerprint, :n_search, :n_holdout, :holdout_y)",
-                {**row, "holdout_y": npy_bytes(row["holdout_y"])},
-            )
+            c.execute(f"INSERT OR IGNORE INTO {table} ({', '.join(row)}) "
+                      f"VALUES ({', '.join(f':{k}' for k in row)})", row)
 
     def finished_jobs(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT job_id FROM runs")}

