@@ -8,6 +8,8 @@ process boundaries.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -104,7 +106,10 @@ class SearchData:
 
 @dataclass
 class Trial:
-    """One evaluated configuration. Times are seconds since the run started."""
+    """One evaluation of a configuration. Times are seconds since the run started; `fidelity` is
+    the fraction of the full training effort (1.0 = full); `status` is complete (full fidelity),
+    partial (lower fidelity, promoted), pruned (lower fidelity, stopped), failed or stopped (cut
+    by the deadline)."""
 
     number: int
     config: dict[str, Any]
@@ -113,6 +118,7 @@ class Trial:
     end: float
     fidelity: float = 1.0
     status: str = "complete"
+    cpu_s: float | None = None
 
 
 @dataclass
@@ -163,6 +169,21 @@ class RunContext:
 
     def should_stop(self, reserve: float = 0.0) -> bool:
         return self.stop_requested or self.remaining() <= reserve
+
+    def stop_on_sigterm(self) -> None:
+        """SIGTERM sets `stop_requested` in this process only. Processes forked from it inherit
+        Python's handlers and must still end on SIGTERM, or they outlive a `terminate()` from
+        the system's own code and block their parent's exit."""
+        owner = os.getpid()
+
+        def handler(signum: int, frame: object) -> None:
+            if os.getpid() == owner:
+                self.stop_requested = True
+            else:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        signal.signal(signal.SIGTERM, handler)
 
 
 @runtime_checkable

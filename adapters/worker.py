@@ -27,11 +27,7 @@ def main(folder: Path) -> int:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     job = json.loads((folder / protocol.JOB).read_text())
     ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=Budget(**job["budget"]))
-
-    def _stop(signum: int, frame: object) -> None:
-        ctx.stop_requested = True
-
-    signal.signal(signal.SIGTERM, _stop)
+    ctx.stop_on_sigterm()
     try:
         X, y, X_holdout = protocol.read_inputs(folder)
         data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])

