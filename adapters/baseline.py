@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, Trial
-from adapters.lgbm import kfold
+from adapters.evaluation import kfold
 from adapters.metrics import get_metric
 
 

@@ -8,15 +8,10 @@ from typing import ClassVar
 import lightgbm
 
 from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, Trial
-from adapters.lgbm import (
-    StopSearch,
-    align_categories,
-    cross_validate,
-    describe,
-    make_model,
-    predict,
-    reserve_seconds,
-)
+from adapters.evaluation import align_categories, cross_validate, predict, reserve_seconds
+from adapters.families import FAMILIES, StopSearch, describe
+
+LGBM = FAMILIES["lgbm"]
 
 
 @dataclass
@@ -35,14 +30,15 @@ class LightGBMDefault:
     def run(self, data: SearchData, ctx: RunContext) -> RunResult:
         start = ctx.elapsed()
         try:
-            cv = cross_validate(data, {}, ctx, self.cv_folds, reserve_seconds(ctx.budget))
+            cv = cross_validate(data, LGBM, {}, ctx, self.cv_folds, reserve_seconds(ctx.budget))
         except StopSearch:
             raise RuntimeError(
                 f"{self.name}: {self.cv_folds}-fold CV of the default config did not finish "
                 f"within the {ctx.budget.wall_seconds:g} s budget"
             ) from None
-        trial = Trial(number=0, config={}, score=cv.score, start=start, end=ctx.elapsed())
-        model = make_model(data.task_type, {}, ctx).fit(data.X, data.y)
+        trial = Trial(number=0, config={}, score=cv.score, start=start, end=ctx.elapsed(),
+                      cpu_s=cv.cpu_s)
+        model = LGBM.fit(LGBM.model(data.task_type, {}, ctx, data.X), data.X, data.y, None)
         X_holdout = align_categories(data.X_holdout, data.X)
         return RunResult(
             predictions=predict(model, X_holdout, data.task_type, len(data.classes)),

@@ -43,6 +43,13 @@ def _balanced_accuracy(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndar
     return np.nanmean(np.vstack(recalls), axis=0)
 
 
+def _top_decile_precision(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Share of positives among the 10 % of rows with the highest predicted risk."""
+    k = max(1, int(np.ceil(0.1 * idx.shape[1])))
+    order = np.argsort(-p[:, 1][idx], axis=1, kind="stable")[:, :k]
+    return (y[idx] == 1)[np.arange(idx.shape[0])[:, None], order].mean(axis=1)
+
+
 def _rmse(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.sqrt(((y - p)[idx] ** 2).mean(axis=1))
 
@@ -82,6 +89,7 @@ METRICS: dict[str, Metric] = {
         Metric("roc_auc", True, ("binary",), _roc_auc),
         Metric("log_loss", False, ("binary", "multiclass"), _log_loss),
         Metric("balanced_accuracy", True, ("binary", "multiclass"), _balanced_accuracy),
+        Metric("top_decile_precision", True, ("binary",), _top_decile_precision),
         Metric("rmse", False, ("regression",), _rmse),
         Metric("r2", True, ("regression",), _r2),
     )

@@ -1,5 +1,11 @@
 """Shared search spaces and their translation into Optuna suggestions.
 
+Four spaces over four model families (Bayesmark's families), so that strategies are compared on
+more than one response surface: `gbm11` (LightGBM), `rf6` (random forest), `linear3` (logistic
+regression / elastic net, with a conditional l1_ratio) and `mlp6` (a small neural network).
+Hyperparameters without a `default` have a library default outside the range (`max_depth=None`,
+`max_features='sqrt'` for the forest).
+
 `gbm11`: eleven LightGBM hyperparameters (scikit-learn API names). Every value is passed to
 LightGBM as is; `default` is the library default.
 
@@ -52,7 +58,46 @@ GBM11 = SearchSpace(
     ),
 )
 
-SPACES: dict[str, SearchSpace] = {"gbm11": GBM11}
+RF6 = SearchSpace(
+    name="rf6",
+    description="random forest (scikit-learn): 6 hyperparameters",
+    hyperparameters=(
+        Hyperparameter("n_estimators", "int", 20, 500, log=True, default=100),
+        Hyperparameter("max_depth", "int", 2, 40, log=True),
+        Hyperparameter("min_samples_split", "int", 2, 40, log=True, default=2),
+        Hyperparameter("min_samples_leaf", "int", 1, 40, log=True, default=1),
+        Hyperparameter("max_features", "float", 0.05, 1.0, log=True),
+        Hyperparameter("bootstrap", "categorical", choices=(True, False), default=True),
+    ),
+)
+
+LINEAR3 = SearchSpace(
+    name="linear3",
+    description="logistic regression (elastic net for regression): 3 hyperparameters",
+    hyperparameters=(
+        Hyperparameter("C", "float", 1e-4, 1e4, log=True, default=1.0),
+        Hyperparameter("penalty", "categorical", choices=("l2", "l1", "elasticnet"), default="l2"),
+        Hyperparameter("l1_ratio", "float", 0.05, 0.95, default=0.5,
+                       condition=("penalty", ("elasticnet",))),
+    ),
+)
+
+MLP6 = SearchSpace(
+    name="mlp6",
+    description="multi-layer perceptron (scikit-learn, early stopping): 6 hyperparameters",
+    hyperparameters=(
+        Hyperparameter("layers", "int", 1, 3, default=1),
+        Hyperparameter("width", "int", 16, 256, log=True, default=100),
+        Hyperparameter("alpha", "float", 1e-6, 1e-1, log=True, default=1e-4),
+        Hyperparameter("learning_rate_init", "float", 1e-4, 1e-1, log=True, default=1e-3),
+        Hyperparameter("batch_size", "int", 16, 256, log=True, default=200),
+        Hyperparameter("max_iter", "int", 50, 400, log=True, default=200),
+    ),
+)
+
+SPACES: dict[str, SearchSpace] = {s.name: s for s in (GBM11, RF6, LINEAR3, MLP6)}
+# the model family (adapters.families) each space configures
+FAMILY_OF: dict[str, str] = {"gbm11": "lgbm", "rf6": "rf", "linear3": "linear", "mlp6": "mlp"}
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:

@@ -50,6 +50,15 @@ def test_metric_matches_sklearn_on_every_resample(name, data, reference) -> None
     assert batch == pytest.approx([reference(y[i], p[i]) for i in idx], rel=1e-9)
 
 
+def test_top_decile_precision_counts_positives_among_the_riskiest_tenth() -> None:
+    y, p = _binary()
+    k = int(np.ceil(0.1 * len(y)))
+    top = np.argsort(-p[:, 1], kind="stable")[:k]
+    assert get_metric("top_decile_precision")(y, p) == pytest.approx(y[top].mean())
+    flipped = np.column_stack([p[:, 1], p[:, 0]])  # ranking the safest first
+    assert get_metric("top_decile_precision")(y, flipped) < y.mean()
+
+
 def test_auc_handles_ties_like_sklearn() -> None:
     y = np.array([0, 0, 1, 1, 0, 1, 1, 0])
     p1 = np.array([0.1, 0.5, 0.5, 0.9, 0.5, 0.2, 0.9, 0.1])
