@@ -17,7 +17,18 @@ SYSTEMS: dict[str, str] = {
     "lgbm-default": "adapters.lgbm_default:LightGBMDefault",
     "random": "adapters.optuna_search:RandomSearch",
     "tpe": "adapters.optuna_search:TPESearch",
+    "grid": "adapters.optuna_search:GridSearch",
+    "gp": "adapters.optuna_search:GPSearch",
+    "cmaes": "adapters.optuna_search:CMAESSearch",
+    "ga": "adapters.optuna_search:GeneticSearch",
+    "sh": "adapters.optuna_search:SuccessiveHalving",
+    "hyperband": "adapters.optuna_search:Hyperband",
+    "bohb": "adapters.optuna_search:BOHB",
     "flaml": "adapters.flaml_automl:FLAML",
+    "auto-sklearn": "adapters.autosklearn_automl:AutoSklearn",
+    "autogluon": "adapters.autogluon_tabular:AutoGluon",
+    "h2o": "adapters.h2o_automl:H2OAutoML",
+    "tpot": "adapters.tpot_automl:TPOT",
 }
 
 

@@ -1,9 +1,39 @@
-"""AutoGluon Tabular in its own environment (`adapters/envs/autogluon.txt`)."""
+"""AutoGluon Tabular in its own environment (`adapters/envs/autogluon.txt`).
+
+Budget mapping: `time_limit` = time left minus a reserve for prediction and hand-back;
+`num_cpus` = cores; `memory_limit` = the budget less the harness's own job process (AutoGluon's
+limit is soft: it skips or stops models it expects to exceed it; the harness's kill is the
+backstop); the seed sets AutoGluon's train/validation split. A stop request ends the fit before the
+next model. Reported score: `score_val` of AutoGluon's best model on its internal holdout, in the
+metric's own units. Trial times are measured around each model fit; models trained together by one
+call (hyperparameter tuning) share that call's window.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters.contract import RunContext, RunResult, SearchData, Trial
 from adapters.environments import EnvSpec
 from adapters.external import ExternalSystem
+
+# harness metric -> AutoGluon eval_metric
+METRICS = {
+    "roc_auc": "roc_auc",
+    "log_loss": "log_loss",
+    "balanced_accuracy": "balanced_accuracy",
+    "rmse": "root_mean_squared_error",
+    "r2": "r2",
+}
+LABEL = "__auditor_label__"
+# prediction, leaderboard and hand-back after the fit: ~1 s measured on 7k rows, plus AutoGluon's
+# overshoot of its own time limit, which grows with the budget
+RESERVE_S = 2.0
+RESERVE_FRACTION = 0.05
+HARNESS_MB = 400  # the harness's job process, which the memory budget also covers
 
 
 class AutoGluon(ExternalSystem):
@@ -13,3 +43,82 @@ class AutoGluon(ExternalSystem):
     env = EnvSpec("autogluon", "", ("autogluon.txt",),
                   "import autogluon.tabular as ag; print(ag.__version__)")
     module = "adapters.autogluon_tabular"
+    min_wall_seconds = 8.0  # worker start, ~1.2 s of imports, one model, the reserve
+
+
+def _fit_callback(ctx: RunContext, fits: dict[str, tuple[float, float, str]]) -> Any:
+    """Records when each model fit starts and ends, and ends the fit when the harness asks. The
+    class is bound at module level so that AutoGluon can pickle it along with its trainer."""
+    global FitWatch
+    from autogluon.core.callbacks import AbstractCallback
+
+    class FitWatch(AbstractCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ctx, self.fits, self.started, self.kind = ctx, fits, 0.0, ""
+
+        def _before_model_fit(self, trainer: Any, model: Any, time_limit: float | None = None,
+                              stack_name: str = "core", level: int = 1) -> tuple[bool, bool]:
+            # a bagged model's family is that of its fold models
+            self.kind = getattr(model, "_child_type", type(model)).__name__
+            self.started = self.ctx.elapsed()
+            return self.ctx.stop_requested, False
+
+        def _after_model_fit(self, trainer: Any, model_names: list[str],
+                             stack_name: str = "core", level: int = 1) -> bool:
+            for name in model_names:
+                self.fits[name] = (self.started, self.ctx.elapsed(), self.kind)
+            return self.ctx.stop_requested
+
+    return FitWatch()
+
+
+def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Path) -> RunResult:
+    import autogluon.tabular
+    from autogluon.tabular import TabularPredictor
+
+    predictor = TabularPredictor(
+        label=LABEL, problem_type=data.task_type, eval_metric=METRICS[data.metric],
+        path=str(folder / "autogluon"), verbosity=0, learner_kwargs={"random_state": ctx.seed},
+    )
+    fits: dict[str, tuple[float, float, str]] = {}
+    reserve = RESERVE_S + RESERVE_FRACTION * ctx.remaining()
+    predictor.fit(
+        data.X.assign(**{LABEL: data.y}), time_limit=max(1.0, ctx.remaining() - reserve),
+        presets=options.get("presets", "medium_quality"), num_cpus=ctx.budget.cores,
+        num_gpus=0, memory_limit=max(0.5, (ctx.budget.memory_mb - HARNESS_MB) / 1024),
+        callbacks=[_fit_callback(ctx, fits)],
+    )
+    best = predictor.model_best
+    if data.task_type == "regression":
+        preds = predictor.predict(data.X_holdout, model=best).to_numpy()
+    else:
+        proba = predictor.predict_proba(data.X_holdout, model=best)
+        preds = np.zeros((len(data.X_holdout), len(data.classes)))
+        preds[:, np.asarray(proba.columns, dtype=int)] = proba.to_numpy()
+    to_score = predictor.eval_metric.convert_score_to_original
+    # refit copies (presets with refit_full) carry their parent's score and are not trials
+    board = predictor.leaderboard(set_refit_score_to_parent=True).set_index("model")
+    refits = set(predictor.model_refit_map().values())
+    trials = [
+        Trial(number=int(row.fit_order), config={"model": name, "type": fits[name][2]},
+              score=float(to_score(row.score_val)), start=fits[name][0], end=fits[name][1])
+        for name, row in board.sort_values("fit_order").iterrows() if name not in refits
+    ]
+    return RunResult(
+        predictions=np.asarray(preds, dtype=float),
+        reported_score=float(to_score(board.loc[best, "score_val"])),
+        reported_on=(f"AutoGluon leaderboard score_val on its internal holdout of the search "
+                     f"rows, best of {len(trials)} models ({best})"),
+        n_configs=len(trials),
+        best_config={"model": best},
+        trials=trials,
+        model_description=f"{best} (AutoGluon {autogluon.tabular.__version__})",
+        search_space={
+            "name": "autogluon",
+            "description": "fixed portfolio of per-family configurations; no search space unless "
+                           "hyperparameter_tune_kwargs",
+            "dimension": 0,
+            "portfolio": sorted({t.config["type"] for t in trials}),
+        },
+    )
