@@ -44,10 +44,15 @@ def _balanced_accuracy(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndar
 
 
 def _top_decile_precision(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Share of positives among the 10 % of rows with the highest predicted risk."""
+    """Share of positives among the 10 % of rows with the highest predicted risk; rows tied at
+    the cut-off count with their average positive rate, so ties cannot favour either class."""
     k = max(1, int(np.ceil(0.1 * idx.shape[1])))
-    order = np.argsort(-p[:, 1][idx], axis=1, kind="stable")[:, :k]
-    return (y[idx] == 1)[np.arange(idx.shape[0])[:, None], order].mean(axis=1)
+    risk, pos = p[:, 1][idx], (y[idx] == 1)
+    cut = -np.partition(-risk, k - 1, axis=1)[:, k - 1:k]
+    above, tied = risk > cut, risk == cut
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tied_rate = (pos & tied).sum(axis=1) / tied.sum(axis=1)
+    return ((pos & above).sum(axis=1) + (k - above.sum(axis=1)) * tied_rate) / k
 
 
 def _rmse(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:

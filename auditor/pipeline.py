@@ -23,7 +23,7 @@ import numpy as np
 
 import adapters
 from adapters.metrics import get_metric
-from auditor.audit import audit_run
+from auditor.audit import audit_run, score_with_ci
 from auditor.datasets import Dataset, load_dataset
 from auditor.errors import UsageError
 from auditor.openml_source import suite_tasks
@@ -31,6 +31,7 @@ from auditor.runner import Job, Outcome, Runner
 from auditor.splits import SealedSplit, official, seal
 from auditor.store import RESULTS_DB, Store
 from auditor.suite import DatasetSpec, Suite, SystemSpec
+from auditor.trajectory import compute, trajectory
 
 HARNESS_PACKAGES = ("automl-auditor", "numpy", "pandas", "scipy", "scikit-learn", "lightgbm",
                     "optuna", "pyarrow", "threadpoolctl", "psutil", "openml")
@@ -201,6 +202,19 @@ def _openml_columns(d: Dataset) -> dict[str, int | None]:
             "openml_task_id": origin.task_id if origin else None}
 
 
+EXTRA_METRICS = {"binary": ("top_decile_precision",)}
+
+
+def _extra_metrics(job: Job, predictions: np.ndarray) -> dict[str, dict[str, float]]:
+    """Holdout figures beside the suite's metric (binary: precision in the top risk decile)."""
+    out = {}
+    for name in EXTRA_METRICS.get(job.split.dataset.task_type, ()):
+        value, lo, hi = score_with_ci(get_metric(name), job.split.holdout_y, predictions,
+                                      stratified=True, seed=job.seed)
+        out[name] = {"value": value, "lo": lo, "hi": hi}
+    return out
+
+
 def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[str, str]
             ) -> float | None:
     job = o.job
@@ -221,9 +235,12 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
     }
     trials = []
     if r is not None:
-        a = audit_run(get_metric(job.metric), job.split.holdout_y, r.predictions, r.reported_score,
-                      stratified=job.split.dataset.task_type != "regression", seed=job.seed)
+        metric = get_metric(job.metric)
+        classification = job.split.dataset.task_type != "regression"
+        a = audit_run(metric, job.split.holdout_y, r.predictions, r.reported_score,
+                      stratified=classification, seed=job.seed)
         holdout = a.holdout
+        spent = compute(r.trials)
         pred_path = Path("predictions") / f"{job.job_id}.npy"
         (out / "predictions").mkdir(exist_ok=True)
         tmp = out / f"{pred_path}.tmp"
@@ -237,11 +254,14 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
             "n_configs": r.n_configs, "best_config": json.dumps(r.best_config, default=str),
             "model_description": r.model_description, "predictions_path": str(pred_path),
             "search_space": json.dumps(r.search_space), "environment": json.dumps(r.environment),
+            "compute_cpu_s": spent.cpu_s, "full_fidelity_evals": spent.full_fidelity_evals,
+            "trajectory": json.dumps(trajectory(r.trials, metric)),
+            "extra_metrics": json.dumps(_extra_metrics(job, r.predictions)),
         })
         trials = [
             {"job_id": job.job_id, "number": t.number, "config": json.dumps(t.config, default=str),
              "score": t.score, "start_s": t.start, "end_s": t.end, "fidelity": t.fidelity,
-             "status": t.status}
+             "status": t.status, "cpu_s": t.cpu_s}
             for t in r.trials
         ]
     store.put_run(row, trials)

@@ -13,11 +13,15 @@ Schema (see also README, "Results store"):
   environment (python, sha256 of its `pip freeze`), fingerprints, the OpenML columns of `datasets`
   and `splits`, and `predictions_path`: the holdout predictions as an .npy file relative to the
   output folder.
-- `trials`: the trial history of each run (config, score, start, end, fidelity, status).
+  Also the run's compute (`compute_cpu_s` summed over evaluations, `full_fidelity_evals` = the
+  sum of their fidelities), its anytime `trajectory` (JSON rows [end s, cumulative CPU s,
+  evaluations, incumbent validation score]) and `extra_metrics` (JSON: for binary tasks the
+  holdout precision in the top risk decile with its CI).
+- `trials`: every evaluation of each run (config, score, start, end, fidelity, status, CPU s).
 
 A run and its trials are written in one transaction; a job without a `runs` row is re-run.
-Stores of schema version 1 (no OpenML columns, one split per dataset and seed) are upgraded in
-place when opened.
+Older stores (version 1: one split per dataset and seed; versions 1–2: fewer columns) are
+upgraded in place when opened.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 SPLITS = """
 CREATE TABLE IF NOT EXISTS splits (
     dataset TEXT NOT NULL REFERENCES datasets(name), seed INTEGER NOT NULL,
@@ -40,12 +44,15 @@ CREATE TABLE IF NOT EXISTS splits (
     n_holdout INTEGER NOT NULL, holdout_y BLOB NOT NULL, openml_task_id INTEGER, repeat INTEGER,
     fold INTEGER, PRIMARY KEY (dataset, seed, fingerprint));
 """
-# Columns added in version 2, and the version-1 columns of `splits`
-OPENML_COLUMNS = {
+# Columns added since version 1 (2: OpenML; 3: compute, trajectories, extra metrics), and the
+# version-1 columns of `splits`
+ADDED_COLUMNS = {
     "datasets": ("openml_dataset_id INTEGER", "openml_dataset_version INTEGER",
                  "openml_task_id INTEGER"),
     "runs": ("openml_dataset_id INTEGER", "openml_dataset_version INTEGER",
-             "openml_task_id INTEGER", "repeat INTEGER", "fold INTEGER"),
+             "openml_task_id INTEGER", "repeat INTEGER", "fold INTEGER", "compute_cpu_s REAL",
+             "full_fidelity_evals REAL", "trajectory TEXT", "extra_metrics TEXT"),
+    "trials": ("cpu_s REAL",),
 }
 V1_SPLIT_COLUMNS = "dataset, seed, holdout_fraction, fingerprint, n_search, n_holdout, holdout_y"
 SCHEMA = """
@@ -67,11 +74,12 @@ CREATE TABLE IF NOT EXISTS runs (
     budget TEXT NOT NULL, versions TEXT NOT NULL, dataset_fingerprint TEXT NOT NULL,
     split_fingerprint TEXT NOT NULL, predictions_path TEXT,
     started_at TEXT NOT NULL, finished_at TEXT NOT NULL, openml_dataset_id INTEGER,
-    openml_dataset_version INTEGER, openml_task_id INTEGER, repeat INTEGER, fold INTEGER);
+    openml_dataset_version INTEGER, openml_task_id INTEGER, repeat INTEGER, fold INTEGER,
+    compute_cpu_s REAL, full_fidelity_evals REAL, trajectory TEXT, extra_metrics TEXT);
 CREATE TABLE IF NOT EXISTS trials (
     job_id TEXT NOT NULL REFERENCES runs(job_id), number INTEGER NOT NULL, config TEXT NOT NULL,
     score REAL, start_s REAL NOT NULL, end_s REAL NOT NULL, fidelity REAL NOT NULL,
-    status TEXT NOT NULL, PRIMARY KEY (job_id, number));
+    status TEXT NOT NULL, cpu_s REAL, PRIMARY KEY (job_id, number));
 """
 RESULTS_DB = "results.sqlite"
 
@@ -99,19 +107,28 @@ class Store:
         version = self.conn.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if version is not None and version[0] == "1":
-            self._upgrade_v1()
+            self._rekey_v1_splits()
+        if version is not None and version[0] != SCHEMA_VERSION:
+            self._add_columns()
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                           (SCHEMA_VERSION,))
         self.conn.commit()
 
-    def _upgrade_v1(self) -> None:
-        """Add the OpenML columns; key `splits` by fingerprint too (a task has many per seed)."""
-        added = [f"ALTER TABLE {table} ADD COLUMN {column};"
-                 for table, columns in OPENML_COLUMNS.items() for column in columns]
+    def _rekey_v1_splits(self) -> None:
+        """Key `splits` by fingerprint too (an OpenML task has many splits per seed)."""
         self.conn.executescript(
-            "BEGIN;" + "".join(added) + "ALTER TABLE splits RENAME TO splits_v1;" + SPLITS
+            "BEGIN; ALTER TABLE splits RENAME TO splits_v1;" + SPLITS
             + f"INSERT INTO splits ({V1_SPLIT_COLUMNS}) SELECT {V1_SPLIT_COLUMNS} FROM splits_v1;"
             "DROP TABLE splits_v1; COMMIT;")
+
+    def _add_columns(self) -> None:
+        """Add the columns an older store lacks (all nullable)."""
+        for table, columns in ADDED_COLUMNS.items():
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        self.conn.commit()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -152,7 +169,7 @@ class Store:
             c.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", run)
             c.executemany(
                 "INSERT INTO trials VALUES (:job_id, :number, :config, :score, :start_s, :end_s, "
-                ":fidelity, :status)",
+                ":fidelity, :status, :cpu_s)",
                 trials,
             )
 

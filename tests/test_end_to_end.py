@@ -37,7 +37,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     suite = write_suite(
         folder,
         seeds=[0],
-        budget={"wall_seconds": 4, "cores": 1, "memory_mb": 3000, "max_trials": 8},
+        budget={"wall_seconds": 8, "cores": 1, "memory_mb": 3000, "max_trials": 8},
         datasets=[
             {"name": "breast-cancer", "source": "sklearn:breast_cancer"},
             {"name": "diabetes", "source": "sklearn:diabetes"},

@@ -57,6 +57,10 @@ def test_top_decile_precision_counts_positives_among_the_riskiest_tenth() -> Non
     assert get_metric("top_decile_precision")(y, p) == pytest.approx(y[top].mean())
     flipped = np.column_stack([p[:, 1], p[:, 0]])  # ranking the safest first
     assert get_metric("top_decile_precision")(y, flipped) < y.mean()
+    constant = np.tile([0.4, 0.6], (len(y), 1))  # all tied: the base rate, on every resample
+    assert get_metric("top_decile_precision")(y, constant) == pytest.approx(y.mean())
+    idx = bootstrap_indices(y, stratified=True, seed=0, n=50)
+    assert get_metric("top_decile_precision").batch(y, constant, idx) == pytest.approx(y.mean())
 
 
 def test_auc_handles_ties_like_sklearn() -> None:
