@@ -24,6 +24,7 @@ import numpy as np
 import adapters
 from adapters.metrics import get_metric
 from auditor.audit import audit_run, score_with_ci
+from auditor.audits import run_audits
 from auditor.datasets import Dataset, load_dataset
 from auditor.errors import UsageError
 from auditor.openml_source import suite_tasks
@@ -307,6 +308,9 @@ def run_suite(p: Plan, out: Path, workers: int) -> Progress:
         runner.run(jobs,
                    on_done=lambda o: progress.finished(o, _record(store, out, suite, o, versions)),
                    on_start=progress.started)
+        progress.say("auditing: protocol checks, budget adequacy, overtuning, seed stability")
+        run_audits(store, out, {s.fingerprint(): s for s in p.splits.values()},
+                   suite.budget.cores)
     finally:
         store.close()
         shutil.rmtree(work, ignore_errors=True)

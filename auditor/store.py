@@ -17,6 +17,9 @@ Schema (see also README, "Results store"):
   sum of their fidelities), its anytime `trajectory` (JSON rows [end s, cumulative CPU s,
   evaluations, incumbent validation score]) and `extra_metrics` (JSON: for binary tasks the
   holdout precision in the top risk decile with its CI).
+- `audits`: one row per audit check and scope (a run's `job_id`, a split's fingerprint, or a
+  dataset for seed stability) — `flag` (1: something to look at), a plain-words `summary` and
+  the figures as JSON `detail`; recomputed from the rows above by `auditor.audits`.
 - `trials`: every evaluation of each run (config, score, start, end, fidelity, status, CPU s).
 
 A run and its trials are written in one transaction; a job without a `runs` row is re-run.
@@ -76,6 +79,10 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at TEXT NOT NULL, finished_at TEXT NOT NULL, openml_dataset_id INTEGER,
     openml_dataset_version INTEGER, openml_task_id INTEGER, repeat INTEGER, fold INTEGER,
     compute_cpu_s REAL, full_fidelity_evals REAL, trajectory TEXT, extra_metrics TEXT);
+CREATE TABLE IF NOT EXISTS audits (
+    scope TEXT NOT NULL, check_name TEXT NOT NULL, job_id TEXT, dataset TEXT NOT NULL,
+    system TEXT, seed INTEGER, flag INTEGER NOT NULL, summary TEXT NOT NULL, detail TEXT NOT NULL,
+    PRIMARY KEY (scope, check_name));
 CREATE TABLE IF NOT EXISTS trials (
     job_id TEXT NOT NULL REFERENCES runs(job_id), number INTEGER NOT NULL, config TEXT NOT NULL,
     score REAL, start_s REAL NOT NULL, end_s REAL NOT NULL, fidelity REAL NOT NULL,
@@ -172,6 +179,12 @@ class Store:
                 ":fidelity, :status, :cpu_s)",
                 trials,
             )
+
+    def put_audits(self, rows: list[dict[str, Any]]) -> None:
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO audits VALUES (:scope, :check_name, :job_id, :dataset, "
+                ":system, :seed, :flag, :summary, :detail)", rows)
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(sql, params)]

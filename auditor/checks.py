@@ -1,0 +1,149 @@
+"""Protocol checks on a sealed split and on what a system says of itself, and seed stability."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from adapters.metrics import get_metric
+
+LEAK_AUC = 0.99  # a single feature ranking the holdout this well is a leak suspect
+LEAK_SPEARMAN = 0.99
+
+
+@dataclass
+class Finding:
+    """One check's outcome: `flag` True means something to look at; plain words first."""
+
+    check: str
+    flag: bool
+    summary: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _row_keys(X: pd.DataFrame) -> pd.Series:
+    return pd.util.hash_pandas_object(X.astype(object), index=False)
+
+
+def shared_rows(search_X: pd.DataFrame, holdout_X: pd.DataFrame) -> Finding:
+    """Exact duplicate feature rows that sit on both sides of the split."""
+    shared = np.isin(_row_keys(holdout_X).to_numpy(), _row_keys(search_X).to_numpy())
+    n = int(shared.sum())
+    share = n / len(holdout_X)
+    return Finding(
+        "duplicate rows across the split", n > 0,
+        (f"{n} holdout rows ({share:.1%}) also appear, feature for feature, among the search rows; "
+         "the holdout is not fully unseen" if n else
+         "no holdout row appears among the search rows"),
+        {"shared_rows": n, "share": share})
+
+
+def _feature_auc(values: pd.Series, search_values: pd.Series, search_y: np.ndarray,
+                 y: np.ndarray) -> float:
+    """How well one feature alone ranks the holdout's classes (one-vs-rest, best class)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
+        rates = pd.Series(search_y).groupby(search_values.astype(str).to_numpy()).mean()
+        score = values.astype(str).map(rates).fillna(float(np.mean(search_y))).to_numpy()
+    else:
+        score = values.to_numpy(dtype=float)
+        score = np.where(np.isnan(score), np.nanmedian(score) if np.isfinite(score).any() else 0,
+                         score)
+    auc = get_metric("roc_auc")
+    p = np.column_stack([1 - score, score])
+    value = auc((y == 1).astype(int), p)
+    return max(value, 1 - value) if np.isfinite(value) else 0.5
+
+
+def leakage_screen(search_X: pd.DataFrame, search_y: np.ndarray, holdout_X: pd.DataFrame,
+                   holdout_y: np.ndarray, task_type: str) -> Finding:
+    """A single feature that predicts the holdout target almost perfectly."""
+    suspects: dict[str, float] = {}
+    for col in holdout_X.columns:
+        if task_type == "regression":
+            if isinstance(holdout_X[col].dtype, pd.CategoricalDtype):
+                continue
+            rho = spearmanr(holdout_X[col].to_numpy(dtype=float), holdout_y,
+                            nan_policy="omit").statistic
+            if np.isfinite(rho) and abs(rho) >= LEAK_SPEARMAN:
+                suspects[col] = float(abs(rho))
+        else:
+            best = 0.5
+            for c in np.unique(holdout_y):
+                best = max(best, _feature_auc(holdout_X[col], search_X[col],
+                                              (search_y == c).astype(float),
+                                              (holdout_y == c).astype(int)))
+            if best >= LEAK_AUC:
+                suspects[col] = best
+    what = "|Spearman rank correlation|" if task_type == "regression" else "one-feature ROC AUC"
+    if suspects:
+        listed = ", ".join(f"{k} ({v:.3f})" for k, v in sorted(suspects.items(),
+                                                                key=lambda kv: -kv[1]))
+        summary = (f"leak suspect: {listed} alone predict(s) the holdout target almost "
+                   f"perfectly ({what} ≥ {LEAK_AUC}); check it is known before the outcome")
+    else:
+        summary = f"no single feature predicts the holdout target almost perfectly ({what})"
+    return Finding("leakage screen", bool(suspects), summary, {"suspects": suspects})
+
+
+def measured_on(reported_on: str | None) -> Finding:
+    """What the reported score was measured on, and the selection bias that comes with it."""
+    text = (reported_on or "").lower()
+    if not text:
+        kind = "not stated"
+    elif "cv" in text or "cross" in text or "fold" in text:
+        kind = "cross-validation on the search rows"
+    elif "holdout" in text or "validation" in text:
+        kind = "an internal holdout of the search rows"
+    elif "train" in text:
+        kind = "the training data"
+    else:
+        kind = "not stated"
+    flag = kind in ("the training data", "not stated")
+    return Finding("reported score measured on", flag,
+                   f"the reported score was measured on {kind}", {"kind": kind})
+
+
+def selection_bias(n_configs: int | None, reported_on: str | None) -> Finding:
+    """The best of many scores on the same rows is biased upwards (winner's curse)."""
+    many = (n_configs or 0) > 1
+    return Finding(
+        "selection bias", many,
+        (f"the reported score is the best of {n_configs} configurations scored on the same "
+         "search rows that chose it, so it is biased upwards; only the holdout is unbiased"
+         if many else "one configuration: no selection among scores on the same rows"),
+        {"n_configs": n_configs, "reported_on": reported_on})
+
+
+def seed_stability(holdout_by_system: dict[str, list[float]],
+                   configs_by_system: dict[str, list[dict[str, Any]]]) -> list[Finding]:
+    """Spread across seeds of each system's holdout score and chosen configuration; flags pairs
+    of systems whose difference is no larger than the between-seed spread."""
+    findings = []
+    spread = {s: float(np.std(v, ddof=1)) for s, v in holdout_by_system.items() if len(v) >= 2}
+    for system, sd in spread.items():
+        configs = configs_by_system.get(system, [])
+        numeric = {k for c in configs for k, v in c.items() if isinstance(v, int | float)}
+        cv = {k: float(np.std([c[k] for c in configs if k in c])
+                       / (abs(np.mean([c[k] for c in configs if k in c])) or 1.0))
+              for k in sorted(numeric)}
+        findings.append(Finding(
+            f"seed stability: {system}", False,
+            f"{system}: holdout score varies by SD {sd:.3g} across "
+            f"{len(holdout_by_system[system])} seeds",
+            {"sd": sd, "config_relative_spread": cv}))
+    systems = sorted(spread)
+    for i, a in enumerate(systems):
+        for b in systems[i + 1:]:
+            diff = abs(np.mean(holdout_by_system[a]) - np.mean(holdout_by_system[b]))
+            noise = max(spread[a], spread[b])
+            if diff <= noise:
+                findings.append(Finding(
+                    f"seed stability: {a} vs {b}", True,
+                    f"{a} and {b} differ by {diff:.3g} on average, no more than the "
+                    f"between-seed SD ({noise:.3g}): the ranking of the two is not stable",
+                    {"difference": diff, "seed_sd": noise}))
+    return findings
