@@ -108,3 +108,13 @@ def run_audits(store: Store, out: Path, splits: dict[str, SealedSplit], cores: i
                  for f in seed_stability(holdout, configs)]
     if rows:
         store.put_audits(rows)
+
+
+def audit_rows(store: Store) -> list[dict[str, Any]]:
+    """The audits table for the report: flagged checks first, in plain words."""
+    rows = store.rows("SELECT dataset, system, seed, check_name, flag, summary, detail "
+                      "FROM audits ORDER BY flag DESC, dataset, system, seed, check_name")
+    return [{"dataset": r["dataset"], "system": r["system"], "seed": r["seed"],
+             "check": r["check_name"], "flag": bool(r["flag"]),
+             "verdict": json.loads(r["detail"]).get("verdict") or
+             ("look at this" if r["flag"] else "ok"), "detail": r["summary"]} for r in rows]
