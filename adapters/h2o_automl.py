@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adapters.contract import RunContext, RunResult, SearchData, Trial
+from adapters.contract import (
+    RunContext,
+    RunResult,
+    SearchData,
+    SetupFailure,
+    SystemFailure,
+    Trial,
+)
 from adapters.environments import EnvSpec
 from adapters.external import ExternalSystem
 
@@ -34,6 +41,7 @@ METRICS = {
 }
 LABEL = "__auditor_label__"
 PROJECT = "auditor"  # the cluster is this run's own
+FOLDS = 5  # H2O's usual choice, fixed so that it cannot switch to blending on large data
 # measured: the harness's job process ~150 MB, this worker with the H2O client ~150 MB, the JVM's
 # memory beyond its heap (metaspace, code cache, threads) ~300 MB; each with headroom
 HARNESS_MB, CLIENT_MB, JVM_OVERHEAD_MB = 300, 200, 400
@@ -50,7 +58,9 @@ class H2OAutoML(ExternalSystem):
     name = "h2o"
     env = EnvSpec("h2o", "", ("h2o.txt",), "import h2o; print(h2o.__version__)")
     module = "adapters.h2o_automl"
-    min_wall_seconds = 25.0  # JVM start (5-9 s), frame upload, a few models, the reserve
+    # JVM start (4-10 s), frame upload, the reserve, a few models: at 25 s on a busy machine H2O
+    # built none
+    min_wall_seconds = 40.0
 
 
 def _free_port() -> int:
@@ -96,6 +106,17 @@ def _cancel_on_stop(ctx: RunContext, done: threading.Event) -> None:
             return
 
 
+def _shutdown(server: Any) -> None:
+    """Stops the cluster through its API, then its JVM process whatever the API did."""
+    import h2o
+
+    try:
+        if h2o.cluster() is not None:
+            h2o.cluster().shutdown()
+    finally:
+        server.shutdown()
+
+
 def _frame(path: Path, X: pd.DataFrame, types: dict[str, str]) -> Any:
     """An H2O frame parsed by the JVM from a CSV file: faster than uploading a pandas frame."""
     import h2o
@@ -110,16 +131,20 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
     from h2o.automl import H2OAutoML as AutoML
     from h2o.automl import get_automl, get_leaderboard
     from h2o.backend import H2OLocalServer
-    from h2o.exceptions import H2OJobCancelled
+    from h2o.exceptions import H2OJobCancelled, H2OStartupError
 
     budget = ctx.budget
     heap_mb = max(MIN_HEAP_MB, budget.memory_mb - HARNESS_MB - CLIENT_MB - JVM_OVERHEAD_MB)
     ice = folder / "h2o"
     ice.mkdir()
-    server = H2OLocalServer.start(
-        nthreads=budget.cores, max_mem_size=heap_mb << 20, ice_root=str(ice),
-        port=f"{_free_port()}+", bind_to_localhost=True, verbose=False,
-    )
+    try:
+        server = H2OLocalServer.start(
+            nthreads=budget.cores, max_mem_size=heap_mb << 20, ice_root=str(ice),
+            port=f"{_free_port()}+", bind_to_localhost=True, verbose=False,
+        )
+    except H2OStartupError as exc:
+        raise SetupFailure(f"H2O could not start (it needs a Java runtime, e.g. Debian's "
+                           f"openjdk-17-jre-headless): {exc}") from None
     try:
         h2o.connect(server=server, verbose=False)
         h2o.no_progress()
@@ -132,10 +157,9 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
                        {**types, LABEL: "real" if regression else "enum"})
         reserve = RESERVE_S + RESERVE_FRACTION * ctx.remaining()
         aml = AutoML(
-            max_runtime_secs=max(1, int(ctx.remaining() - reserve)), seed=ctx.seed,
-            sort_metric=sort_metric, max_models=budget.max_trials, project_name=PROJECT,
-            verbosity=None,
-            include_algos=options.get("include_algos"),
+            nfolds=FOLDS, max_runtime_secs=max(1, int(ctx.remaining() - reserve)),
+            max_models=budget.max_trials, seed=ctx.seed, sort_metric=sort_metric,
+            include_algos=options.get("include_algos"), project_name=PROJECT, verbosity=None,
         )
         done = threading.Event()
         threading.Thread(target=_cancel_on_stop, args=(ctx, done), daemon=True).start()
@@ -147,6 +171,9 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
             out = get_automl(PROJECT)
         finally:
             done.set()
+        if out.leader is None:
+            raise SystemFailure(f"H2O AutoML built no model in max_runtime_secs="
+                                f"{aml.max_runtime_secs}")
         board = get_leaderboard(out, extra_columns="ALL").as_data_frame()
         events = out.event_log.as_data_frame()
         predicted = out.leader.predict(_frame(folder / "holdout.csv", data.X_holdout, types))
@@ -159,9 +186,7 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
             preds[:, codes] = predicted.iloc[:, 1:].to_numpy(dtype=float)
         version = h2o.__version__
     finally:
-        if h2o.cluster() is not None:
-            h2o.cluster().shutdown()
-        server.shutdown()
+        _shutdown(server)
     variance = float(np.var(data.y))
 
     def score(value: float) -> float:
@@ -174,7 +199,7 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         reported_score=score(best[column]),
         reported_on=(f"H2O AutoML leaderboard {column}"
                      f"{' turned into R²' if data.metric == 'r2' else ''} of the leader, from "
-                     f"5-fold CV on the search rows, best of {len(trials)} models"),
+                     f"{FOLDS}-fold CV on the search rows, best of {len(trials)} models"),
         n_configs=len(trials),
         best_config={"model_id": str(best["model_id"]), "algo": str(best["algo"])},
         trials=trials,

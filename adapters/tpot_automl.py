@@ -2,16 +2,20 @@
 
 Budget mapping: a dask cluster of `cores` single-threaded worker processes, each with a share of
 the memory budget (dask restarts a worker that exceeds it); `max_time_mins` = time left once the
-cluster is up, minus a reserve for TPOT's overshoot, its refit of the best pipeline on all search
-rows, prediction and shutdown; `max_eval_time_mins` = a quarter of that, so that no single pipeline
-can use up the search. Reported score: the cross-validated score of the pipeline TPOT selects from
-`evaluated_individuals`. Trial times are TPOT's own submission and completion times.
+workers are up, minus a reserve for TPOT's setup and overshoot, its refit of the best pipeline on
+all search rows, prediction and shutdown; `max_eval_time_mins` = a third of that, so that no
+single pipeline can use up the search. TPOT cannot be stopped early: a stop request is left to its
+own time limit, with the harness's kill as the backstop. Reported score: the cross-validated score
+of the pipeline TPOT selects from `evaluated_individuals`. Trial times are TPOT's own submission and
+completion times.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -36,14 +40,14 @@ NODE_GROUPS = {
     True: ["scalers", "selectors_classification", "transformers", "classifiers"],
     False: ["scalers", "selectors_regression", "transformers", "regressors"],
 }
-# measured: the harness's job process ~150 MB and this process with TPOT loaded ~350 MB, with
-# headroom; the rest is shared by the dask workers
+# measured on 7k rows: the harness's job process ~150 MB, this process (with the dask scheduler and
+# nannies) ~400 MB, each worker ~380 MB; the workers share what is left of the budget
 HARNESS_MB, MAIN_MB, MIN_WORKER_MB = 300, 500, 256
 # TPOT's setup before its clock starts (2.5-6 s: preprocessing, scattering the data, the first
-# population), its refit of the best pipeline, prediction and cluster shutdown (0.5-1.5 s), plus
-# its overshoot of max_time_mins: its time limits are soft (a pipeline ran 17 s against a 9.5 s
-# max_eval_time) and the overshoot grows with the budget
-RESERVE_S = 8.0
+# population), its refit of the best pipeline, prediction and shutdown (~0.1 s, see `_kill`), plus
+# its overshoot of max_time_mins, which grows with the budget: its time limits are soft (a pipeline
+# ran 17 s against a 9.5 s max_eval_time; it waits up to max_eval_time past its own deadline)
+RESERVE_S = 10.0
 RESERVE_FRACTION = 0.2
 
 
@@ -53,9 +57,9 @@ class TPOT(ExternalSystem):
     name = "tpot"
     env = EnvSpec("tpot", "", ("tpot.txt",), "import tpot; print(tpot.__version__)")
     module = "adapters.tpot_automl"
-    # ~5 s of imports, ~1 s to start the dask workers and ~5 s for them to import TPOT, the
-    # reserve, and time for a few pipelines
-    min_wall_seconds = 40.0
+    # 3-5 s of imports, 1-1.5 s to start the dask workers and 3.5-6 s for them to import TPOT, the
+    # reserve, and time for a few pipelines: at 40 s on a busy machine no pipeline finished
+    min_wall_seconds = 60.0
 
 
 def _search_space(classification: bool, data: SearchData, seed: int) -> dict[str, Any]:
@@ -112,6 +116,16 @@ def _trials(evaluated: Any, column: str, sign: int, clock: float) -> list[Trial]
     return trials
 
 
+def _kill(pids: list[int]) -> None:
+    """Kills the dask workers that are still this process's children: one may still be running a
+    pipeline that TPOT gave up on and cannot interrupt, which a graceful close would wait for."""
+    import psutil
+
+    children = {child.pid for child in psutil.Process().children()}
+    for pid in set(pids) & children:
+        os.kill(pid, signal.SIGKILL)
+
+
 def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Path) -> RunResult:
     import tpot
     from dask.distributed import Client, LocalCluster
@@ -133,13 +147,15 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
     ):
         # the workers import TPOT now, so that import time does not time out the first pipelines
         client.run(importlib.import_module, "tpot")
-        search_s = ctx.remaining() - RESERVE_S - RESERVE_FRACTION * ctx.remaining()
+        workers = list(client.run(os.getpid).values())
+        search_s = max(1.0, ctx.remaining() - RESERVE_S - RESERVE_FRACTION * ctx.remaining())
         estimator = (TPOTClassifier if classification else TPOTRegressor)(
             scorers=[scorer], scorers_weights=[1], cv=folds,
-            max_time_mins=max(1.0, search_s) / 60, max_eval_time_mins=max(1.0, search_s) / 240,
+            max_time_mins=search_s / 60, max_eval_time_mins=search_s / 180,
             n_jobs=cores, client=client, preprocessing=True, random_state=ctx.seed, verbose=0,
         )
         estimator.fit(X, data.y)
+        _kill(workers)
     pipeline = estimator.fitted_pipeline_
     if classification:
         labels = pipeline.classes_

