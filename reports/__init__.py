@@ -14,7 +14,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from reports.anytime import anytime_svg
+from reports.cd_diagram import cd_diagram_svg
 from reports.charts import reported_vs_holdout_svg
+from reports.tables import tables_dir, write_tables
 
 __all__ = ["render_report", "write_report"]
 
@@ -43,11 +46,24 @@ def fmt_number(value: int | None) -> str:
     return DASH if value is None else f"{value:,}"
 
 
+def fmt_p(value: float | None) -> str:
+    """A p-value with two significant digits; below 0.001 as "< 0.001"."""
+    if _missing(value):
+        return DASH
+    return "< 0.001" if value < 0.001 else f"{value:.2g}"
+
+
+def fmt_ratio(value: float | None) -> str:
+    return DASH if _missing(value) else f"{value:.2f}×"
+
+
 def fmt_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(", ", ": "), default=str)
 
 
 def _system_order(context: Mapping[str, Any]) -> list[str]:
+    if context.get("system_order"):
+        return list(context["system_order"])
     return sorted({run["system"] for ds in context["datasets"] for run in ds["runs"]})
 
 
@@ -66,10 +82,18 @@ def _environment() -> Environment:
         mb=fmt_mb,
         number=fmt_number,
         json=fmt_json,
+        pvalue=fmt_p,
+        ratio=fmt_ratio,
         verdict_style=lambda v: VERDICT_STYLES.get(v, "neutral"),
     )
     env.tests["missing"] = _missing
     env.globals["chart"] = _chart
+    # The chart builders escape every text they emit, so their output is safe markup.
+    env.globals["anytime_chart"] = lambda ds, systems: Markup(
+        anytime_svg(ds["runs"], ds["metric"], ds["greater_is_better"], systems))
+    env.globals["cd_chart"] = lambda cmp, systems: Markup(
+        cd_diagram_svg(cmp["ranks"], cmp["nemenyi"]["critical_difference"],
+                       cmp["nemenyi"]["cliques"], systems))
     return env
 
 
@@ -81,8 +105,9 @@ def _chart(dataset: Mapping[str, Any], systems: list[str]) -> Markup:
     return Markup(svg)
 
 
-def render_report(context: dict) -> str:
-    """Render the report context (see the template for the keys it reads) to HTML."""
+def render_report(context: dict, exports: str | None = None) -> str:
+    """Render the report context (see the template for the keys it reads) to HTML; `exports`
+    names the folder of the exported tables, when there is one."""
     failures = [
         {"dataset": ds["name"], **run}
         for ds in context["datasets"]
@@ -90,12 +115,22 @@ def render_report(context: dict) -> str:
         if run["status"] != "ok"
     ]
     template = _environment().get_template("report.html.j2")
-    return template.render(context, system_order=_system_order(context), failures=failures)
+    return template.render(context, system_order=_system_order(context), failures=failures,
+                           exports=exports)
 
 
 def write_report(context: dict, path: Path) -> None:
-    """Render and write atomically: a temp file in the same folder, then os.replace."""
-    html = render_report(context)
+    """Write the report, and its tables (context key `tables`) as CSV and JSON beside it."""
+    exports = None
+    if context.get("tables"):
+        folder = tables_dir(path)
+        write_tables(context["tables"], folder)
+        exports = folder.name
+    write_html(render_report(context, exports), path)
+
+
+def write_html(html: str, path: Path) -> None:
+    """Write atomically: a temp file in the same folder, then os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -46,6 +46,7 @@ class PageReport:
     svgs: list[SvgInfo] = field(default_factory=list)
     text: str = ""
     alert_fired: bool = False
+    script_count: int = 0
 
     @property
     def svg_count(self) -> int:
@@ -96,6 +97,7 @@ def open_page(path: Path, screenshot: Path | None = None) -> PageReport:
                 for s in page.evaluate(_SVG_PROBE)
             ]
             report.text = page.inner_text("body")
+            report.script_count = page.evaluate("document.scripts.length")
             if screenshot is not None:
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshot), full_page=True)

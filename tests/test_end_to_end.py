@@ -89,5 +89,5 @@ def test_report_loads_in_chromium_without_errors(small_run: Path) -> None:
     artifacts.mkdir(exist_ok=True)
     page = open_page(small_run / "report.html", screenshot=artifacts / "end_to_end_report.png")
     assert page.console_errors == [] and page.page_errors == [] and page.failed_requests == []
-    assert page.svg_count == 3
+    assert page.svg_count == 1 + 2 * 3  # critical differences; per dataset anytime and scatter
     assert all(svg.has_shapes and svg.has_box for svg in page.svgs)

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from auditor.comparison import Observation, compare
+from auditor.reporting import _comparison_view
 from reports import render_report, write_report
+from reports.anytime import NO_TRAJECTORIES
 from reports.charts import NO_RUNS, reported_vs_holdout_svg
 from tests.browser import chromium_available, open_page
 
@@ -31,9 +34,11 @@ def _run(system: str, seed: int, holdout: float | None, reported: float | None, 
         "best_config": {"learning_rate": 0.05, "num_leaves": 31}, "system_version": "1.0.0",
         "environment": {"python": "3.9", "freeze_sha256": _sha("numpy==1.23.5")},
         "search_space": {"dimension": 45, "conditional": 44, "description": "<b>learners</b>"},
+        "compute_cpu_s": 210.0, "full_fidelity_evals": 40.0, "top_decile": None, "trajectory": [],
     }
     if holdout is not None:
-        run |= {"holdout_lo": holdout - 0.02, "holdout_hi": holdout + 0.02}
+        run |= {"holdout_lo": holdout - 0.02, "holdout_hi": holdout + 0.02,
+                "trajectory": [[2.0, 5.0, 1.0, 0.9 * holdout], [30.0, 110.0, 12.0, holdout]]}
     if holdout is not None and reported is not None:
         gap = reported - holdout
         run |= {"gap": gap, "gap_lo": gap - 0.02, "gap_hi": gap + 0.02}
@@ -45,7 +50,8 @@ def _failed(system: str, seed: int) -> dict:
         system, seed, None, None, status="failed", failure_class="OutOfMemory",
         failure_message="worker exceeded 4096 MB <limit> & was killed", n_configs=None,
         reported_on=None, cpu_s=None, peak_rss_mb=4101.0, search_s=None, model_description=None,
-        best_config={}, environment={}, search_space=None,
+        best_config={}, environment={}, search_space=None, compute_cpu_s=None,
+        full_fidelity_evals=None,
     )
 
 
@@ -59,6 +65,14 @@ def _dataset(name: str, metric: str, greater: bool, task: str, runs: list[dict])
             for s in (0, 1)
         ],
         "runs": runs,
+        "finding": f"On {name}, the best system won.",
+        "across_seeds": [
+            {"system": r["system"], "runs": 1, "ok": 1, "rank": 1.0, "n_configs": 40.0,
+             "holdout": {"mean": r["holdout"], "lo": None, "hi": None, "n": 1},
+             "top_decile": {"mean": 0.5, "lo": 0.4, "hi": 0.6, "n": 2} if greater else None,
+             "full_fidelity_evals": 40.0, "compute_cpu_s": 210.0, "wall_s": 58.2}
+            for r in runs if r["status"] == "ok"
+        ],
     }
 
 
@@ -75,6 +89,9 @@ def context() -> dict:
         _run("lightgbm-optuna", 0, 612.3, 598.1, verdict="consistent"),
         _run(EVIL, 0, 640.9, 580.4, verdict="optimistic"),
     ]
+    obs = [Observation(name, str(r["seed"]), r["system"], r["holdout"], greater)
+           for name, greater, runs in (("credit-g", True, credit), ("diamonds", False, diamonds))
+           for r in runs if r["status"] == "ok"]
     return {
         "title": "AutoML audit: smoke suite",
         "generated_at": "2024-05-01T12:00:00+00:00",
@@ -84,6 +101,15 @@ def context() -> dict:
         "holdout_fraction": 0.25,
         "cv_folds": 5,
         "versions": {"automl-auditor": "0.1.0", "scikit-learn": "1.5.2", "lightgbm": "4.5.0"},
+        "sources": [{"store": "out/results.sqlite", "runs": 8}],
+        "budgets": [{"wall_seconds": 60.0, "cores": 4, "memory_mb": 4096, "max_trials": None}],
+        "comparison": _comparison_view(compare(obs), {"credit-g": "roc_auc", "diamonds": "rmse"},
+                                       ["no constant baseline"]),
+        "compliance": [{"system": EVIL, "runs": 1, "ok": 0, "max_wall_ratio": 1.2,
+                        "median_wall_ratio": 1.2, "overruns": 1, "max_memory_ratio": 1.01,
+                        "failures": {"OutOfMemory": 1}}],
+        "audits": [{"dataset": EVIL, "system": EVIL, "seed": 0, "check": EVIL,
+                    "flag": True, "verdict": EVIL, "detail": EVIL}],
         "summary": [
             "lightgbm-optuna reported scores that held up on the holdout in 3 of 4 runs.",
             f"{EVIL} failed with OutOfMemory on credit-g.",
@@ -134,7 +160,7 @@ def test_report_is_self_contained(context: dict, tmp_path: Path) -> None:
     html = path.read_text(encoding="utf-8")
     assert "http://" not in html and "https://" not in html
     assert "<link" not in html and "@import" not in html and "url(" not in html
-    assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]  # no tables: no exports
 
 
 def test_report_content(context: dict) -> None:
@@ -144,10 +170,12 @@ def test_report_content(context: dict) -> None:
     assert "+0.012 [-0.008, +0.032]" in text
     assert 'title="' + _sha("credit-g") + '"' in html
     assert "no limit" in html and "—" in html
-    for section in ("Summary", "Budget", "Failures", "Provenance"):
+    for section in ("Executive summary", "Comparison across datasets", "Budget", "Failures",
+                    "Audit checks", "Provenance"):
         assert f"<h2>{section}</h2>" in html
     assert html.count('<span class="badge warn">overrun</span>') == 1
-    assert html.count("<svg") == 2 and NO_RUNS in html
+    assert html.count("<svg") == 4 and NO_RUNS in html and NO_TRAJECTORIES in html
+    assert "Not ranked: credit-g" in text and "no constant baseline" in text
 
 
 def test_chart_edge_cases() -> None:
@@ -178,7 +206,7 @@ def test_report_in_browser(context: dict, tmp_path: Path) -> None:
     assert page.page_errors == []
     assert page.failed_requests == []
     assert not page.alert_fired
-    assert page.svg_count == 2
+    assert page.svg_count == 4
     assert all(svg.has_shapes and svg.has_box for svg in page.svgs)
     assert EVIL in page.text
     assert "no successful runs" in page.text

@@ -1,0 +1,77 @@
+"""Real reports in Debian's headless Chromium: the comparison suite's, and one whose dataset,
+target, feature, file and system are named like markup. Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.cli import main
+from tests.browser import PageReport, chromium_available, open_page
+from tests.conftest import COMPARISON_DATASETS, write_suite
+
+EVIL = "<script>alert(1)</script>"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    if not chromium_available():
+        message = "Debian's chromium is not installed (run .ci/services)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _clean(page: PageReport) -> None:
+    assert page.console_errors == [] and page.page_errors == [] and page.failed_requests == []
+    assert not page.alert_fired and page.script_count == 0
+    assert page.svgs and all(svg.has_shapes and svg.has_box for svg in page.svgs)
+
+
+def test_comparison_report_renders(comparison_run: Path) -> None:
+    page = open_page(comparison_run / "report.html", ARTIFACTS / "comparison_report.png")
+    _clean(page)
+    # one critical-difference diagram, and per dataset the anytime curves and the scatter
+    assert page.svg_count == 1 + 2 * len(COMPARISON_DATASETS)
+    for words in ("Executive summary", "Friedman test", "after Holm correction",
+                  "Pairwise comparisons", "Normalized scores, AMLB style", "Budget compliance",
+                  "Anytime performance", "Audit checks", "Provenance"):
+        assert words in page.text, words
+
+
+@pytest.fixture(scope="module")
+def evil_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("evil")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=240)
+    data = pd.DataFrame({"x1": x, "<img src=x onerror=alert(2)>": rng.normal(size=240),
+                         EVIL: np.where(x + rng.normal(scale=0.7, size=240) > 0, "yes", "no")})
+    csv = folder / "<img src=x onerror=alert(3)>.csv"
+    data.to_csv(csv, index=False)
+    suite = write_suite(
+        folder, name=EVIL, seeds=[0, 1], cv_folds=2, grace_seconds=2,
+        budget={"wall_seconds": 5, "cores": 1, "memory_mb": 2048, "max_trials": 2},
+        datasets=[{"name": EVIL, "source": f"file:{csv}", "target": EVIL},
+                  {"name": "breast-cancer", "source": "sklearn:breast_cancer"}],
+        systems=[{"system": "constant", "label": EVIL}, "lgbm-default", "random"])
+    out = folder / "out"
+    assert main(["run", str(suite), "--out", str(out)]) == 0
+    return out
+
+
+def test_markup_in_names_shows_as_text_and_runs_nothing(evil_run: Path) -> None:
+    page = open_page(evil_run / "report.html", ARTIFACTS / "markup_names_report.png")
+    _clean(page)
+    assert page.svg_count == 1 + 2 * 2
+    assert page.text.count(EVIL) >= 10  # title, dataset, system in tables, legends and sentences
+    assert "<img src=x onerror=alert(3)>.csv" in page.text
+    html = (evil_run / "report.html").read_text()
+    assert "<script" not in html and "<img" not in html
+    assert EVIL in (evil_run / "report_tables" / "runs.csv").read_text()
