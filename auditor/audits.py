@@ -92,9 +92,10 @@ def run_audits(store: Store, out: Path, splits: dict[str, SealedSplit], cores: i
             rows += split_checks(split.dataset.name, split)
     runs = store.rows("SELECT * FROM runs WHERE status = 'ok'")
     for run in runs:
-        if run["job_id"] in done:
+        # a shared store's runs from other machines are audited where their predictions are
+        if run["job_id"] in done or not (out / run["predictions_path"]).is_file():
             continue
-        trials = store.rows("SELECT * FROM trials WHERE job_id = ?", (run["job_id"],))
+        trials = store.rows("SELECT * FROM trials WHERE job_id = :job_id", job_id=run["job_id"])
         for f in run_checks(run, trials, out, splits.get(run["split_fingerprint"]), cores):
             rows.append(_row(run["job_id"], f, run["dataset"], run["job_id"], run["system"],
                              run["seed"]))

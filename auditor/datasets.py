@@ -36,6 +36,13 @@ if TYPE_CHECKING:
     from auditor.openml_source import OpenMLOrigin
 
 MAX_INTEGER_CLASSES = 20
+# A text feature with more distinct values than this, or a distinct value in every one of at least
+# IDENTIFIER_ROWS rows, is refused: an identifier or free text, not a category
+MAX_CATEGORIES = 1000
+IDENTIFIER_ROWS = 50
+# A text feature whose non-missing values are numbers but for at most this share is a numeric
+# column with stray text in it
+STRAY_TEXT_SHARE = 0.05
 FILE_SUFFIXES = (".csv", ".tsv", ".parquet")
 _CSV_DELIMITERS = (",", ";", "\t")
 _SKLEARN = {
@@ -285,12 +292,34 @@ def _type_feature(col: pd.Series, where: str) -> pd.Series:
                          "to a number (e.g. days since a reference date) or list it in `drop`")
     if pd.api.types.is_bool_dtype(dtype) or _is_text(dtype):
         text = col.map(str, na_action="ignore").astype(object)
-        return pd.Series(pd.Categorical(text, categories=sorted(text.dropna().unique())),
-                         name=col.name)
+        if not isinstance(dtype, pd.CategoricalDtype):
+            _refuse_stray_text(text, where)
+        categories = sorted(text.dropna().unique())
+        if len(categories) > MAX_CATEGORIES or (
+                len(categories) == len(text) >= IDENTIFIER_ROWS):
+            raise UsageError(f"column '{col.name}' in {where} has {len(categories):,} distinct "
+                             f"values in {len(text):,} rows (an identifier or free text?) — "
+                             "list it in `drop` or group its values")
+        return pd.Series(pd.Categorical(text, categories=categories), name=col.name)
     if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
-        return pd.Series(col.to_numpy(dtype="float64", na_value=np.nan), name=col.name)
+        values = col.to_numpy(dtype="float64", na_value=np.nan)
+        if np.isinf(values).any():
+            raise UsageError(f"column '{col.name}' in {where} has {int(np.isinf(values).sum())} "
+                             "infinite values — make them blank (missing) or list the column in "
+                             "`drop`")
+        return pd.Series(values, name=col.name)
     raise UsageError(f"column '{col.name}' in {where} has unsupported type {dtype}"
                      " — convert it to numbers or text, or list it in `drop`")
+
+
+def _refuse_stray_text(text: pd.Series, where: str) -> None:
+    """Refuse a column of numbers with a few text values in it (a typo, 'n/a', '?')."""
+    present = text.dropna()
+    stray = present[pd.to_numeric(present, errors="coerce").isna()]
+    if 0 < len(stray) <= STRAY_TEXT_SHARE * len(present):
+        raise UsageError(f"column '{text.name}' in {where} mixes numbers and text: "
+                         f"{len(stray)} of {len(present)} values are not numbers (e.g. "
+                         f"{stray.iloc[0]!r}) — fix or blank them, or list the column in `drop`")
 
 
 def _encode_target(

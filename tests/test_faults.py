@@ -1,0 +1,232 @@
+"""Fault injection: every job ends recorded once with the right failure class, whatever fails.
+
+Systems that crash, hang, run out of memory, hand back garbage or NaN (locally and on Ray); a Ray
+worker killed mid-job (retried: infrastructure); the store's connections dropped mid-run
+(PostgreSQL); and SIGKILL of `auditor run` at random points, 20 times over one output folder.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from auditor.cli import main
+from auditor.store import Store
+from tests.conftest import REPO, runs
+from tests.services import new_database, start_postgres, start_ray
+
+
+@pytest.fixture
+def ray_address(request: pytest.FixtureRequest) -> str:
+    return start_ray(request)
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """A new database on the session's PostgreSQL server."""
+    return new_database(start_postgres(request))
+
+
+FAULTS = {
+    "crasher": ("tests.fault_adapters:Crasher", "crash"),
+    "sleeper": ("tests.fault_adapters:Sleeper", "timeout"),
+    "hog": ("tests.fault_adapters:Hog", "oom"),
+    "garbage": ("tests.fault_adapters:Garbage", "invalid-output"),
+    "wrong-shape": ("tests.fault_adapters:WrongShape", "invalid-output"),
+    "nan": ("tests.fault_adapters:NaNPredictor", "invalid-output"),
+}
+
+
+@pytest.fixture(params=["local", "ray"])
+def executor(request: pytest.FixtureRequest) -> list[str]:
+    if request.param == "local":
+        return ["--workers", "2"]
+    return ["--executor", "ray", "--address", request.getfixturevalue("ray_address")]
+
+
+def test_system_failures_are_classified_and_never_retried(tmp_path: Path, suite_factory,
+                                                          executor: list[str], capsys) -> None:
+    suite = suite_factory(
+        grace_seconds=1,
+        budget={"wall_seconds": 3, "cores": 1, "memory_mb": 700},
+        systems=["constant",
+                 *({"system": ref, "label": label} for label, (ref, _) in FAULTS.items())],
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), *executor]) == 0
+    assert "retry" not in capsys.readouterr().err
+    rows = {r["system"]: r for r in runs(out)}
+    assert len(runs(out)) == len(rows) == 1 + len(FAULTS)
+    assert rows["constant"]["status"] == "ok"
+    for label, (_, failure) in FAULTS.items():
+        assert (rows[label]["status"], rows[label]["failure_class"]) == ("failed", failure), (
+            label, rows[label]["failure_message"])
+    assert 4 <= rows["sleeper"]["wall_s"] <= 4.5
+    assert rows["hog"]["peak_rss_mb"] > 700
+    assert "could not convert string to float" in rows["garbage"]["failure_message"]
+    assert "shape" in rows["wrong-shape"]["failure_message"]
+
+
+def _ray_worker_of(job_pid: int) -> psutil.Process:
+    """The Ray worker running a job: the job's process is a child of the worker's fork server."""
+    worker = psutil.Process(job_pid).parent().parent()
+    assert worker.name().startswith("ray::"), worker.name()
+    return worker
+
+
+@pytest.mark.parametrize(("hang", "status", "failure"), [(1, "ok", None),
+                                                         (3, "failed", "infrastructure")])
+def test_ray_worker_killed_mid_job_is_retried(tmp_path: Path, suite_factory, ray_address,
+                                              hang: int, status: str, failure: str | None,
+                                              capsys) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    suite = suite_factory(budget={"wall_seconds": 20, "cores": 1, "memory_mb": 2048},
+                          systems=[{"system": "tests.fault_adapters:Hanger", "label": "hanger",
+                                    "options": {"marks": str(marks), "hang": hang}}])
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 120
+        while len(killed) < hang and time.monotonic() < deadline:
+            for mark in sorted(marks.glob("attempt-*.pid")):
+                pid = int(mark.read_text() or 0)
+                if pid and pid not in killed:
+                    time.sleep(0.5)
+                    _ray_worker_of(pid).kill()
+                    killed.append(pid)
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), "--executor", "ray", "--address",
+                 ray_address]) == 0
+    thread.join()
+    assert len(killed) == hang
+    err = capsys.readouterr().err
+    assert err.count("  retry  ") == min(hang, 2)
+    (row,) = runs(out)
+    assert (row["status"], row["failure_class"]) == (status, failure), row["failure_message"]
+    if failure:
+        assert "WorkerCrashedError" in row["failure_message"] or "died" in row["failure_message"]
+    assert len(list(marks.glob("attempt-*.pid"))) == min(hang + 1, 3)
+
+
+def test_dropped_store_connections_lose_nothing(tmp_path: Path, suite_factory, pg_url) -> None:
+    import psycopg
+
+    suite = suite_factory(seeds=[0, 1, 2], systems=["constant", "lgbm-default"],
+                          datasets=[{"name": "breast-cancer", "source": "sklearn:breast_cancer"},
+                                    {"name": "diabetes", "source": "sklearn:diabetes"}])
+    database = pg_url.rsplit("/", 1)[1]
+    stop, dropped = threading.Event(), []
+
+    def dropper() -> None:
+        with psycopg.connect(pg_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+            while not stop.wait(0.3):
+                dropped.extend(r[0] for r in admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                    "AND pid <> pg_backend_pid()", (database,)))
+
+    thread = threading.Thread(target=dropper)
+    thread.start()
+    try:
+        assert main(["run", str(suite), "--out", str(tmp_path / "out"), "--store",
+                     pg_url]) == 0
+    finally:
+        stop.set()
+        thread.join()
+    assert sum(dropped) >= 2  # connections were cut while it ran
+    store = Store(pg_url)
+    try:
+        rows = store.rows("SELECT job_id, status FROM runs")
+        claims = store.rows("SELECT done FROM claims")
+    finally:
+        store.close()
+    assert len(rows) == len({r["job_id"] for r in rows}) == 12
+    assert all(r["status"] == "ok" for r in rows)
+    assert len(claims) == 12 and all(c["done"] == 1 for c in claims)
+
+
+def test_a_write_cut_mid_transaction_is_retried_once_recorded(pg_url) -> None:
+    import psycopg
+    from sqlalchemy import event
+
+    store = Store(pg_url)
+    cut = []
+
+    def cut_first_insert(conn, cursor, statement, *args) -> None:
+        if statement.startswith("INSERT INTO runs") and not cut:
+            pid = conn.connection.dbapi_connection.info.backend_pid
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            cut.append(pid)
+
+    event.listen(store.engine, "before_cursor_execute", cut_first_insert)
+    run = {"job_id": "j", "suite": "s", "dataset": "d", "system": "x", "system_ref": "x",
+           "options": "{}", "seed": 0, "metric": "m", "status": "ok", "wall_s": 1.0,
+           "overrun": 0, "budget": "{}", "versions": "{}", "dataset_fingerprint": "f",
+           "split_fingerprint": "f", "started_at": "t", "finished_at": "t"}
+    trial = {"job_id": "j", "number": 0, "config": "{}", "score": 0.5, "start_s": 0.0,
+             "end_s": 1.0, "fidelity": 1.0, "status": "complete", "cpu_s": 1.0}
+    try:
+        assert store.put_run(run, [trial], "me/1/1.00")
+        assert cut
+        assert len(store.rows("SELECT * FROM runs")) == len(store.rows("SELECT * FROM trials")) == 1
+    finally:
+        store.close()
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
+                                                                suite_factory) -> None:
+    suite = suite_factory(
+        seeds=[0, 1, 2], grace_seconds=1,
+        budget={"wall_seconds": 3, "cores": 1, "memory_mb": 2048},
+        datasets=[{"name": "breast-cancer", "source": "sklearn:breast_cancer"},
+                  {"name": "diabetes", "source": "sklearn:diabetes"}],
+        systems=["constant", "lgbm-default"],
+    )
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "auditor", "run", str(suite), "--out", str(out), "--workers",
+           "2"]
+    rng = random.Random(20)
+    counts = []
+    for _ in range(20):
+        runner = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 7.0))
+        family = psutil.Process(runner.pid).children(recursive=True)
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait()
+        _, alive = psutil.wait_procs(family, timeout=10)
+        assert not alive, "job processes outlived their runner"
+        counts.append(_count(out / "results.sqlite"))
+    assert counts == sorted(counts)  # what was recorded stays recorded
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = runs(out)
+    assert len(rows) == len({r["job_id"] for r in rows}) == 12
+    assert all(r["status"] == "ok" for r in rows)
+    assert all((out / r["predictions_path"]).is_file() for r in rows)
+    with sqlite3.connect(out / "results.sqlite") as conn:
+        claims = conn.execute("SELECT count(*), sum(done) FROM claims").fetchone()
+    assert claims == (12, 12)

@@ -1,0 +1,127 @@
+"""Scale-out: the same suite on a local Ray cluster into PostgreSQL gives the results of the
+local pool into SQLite; runners sharing a store never run a job twice; stale claims are taken
+over."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from auditor.cli import main
+from auditor.store import Store, owner_id
+from tests.conftest import REPO
+from tests.services import new_database, start_postgres, start_ray
+
+
+@pytest.fixture
+def ray_address(request: pytest.FixtureRequest) -> str:
+    return start_ray(request)
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """A new database on the session's PostgreSQL server."""
+    return new_database(start_postgres(request))
+
+
+# quickstart's datasets and deterministic systems, small enough to be quick everywhere
+SUITE = {
+    "name": "scale", "seeds": [0, 1], "cv_folds": 3, "grace_seconds": 2,
+    "budget": {"wall_seconds": 30, "cores": 1, "memory_mb": 2048, "max_trials": 4},
+    "datasets": [{"name": "breast-cancer", "source": "sklearn:breast_cancer"},
+                 {"name": "diabetes", "source": "sklearn:diabetes"},
+                 {"name": "credit-client-csv",
+                  "source": f"file:{REPO / 'benchmarks' / 'data' / 'credit_data.csv'}",
+                  "target": "Status"}],
+    "systems": ["constant", "lgbm-default", {"system": "random", "options": {"space": "gbm11"}}],
+}
+KEY = ("job_id", "dataset", "system", "seed", "status", "holdout_score", "n_configs")
+
+
+def _rows(store: Store) -> list[tuple]:
+    try:
+        return [tuple(r[k] for k in KEY)
+                for r in store.rows("SELECT * FROM runs ORDER BY job_id")]
+    finally:
+        store.close()
+
+
+def test_ray_into_postgres_matches_local_into_sqlite(tmp_path: Path, suite_factory, ray_address,
+                                                     pg_url) -> None:
+    suite = suite_factory(**SUITE)
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert main(["run", str(suite), "--out", str(local)]) == 0
+    assert main(["run", str(suite), "--out", str(remote), "--executor", "ray", "--address",
+                 ray_address, "--store", pg_url]) == 0
+    expected = _rows(Store(local / "results.sqlite"))
+    assert len(expected) == 18 and all(r[4] == "ok" for r in expected)
+    assert _rows(Store(pg_url)) == expected
+    # random search ran its 4 trials in both places, from the same seed
+    assert {r[6] for r in expected if r[2] == "random"} == {4}
+    assert not (remote / "results.sqlite").exists()
+    assert (remote / "report.html").is_file()
+    store = Store(pg_url)
+    try:
+        paths = [r["predictions_path"] for r in store.rows("SELECT predictions_path FROM runs")]
+    finally:
+        store.close()
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in paths)
+
+
+def test_two_runners_share_one_store_without_duplicates(tmp_path: Path, suite_factory,
+                                                        pg_url) -> None:
+    suite = suite_factory(seeds=[0, 1, 2], systems=["constant", "lgbm-default"],
+                          datasets=SUITE["datasets"][:2])
+    cmd = [sys.executable, "-m", "auditor", "run", str(suite), "--store", pg_url, "--workers",
+           "1", "--no-install"]
+    procs = [subprocess.Popen([*cmd, "--out", str(tmp_path / f"runner{i}")], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    started = [{line.split("start", 1)[1].strip() for line in err.splitlines()
+                if line.startswith("  start  ")} for err in errs]
+    assert all(started), errs  # both took part
+    assert not started[0] & started[1]  # no job ran twice
+    assert len(started[0] | started[1]) == 12
+    store = Store(pg_url)
+    try:
+        ids = [r["job_id"] for r in store.rows("SELECT job_id FROM runs")]
+    finally:
+        store.close()
+    assert len(ids) == len(set(ids)) == 12
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    target = (tmp_path / "claims.sqlite" if request.param == "sqlite"
+              else request.getfixturevalue("pg_url"))
+    store = Store(target)
+    request.addfinalizer(store.close)
+    return store
+
+
+def test_claims_are_taken_once_and_taken_over_when_stale(store: Store) -> None:
+    me, other, gone = owner_id(), "elsewhere/1/1.00", f"{owner_id().split('/')[0]}/999999/1.00"
+    assert store.claim("a", other, stale_s=60)
+    assert not store.claim("a", me, stale_s=60)  # a live runner elsewhere holds it
+    assert store.claimed_elsewhere(me) == {"a"}
+    time.sleep(0.2)
+    assert store.claim("a", me, stale_s=0.1)  # its heartbeat went stale
+    assert not store.claim("a", other, stale_s=60)
+    assert store.claim("b", gone, stale_s=60)
+    assert store.claim("b", me, stale_s=60)  # its owner was a process on this host, now dead
+    store.release(me)
+    assert store.claim("a", other, stale_s=60)  # given back
+    run = {"job_id": "a", "suite": "s", "dataset": "d", "system": "x", "system_ref": "x",
+           "options": "{}", "seed": 0, "metric": "m", "status": "ok", "wall_s": 1.0,
+           "overrun": 0, "budget": "{}", "versions": "{}", "dataset_fingerprint": "f",
+           "split_fingerprint": "f", "started_at": "t", "finished_at": "t"}
+    assert store.put_run(run, [], other)
+    assert not store.put_run(run, [], me)  # recorded once, whoever finishes second
+    assert not store.claim("a", me, stale_s=0)  # done: never run again
+    assert len(store.rows("SELECT * FROM runs")) == 1
