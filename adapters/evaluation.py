@@ -87,18 +87,22 @@ def predict(model: Any, X: pd.DataFrame, task_type: TaskType, n_classes: int) ->
 
 
 def cross_validate(data: SearchData, family: Family, config: dict[str, Any], ctx: RunContext,
-                   folds: int, reserve: float = 0.0, fidelity: float = 1.0) -> CVResult:
+                   folds: int, reserve: float = 0.0, fidelity: float = 1.0,
+                   keep_own_refit: bool = True) -> CVResult:
     """Mean k-fold CV score of `config` on the search rows under `data.metric`.
 
     A LightGBM fit is aborted with StopSearch once the time left would not cover `reserve` plus
-    a refit of this config on all rows (estimated from the folds already fitted).
+    (with `keep_own_refit`) a refit of this config on all rows, estimated from the folds already
+    fitted. A search's first configuration goes without that part: with no incumbent to fall
+    back on, finishing it late beats having nothing.
     """
     metric = get_metric(data.metric)
     scores: list[float] = []
     fold_seconds: list[float] = []
     cpu = time.process_time()
     for train, valid in kfold(data, folds, ctx.seed):
-        refit = refit_estimate(fold_seconds, folds) / fidelity if fold_seconds else 0.0
+        refit = (refit_estimate(fold_seconds, folds) / fidelity
+                 if fold_seconds and keep_own_refit else 0.0)
         rows = subsample(train, data.y, fidelity, ctx.seed, data.task_type)
         X = data.X.iloc[rows]
         model = family.model(data.task_type, config, ctx, X)

@@ -113,7 +113,7 @@ class OptunaSearch:
             spans = [c.final.end - c.trials[0].start for c in configs if c.final.score is not None]
             if ctx.should_stop(keep + (statistics.median(spans) if spans else 0.0)):
                 break
-            done = self._evaluate(study, data, family, ctx, keep, len(configs),
+            done = self._evaluate(study, data, family, ctx, keep, best is not None,
                                   sum(len(c.trials) for c in configs))
             configs.append(done)
             if done.final.status == "stopped":
@@ -141,7 +141,7 @@ class OptunaSearch:
         )
 
     def _evaluate(self, study: optuna.Study, data: SearchData, family: Family, ctx: RunContext,
-                  keep: float, index: int, number: int) -> _Config:
+                  keep: float, has_incumbent: bool, number: int) -> _Config:
         """Ask for a config and climb its fidelities until pruned, failed or complete."""
         asked = study.ask()
         entry = _Config(suggest(asked, self.search_space()))
@@ -151,7 +151,8 @@ class OptunaSearch:
                           start=ctx.elapsed(), end=0.0, fidelity=fidelity)
             entry.trials.append(trial)
             try:
-                cv = cross_validate(data, family, entry.config, ctx, self.cv_folds, keep, fidelity)
+                cv = cross_validate(data, family, entry.config, ctx, self.cv_folds, keep, fidelity,
+                                    keep_own_refit=has_incumbent)
             except StopSearch:
                 trial.status = "stopped"
             except (ValueError, ArithmeticError, lightgbm.basic.LightGBMError):
