@@ -89,7 +89,10 @@ def local_ray_cluster() -> Iterator[str]:
         for p in procs:
             with contextlib.suppress(psutil.Error):
                 p.terminate()
-        psutil.wait_procs(list(procs), timeout=10)
+        _, alive = psutil.wait_procs(list(procs), timeout=10)
+        for p in alive:  # the GCS server may not stop on SIGTERM
+            with contextlib.suppress(psutil.Error):
+                p.kill()
         shutil.rmtree(temp, ignore_errors=True)
 
 
