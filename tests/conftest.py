@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.services import new_database, start_postgres, start_ray
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -70,3 +72,14 @@ def comparison_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = folder / "out"
     assert main(["run", str(suite), "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture
+def ray_address(request: pytest.FixtureRequest) -> str:
+    return start_ray(request)
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """A new database on the session's PostgreSQL server."""
+    return new_database(start_postgres(request))

@@ -23,19 +23,6 @@ import pytest
 from auditor.cli import main
 from auditor.store import Store
 from tests.conftest import REPO, runs
-from tests.services import new_database, start_postgres, start_ray
-
-
-@pytest.fixture
-def ray_address(request: pytest.FixtureRequest) -> str:
-    return start_ray(request)
-
-
-@pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> str:
-    """A new database on the session's PostgreSQL server."""
-    return new_database(start_postgres(request))
-
 
 FAULTS = {
     "crasher": ("tests.fault_adapters:Crasher", "crash"),
