@@ -219,12 +219,13 @@ def _claim(args: argparse.Namespace) -> int:
 
     from auditor.vendor import claim
     from reports.claim import write_claim
+    from reports.tables import write_atomic
 
     context = claim(args.folder, args.claimed_score, args.predictions, args.model, args.metric,
                     args.trials, args.space)
     target = args.output or args.folder / "claim-report.html"
     write_claim(context, target)
-    target.with_suffix(".json").write_text(json.dumps(context, indent=1, default=float))
+    write_atomic(target.with_suffix(".json"), json.dumps(context, indent=1, default=float))
     c = context["claim"]
     print(f"{c['verdict']}: claimed {c['metric']} {c['claimed']:.4g}, sealed holdout "
           f"{c['holdout']:.4g} (95 % CI {c['holdout_lo']:.4g} to {c['holdout_hi']:.4g})"

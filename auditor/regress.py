@@ -39,6 +39,7 @@ from scipy.stats import wilcoxon
 from auditor.errors import UsageError
 from auditor.strategies import RunRecord, Strategy, parse_strategy, run
 from auditor.tabular import Task, load_tasks
+from reports.tables import write_atomic
 
 RESULTS_FORMAT = "automl-auditor regress results"
 CHECKPOINTS = (0.1, 0.25, 0.5, 1.0)
@@ -59,8 +60,7 @@ class Results:
 
     def save(self, path: Path) -> None:
         data = {"format": RESULTS_FORMAT, **asdict(self)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=None, separators=(",", ":")) + "\n")
+        write_atomic(path, json.dumps(data, indent=None, separators=(",", ":")) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Results:

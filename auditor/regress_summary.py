@@ -8,6 +8,7 @@ import html
 from pathlib import Path
 
 from auditor.regress import Comparison
+from reports.tables import write_atomic
 
 Section = tuple[str, list[str], list[list[str]]]  # heading, column names, rows
 
@@ -103,9 +104,8 @@ def html_page(c: Comparison) -> str:
 
 def write_summary(c: Comparison, out: Path) -> list[Path]:
     """Write summary.md, summary.html and candidate.json into `out`."""
-    out.mkdir(parents=True, exist_ok=True)
     paths = [out / "summary.md", out / "summary.html", out / "candidate.json"]
-    paths[0].write_text(markdown(c))
-    paths[1].write_text(html_page(c))
+    write_atomic(paths[0], markdown(c))
+    write_atomic(paths[1], html_page(c))
     c.candidate.save(paths[2])
     return paths

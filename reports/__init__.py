@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -17,7 +15,7 @@ from markupsafe import Markup
 from reports.anytime import anytime_svg
 from reports.cd_diagram import cd_diagram_svg
 from reports.charts import reported_vs_holdout_svg
-from reports.tables import tables_dir, write_tables
+from reports.tables import tables_dir, write_atomic, write_tables
 
 __all__ = ["render_report", "write_report"]
 
@@ -126,18 +124,4 @@ def write_report(context: dict, path: Path) -> None:
         folder = tables_dir(path)
         write_tables(context["tables"], folder)
         exports = folder.name
-    write_html(render_report(context, exports), path)
-
-
-def write_html(html: str, path: Path) -> None:
-    """Write atomically: a temp file in the same folder, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, render_report(context, exports))

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reports import _environment, write_html
+from reports import _environment
+from reports.tables import write_atomic
 
 VERDICT_STYLES = {"confirmed": "good", "optimistic": "warn", "not reproduced": "bad",
                   "adequate": "good", "marginal": "warn", "inadequate": "bad", "unknown": "neutral"}
@@ -18,4 +19,4 @@ def render_claim(context: Mapping[str, Any]) -> str:
 
 
 def write_claim(context: Mapping[str, Any], path: Path) -> None:
-    write_html(render_claim(context), path)
+    write_atomic(path, render_claim(context))
