@@ -294,11 +294,6 @@ class Store:
                 {**new, "old": held.owner, "old_beat": held.heartbeat}).rowcount == 1
         return self._tx(work)
 
-    def claimed_elsewhere(self, owner: str) -> set[str]:
-        """Jobs that other runners hold and have not recorded yet."""
-        return {r["job_id"] for r in self.rows(
-            "SELECT job_id FROM claims WHERE done = 0 AND owner <> :owner", owner=owner)}
-
     def heartbeat(self, owner: str) -> None:
         self._tx(lambda c: c.execute(text(
             "UPDATE claims SET heartbeat = :now WHERE owner = :owner AND done = 0"),
