@@ -234,9 +234,18 @@ def _claim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_warning(message: Warning | str, *args: object, **kwargs: object) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    warnings.simplefilter("default")
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    """The `auditor` command; warnings print as one line each while it runs."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     saved = dict(os.environ)
     try:
         args = _parser().parse_args(argv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,18 @@ def test_missing_target_rows_dropped_with_warning() -> None:
         ds = load_dataset("t", TELCO, target="total_charges", drop=["rownames"])
     assert ds.dropped_missing_target == 11 and len(ds.X) == len(ds.y) == 7032
     assert ds.task_type == "regression"
+
+
+def test_the_cli_prints_a_warning_as_one_line_and_leaves_warnings_as_they_were(
+        tmp_path: Path, capsys) -> None:
+    from auditor.cli import main
+
+    path = write(tmp_path / "d.csv", "x,y\n1,a\n2,\n3,b\n4,a\n5,b\n")
+    show, filters = warnings.showwarning, list(warnings.filters)
+    assert main(["datasets", "show", f"file:{path}", "--target", "y"]) == 0
+    err = capsys.readouterr().err
+    assert err == "warning: dropped 1 row with a missing target 'y'\n"
+    assert warnings.showwarning is show and warnings.filters == filters
 
 
 # --- typing and task inference -----------------------------------------------------------------
