@@ -30,13 +30,18 @@ def write_suite(folder: Path, **fields: Any) -> Path:
     return path
 
 
-def runs(out: Path) -> list[dict[str, Any]]:
+def store_rows(out: Path, sql: str) -> list[dict[str, Any]]:
+    """The rows of a query on the SQLite store of output folder `out`."""
     conn = sqlite3.connect(out / "results.sqlite")
     conn.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY dataset, system, seed")]
+        return [dict(r) for r in conn.execute(sql)]
     finally:
         conn.close()
+
+
+def runs(out: Path) -> list[dict[str, Any]]:
+    return store_rows(out, "SELECT * FROM runs ORDER BY dataset, system, seed")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,11 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from auditor.cli import main
-from tests.conftest import write_suite
+from tests.conftest import store_rows, write_suite
 
 
 def audits(out: Path) -> list[dict]:
-    conn = sqlite3.connect(out / "results.sqlite")
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute("SELECT * FROM audits")]
-    finally:
-        conn.close()
+    return store_rows(out, "SELECT * FROM audits")
 
 
 def flagged(out: Path) -> dict[str, list[str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from auditor.cli import main
 from auditor.pipeline import plan
 from auditor.suite import load_suite
 from tests.browser import chromium_available, open_page
-from tests.conftest import REPO, runs
+from tests.conftest import REPO, runs, store_rows
 
 SYSTEMS = ["constant", "lgbm-default", "random", "tpe"]
 
@@ -66,9 +65,7 @@ def test_store_holds_audited_runs(small_run: Path) -> None:
     assert by[("breast-cancer", "constant")]["holdout_score"] == pytest.approx(0.5)
     diabetes = {s: by[("diabetes", s)]["holdout_score"] for s in SYSTEMS}
     assert diabetes["random"] < diabetes["constant"]
-    conn = sqlite3.connect(small_run / "results.sqlite")
-    n_trials = conn.execute("SELECT count(*) FROM trials").fetchone()[0]
-    conn.close()
+    n_trials = store_rows(small_run, "SELECT count(*) AS n FROM trials")[0]["n"]
     assert n_trials >= sum(r["n_configs"] for r in rows)
 
 

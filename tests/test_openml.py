@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from auditor.pipeline import plan
 from auditor.splits import official
 from auditor.store import npy_load
 from auditor.suite import load_suite
-from tests.conftest import REPO, runs
+from tests.conftest import REPO, runs, store_rows
 from tests.openml_replay import RECORDED, SHARED, Replay
 
 TEST_SERVER = "https://test.openml.org/api/v1/xml"
@@ -230,11 +229,8 @@ def test_suite_over_task_folds_runs_end_to_end(cache: Path, tmp_path: Path, suit
     assert {(r["openml_task_id"], r["repeat"], r["openml_dataset_id"],
              r["openml_dataset_version"], r["seed"]) for r in rows} == {(1882, 0, 2, 1, 3)}
     d = load_dataset("anneal", "openml:task/1882")
-    conn = sqlite3.connect(out / "results.sqlite")
-    conn.row_factory = sqlite3.Row
-    splits = {r["fold"]: r for r in conn.execute("SELECT * FROM splits")}
-    dataset = conn.execute("SELECT * FROM datasets").fetchone()
-    conn.close()
+    splits = {r["fold"]: r for r in store_rows(out, "SELECT * FROM splits")}
+    (dataset,) = store_rows(out, "SELECT * FROM datasets")
     assert sorted(splits) == [0, 1, 2]
     for fold, split in splits.items():
         train, test = official_rows(0, fold)

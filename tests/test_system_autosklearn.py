@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from adapters import environments
 from adapters.autosklearn_automl import AutoSklearn
 from adapters.contract import SetupFailure
 from auditor.cli import main
-from tests.conftest import runs, write_suite
+from tests.conftest import runs, store_rows, write_suite
 
 WALL = 60
 
@@ -54,9 +53,5 @@ def test_autosklearn_on_telco(tmp_path: Path) -> None:
     space = json.loads(run["search_space"])
     assert space["dimension"] > 100 and space["conditional"] > 0
     assert space["dimension"] == space["unconditional"] + space["conditional"]
-    conn = sqlite3.connect(out / "results.sqlite")
-    try:
-        statuses = [r[0] for r in conn.execute("SELECT status FROM trials")]
-    finally:
-        conn.close()
+    statuses = [r["status"] for r in store_rows(out, "SELECT status FROM trials")]
     assert statuses.count("complete") == run["n_configs"]
