@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from adapters.contract import RunContext, RunResult, SearchData, Trial
+from adapters.contract import RunContext, RunResult, SearchData, Trial, place_probabilities
 from adapters.environments import EnvSpec
 from adapters.external import ExternalSystem
 
@@ -99,8 +99,7 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         preds = predictor.predict(data.X_holdout, model=best).to_numpy()
     else:
         proba = predictor.predict_proba(data.X_holdout, model=best)
-        preds = np.zeros((len(data.X_holdout), len(data.classes)))
-        preds[:, np.asarray(proba.columns, dtype=int)] = proba.to_numpy()
+        preds = place_probabilities(proba, proba.columns, len(data.classes))
     to_score = predictor.eval_metric.convert_score_to_original
     # refit copies (presets with refit_full) carry their parent's score and are not trials
     board = predictor.leaderboard(set_refit_score_to_parent=True).set_index("model")

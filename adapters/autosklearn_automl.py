@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adapters.contract import RunContext, RunResult, SearchData, SystemFailure, Trial
+from adapters.contract import (
+    RunContext,
+    RunResult,
+    SearchData,
+    SystemFailure,
+    Trial,
+    place_probabilities,
+)
 from adapters.environments import EnvSpec
 from adapters.external import ExternalSystem
 
@@ -167,9 +174,8 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
     if regression:
         preds = automl.predict(data.X_holdout)
     else:
-        proba = automl.predict_proba(data.X_holdout)
-        preds = np.zeros((len(data.X_holdout), len(data.classes)))
-        preds[:, np.asarray(automl.classes_, dtype=int)] = proba
+        preds = place_probabilities(automl.predict_proba(data.X_holdout), automl.classes_,
+                                    len(data.classes))
 
     def to_score(cost: float) -> float:  # runhistory cost: lower is better, for every metric
         return metric._sign * (metric._optimum - cost)

@@ -104,6 +104,15 @@ class SearchData:
         return [c for c in self.X.columns if isinstance(self.X[c].dtype, pd.CategoricalDtype)]
 
 
+def place_probabilities(proba: Any, codes: Any, n_classes: int) -> np.ndarray:
+    """Probabilities (n, n_classes) in the harness's class order, from a model's columns that
+    belong to the class codes `codes`; a class the model never saw keeps probability 0."""
+    proba = np.asarray(proba, dtype=np.float64)
+    placed = np.zeros((len(proba), n_classes))
+    placed[:, np.asarray(codes, dtype=int)] = proba
+    return placed
+
+
 @dataclass
 class Trial:
     """One evaluation of a configuration. Times are seconds since the run started; `fidelity` is

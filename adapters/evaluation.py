@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from adapters.contract import Budget, RunContext, SearchData, TaskType
+from adapters.contract import Budget, RunContext, SearchData, TaskType, place_probabilities
 from adapters.families import Family
 from adapters.metrics import get_metric
 
@@ -81,9 +81,7 @@ def predict(model: Any, X: pd.DataFrame, task_type: TaskType, n_classes: int) ->
     """Values (n,) for regression, else probabilities (n, n_classes) placed by `model.classes_`."""
     if task_type == "regression":
         return np.asarray(model.predict(X), dtype=np.float64)
-    proba = np.zeros((len(X), n_classes))
-    proba[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(X)
-    return proba
+    return place_probabilities(model.predict_proba(X), model.classes_, n_classes)
 
 
 def cross_validate(data: SearchData, family: Family, config: dict[str, Any], ctx: RunContext,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from adapters.contract import RunContext, RunResult, SearchData, Trial
+from adapters.contract import RunContext, RunResult, SearchData, Trial, place_probabilities
 from adapters.environments import EnvSpec
 from adapters.external import ExternalSystem
 
@@ -89,9 +89,8 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
     if data.task_type == "regression":
         preds = automl.predict(data.X_holdout)
     else:
-        proba = automl.predict_proba(data.X_holdout)
-        preds = np.zeros((len(data.X_holdout), len(data.classes)))
-        preds[:, np.asarray(automl.classes_, dtype=int)] = proba
+        preds = place_probabilities(automl.predict_proba(data.X_holdout), automl.classes_,
+                                    len(data.classes))
     state = automl._state
     method = ("its internal holdout (10% of search rows)" if state.eval_method == "holdout"
               else "its k-fold CV on search rows")

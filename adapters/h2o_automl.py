@@ -27,6 +27,7 @@ from adapters.contract import (
     SetupFailure,
     SystemFailure,
     Trial,
+    place_probabilities,
 )
 from adapters.environments import EnvSpec
 from adapters.external import ExternalSystem
@@ -181,9 +182,8 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         if regression:
             preds = predicted["predict"].to_numpy(dtype=float)
         else:  # probability columns follow the label's levels, which are the class codes
-            codes = np.asarray(train[LABEL].levels()[0], dtype=int)
-            preds = np.zeros((len(data.X_holdout), len(data.classes)))
-            preds[:, codes] = predicted.iloc[:, 1:].to_numpy(dtype=float)
+            preds = place_probabilities(predicted.iloc[:, 1:], train[LABEL].levels()[0],
+                                        len(data.classes))
         version = h2o.__version__
     finally:
         _shutdown(server)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from adapters.contract import RunContext, RunResult, SearchData, Trial
+from adapters.contract import RunContext, RunResult, SearchData, Trial, place_probabilities
 from adapters.environments import EnvSpec
 from adapters.external import ExternalSystem
 
@@ -161,8 +161,8 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         labels = pipeline.classes_
         if estimator.label_encoder_ is not None:
             labels = estimator.label_encoder_.inverse_transform(labels)
-        preds = np.zeros((len(X_holdout), len(data.classes)))
-        preds[:, np.asarray(labels, dtype=int)] = estimator.predict_proba(X_holdout)
+        preds = place_probabilities(estimator.predict_proba(X_holdout), labels,
+                                    len(data.classes))
     else:
         preds = estimator.predict(X_holdout)
     column = estimator.objective_names[0]

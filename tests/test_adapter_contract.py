@@ -23,6 +23,7 @@ from adapters.contract import (
     RunResult,
     SearchData,
     SearchSpace,
+    place_probabilities,
 )
 from adapters.evaluation import cross_validate, predict
 from adapters.families import FAMILIES
@@ -207,3 +208,5 @@ def test_class_missing_from_training_rows_keeps_all_columns() -> None:
                      y[1:], None)
     p = predict(model, data.X_holdout, "multiclass", n_classes=4)
     assert p.shape == (len(data.X_holdout), 4) and (p[:, 3] == 0).all()
+    # columns follow the model's class codes, in whatever order the model keeps them
+    assert place_probabilities([[0.2, 0.8]], np.array([2, 0]), 3).tolist() == [[0.8, 0.0, 0.2]]
