@@ -234,15 +234,17 @@ def _claim(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_warning(message: Warning | str, *args: object, **kwargs: object) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+def _format_warning(message: Warning | str, *args: object, **kwargs: object) -> str:
+    return f"warning: {message}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     """The `auditor` command; warnings print as one line each while it runs."""
-    with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
+    format_warning, warnings.formatwarning = warnings.formatwarning, _format_warning
+    try:
         return _main(argv)
+    finally:
+        warnings.formatwarning = format_warning
 
 
 def _main(argv: list[str] | None) -> int:
