@@ -9,6 +9,7 @@ Classification labels are integer codes 0..K-1; `p` holds probabilities of shape
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ class Metric:
     greater_is_better: bool
     tasks: tuple[str, ...]
     batch: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    bounds: tuple[float, float]  # the range a score can take
 
     def __call__(self, y: np.ndarray, p: np.ndarray) -> float:
         """Score predictions `p` against `y`."""
@@ -91,12 +93,13 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("roc_auc", True, ("binary",), _roc_auc),
-        Metric("log_loss", False, ("binary", "multiclass"), _log_loss),
-        Metric("balanced_accuracy", True, ("binary", "multiclass"), _balanced_accuracy),
-        Metric("top_decile_precision", True, ("binary",), _top_decile_precision),
-        Metric("rmse", False, ("regression",), _rmse),
-        Metric("r2", True, ("regression",), _r2),
+        Metric("roc_auc", True, ("binary",), _roc_auc, (0.0, 1.0)),
+        Metric("log_loss", False, ("binary", "multiclass"), _log_loss, (0.0, math.inf)),
+        Metric("balanced_accuracy", True, ("binary", "multiclass"), _balanced_accuracy,
+               (0.0, 1.0)),
+        Metric("top_decile_precision", True, ("binary",), _top_decile_precision, (0.0, 1.0)),
+        Metric("rmse", False, ("regression",), _rmse, (0.0, math.inf)),
+        Metric("r2", True, ("regression",), _r2, (-math.inf, 1.0)),
     )
 }
 

@@ -47,6 +47,7 @@ class Observation:
     system: str
     score: float
     greater_is_better: bool
+    bounds: tuple[float, float] = (-math.inf, math.inf)  # the metric's range
 
 
 @dataclass(frozen=True)
@@ -136,14 +137,16 @@ class Comparison:
         return next((c for c in self.cells if c.dataset == dataset and c.system == system), None)
 
 
-def mean_ci(values: Sequence[float], level: float = LEVEL) -> Interval:
-    """Mean and t-interval across `values` (seeds, or datasets)."""
+def mean_ci(values: Sequence[float], level: float = LEVEL,
+            bounds: tuple[float, float] = (-math.inf, math.inf)) -> Interval:
+    """Mean and t-interval across `values` (seeds, or datasets), cut to `bounds`, the range the
+    values can take (with two seeds the interval is wide enough to pass an AUC of 1)."""
     x = np.asarray(values, dtype=float)
     mean = float(x.mean())
     if len(x) < 2:
         return Interval(mean, None, None, len(x))
     half = float(stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return Interval(mean, mean - half, mean + half, len(x))
+    return Interval(mean, max(mean - half, bounds[0]), min(mean + half, bounds[1]), len(x))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -245,7 +248,8 @@ def compare(obs: Sequence[Observation], baseline: str | None = None,
     systems = sorted({o.system for o in obs})
     gib = {o.dataset: o.greater_is_better for o in obs}
     raw = _by_cell(obs)
-    intervals = {key: mean_ci(v) for key, v in raw.items()}
+    bounds = {o.dataset: o.bounds for o in obs}
+    intervals = {(d, s): mean_ci(v, bounds=bounds[d]) for (d, s), v in raw.items()}
     sign = {d: 1.0 if gib[d] else -1.0 for d in datasets}
     oriented = {(d, s): sign[d] * i.mean for (d, s), i in intervals.items()}
     best = {d: max(sign[d] * v for (e, _), vs in raw.items() if e == d for v in vs)

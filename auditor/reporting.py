@@ -158,7 +158,7 @@ def _across_seeds(views: list[dict[str, Any]], c: Comparison | None, dataset: st
             "system": system, "runs": len(runs), "ok": len(ok),
             "holdout": _interval(cell.score) if cell else None,
             "rank": cell.rank if cell else None,
-            "top_decile": _interval(mean_ci(top)) if top else None,
+            "top_decile": _interval(mean_ci(top, bounds=(0.0, 1.0))) if top else None,
             "n_configs": _mean([v["n_configs"] for v in ok]),
             "full_fidelity_evals": _mean([v["full_fidelity_evals"] for v in ok]),
             "compute_cpu_s": _mean([v["compute_cpu_s"] for v in ok]),
@@ -345,7 +345,7 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
         views_by[r["dataset"]].append(_run_view(r))
     metrics = {r["dataset"]: r["metric"] for r in runs}
     obs = [Observation(r["dataset"], _split_key(r), r["system"], r["holdout_score"],
-                       get_metric(r["metric"]).greater_is_better)
+                       get_metric(r["metric"]).greater_is_better, get_metric(r["metric"]).bounds)
            for r in runs if r["status"] == "ok" and r["holdout_score"] is not None]
     baseline, tuned = _anchor(runs, (BASELINE,)), _anchor(runs, REFERENCES, reference)
     random = _anchor(runs, (RANDOM,))

@@ -18,6 +18,7 @@ import scikit_posthocs as sp
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from adapters.metrics import get_metric
 from auditor.cli import main
 from auditor.comparison import NOT_ENOUGH, Observation, compare, holm, mean_ci
 from auditor.findings import executive, fmt_p
@@ -53,6 +54,9 @@ def test_holm_and_mean_ci_match_statsmodels_and_scipy() -> None:
                               scale=stats.sem(values))
     assert (i.mean, i.lo, i.hi, i.n) == pytest.approx((np.mean(values), lo, hi, 4))
     assert mean_ci([0.5]).lo is None
+    # two seeds give t(0.975, 1) = 12.7 standard errors: cut to the range an AUC can take
+    near_one = mean_ci([0.99, 0.93], bounds=(0.0, 1.0))
+    assert near_one.hi == 1.0 and near_one.lo == pytest.approx(0.96 - 12.706 * 0.03, abs=1e-3)
     assert mean_ci([0.5, 0.5]).lo == mean_ci([0.5, 0.5]).hi == 0.5
 
 
@@ -247,3 +251,14 @@ def test_merged_folders_give_the_same_statistics(comparison_run: Path, report: P
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'iris'" in err[0] and err[0].startswith("error:")
     assert not (tmp_path / "x.html").exists()
+
+
+def test_intervals_across_seeds_stay_in_the_metrics_range() -> None:
+    auc, rmse = get_metric("roc_auc"), get_metric("rmse")
+    obs = [Observation("auc", str(seed), "a", score, True, auc.bounds)
+           for seed, score in enumerate([0.99, 0.93])]
+    obs += [Observation("err", str(seed), "a", score, False, rmse.bounds)
+            for seed, score in enumerate([0.1, 3.0])]
+    c = compare(obs)
+    assert c.cell("auc", "a").score.hi == 1.0 and c.cell("auc", "a").score.lo < 0.93
+    assert c.cell("err", "a").score.lo == 0.0 and c.cell("err", "a").score.hi > 3.0
