@@ -262,3 +262,11 @@ def test_intervals_across_seeds_stay_in_the_metrics_range() -> None:
     c = compare(obs)
     assert c.cell("auc", "a").score.hi == 1.0 and c.cell("auc", "a").score.lo < 0.93
     assert c.cell("err", "a").score.lo == 0.0 and c.cell("err", "a").score.hi > 3.0
+    # Bayesmark-style means cannot pass 100 (the best single run); AMLB style has no ceiling
+    obs = [Observation(d, str(seed), system, score, True, auc.bounds)
+           for d, a_scores in (("x", [0.9, 0.9]), ("y", [0.9, 0.7]))
+           for system, scores in (("r", [0.5, 0.5]), ("a", a_scores))
+           for seed, score in enumerate(scores)]
+    bayesmark = compare(obs, random="r").normalized[-1]
+    assert bayesmark.per_dataset["x", "a"] == 100 and bayesmark.per_dataset["y", "a"] == 75
+    assert bayesmark.summary["a"].mean == 87.5 and bayesmark.summary["a"].hi == 100
