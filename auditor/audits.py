@@ -21,7 +21,9 @@ from auditor.checks import (
     measured_on,
     seed_stability,
     selection_bias,
+    shared_mask,
     shared_rows,
+    shared_rows_effect,
 )
 from auditor.overtuning import overtuning
 from auditor.splits import SealedSplit
@@ -75,6 +77,13 @@ def run_checks(run: dict[str, Any], trials: list[dict[str, Any]], out: Path,
         findings.append(adequacy_finding(run, trials))
     space = (json.loads(run["search_space"] or "null") or {}).get("name")
     scored = [t for t in sorted(trials, key=lambda t: t["number"]) if t["score"] is not None]
+    if split is not None:
+        shared = shared_mask(split.search_X, split.holdout_X)
+        if shared.any() and not shared.all():
+            findings.append(shared_rows_effect(
+                get_metric(run["metric"]), split.holdout_y, np.load(out / run["predictions_path"]),
+                shared, split.dataset.task_type != "regression",
+                (run["holdout_hi"] - run["holdout_lo"]) / 2, run["seed"]))
     if split is not None and space in SPACES and scored and run["best_config"]:
         incumbent = np.load(out / run["predictions_path"])
         findings.append(overtuning(get_metric(run["metric"]), split, space, incumbent,

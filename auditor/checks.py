@@ -9,10 +9,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from adapters.metrics import get_metric
+from adapters.metrics import Metric, get_metric
+from auditor.audit import LEVEL, bootstrap_indices
 
 LEAK_AUC = 0.99  # a single feature ranking the holdout this well is a leak suspect
 LEAK_SPEARMAN = 0.99
+# duplicates occur naturally in tabular data (identical customers); a share of the holdout below
+# this is stated, not flagged, and each run's own check says whether the rows move its score
+SHARED_SHARE = 0.01
+# a shift by the shared rows below this fraction of the holdout CI's half-width changes no reading
+SHARED_MATERIAL = 0.25
 
 
 @dataclass
@@ -29,17 +35,63 @@ def _row_keys(X: pd.DataFrame) -> pd.Series:
     return pd.util.hash_pandas_object(X.astype(object), index=False)
 
 
+def shared_mask(search_X: pd.DataFrame, holdout_X: pd.DataFrame) -> np.ndarray:
+    """Holdout rows whose features also appear, value for value, among the search rows."""
+    return np.isin(_row_keys(holdout_X).to_numpy(), _row_keys(search_X).to_numpy())
+
+
 def shared_rows(search_X: pd.DataFrame, holdout_X: pd.DataFrame) -> Finding:
     """Exact duplicate feature rows that sit on both sides of the split."""
-    shared = np.isin(_row_keys(holdout_X).to_numpy(), _row_keys(search_X).to_numpy())
-    n = int(shared.sum())
+    n = int(shared_mask(search_X, holdout_X).sum())
     share = n / len(holdout_X)
+    rows = "holdout row also appears" if n == 1 else "holdout rows also appear"
+    summary = (f"{n} {rows} ({share:.1%} of the holdout), feature for feature, among the search "
+               "rows; the holdout is not fully unseen"
+               + (f" (under {SHARED_SHARE:.0%} of it: not flagged)" if share < SHARED_SHARE else "")
+               + "; each run's 'shared holdout rows' check says whether they move its score")
+    return Finding("duplicate rows across the split", share >= SHARED_SHARE,
+                   summary if n else "no holdout row appears among the search rows",
+                   {"shared_rows": n, "share": share})
+
+
+def shared_rows_effect(metric: Metric, y: np.ndarray, preds: np.ndarray, shared: np.ndarray,
+                       stratified: bool, half_width: float, seed: int = 0) -> Finding:
+    """How far the holdout rows that also appear among the search rows move a run's score: the
+    score on all holdout rows minus the score on the unseen ones, oriented so that positive means
+    the shared rows flatter the run, with a bootstrap CI that resamples the unseen and the shared
+    rows separately. Flagged when the CI lies above 0 and the shift is material: at least
+    `SHARED_MATERIAL` of `half_width`, the half-width of the run's holdout CI."""
+    unseen, seen = np.flatnonzero(~shared), np.flatnonzero(shared)
+    sign = 1.0 if metric.greater_is_better else -1.0
+    u = unseen[bootstrap_indices(y[unseen], stratified, seed)]
+    s = seen[bootstrap_indices(y[seen], stratified, seed + 1)]
+    diffs = sign * (metric.batch(y, preds, np.concatenate([u, s], axis=1))
+                    - metric.batch(y, preds, u))
+    diffs = diffs[np.isfinite(diffs)]
+    unseen_score = metric(y[unseen], preds[unseen])
+    effect = sign * (metric(y, preds) - unseen_score)
+    if not (np.isfinite(effect) and diffs.size):
+        return Finding("shared holdout rows", False,
+                       f"the effect of the {len(seen)} holdout rows also among the search rows "
+                       f"cannot be measured: {metric.name} is undefined on the "
+                       f"{len(unseen)} unseen rows", {"shared_rows": len(seen)})
+    lo, hi = np.quantile(diffs, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    material = SHARED_MATERIAL * half_width
+    flag = bool(lo > 0 and effect >= material)
+    if flag:
+        verdict = (f"they flatter the run: on the {len(unseen)} unseen rows it scores "
+                   f"{unseen_score:.4g}")
+    elif lo > 0:
+        verdict = (f"too small to matter (under {SHARED_MATERIAL:g} of the holdout CI's "
+                   f"half-width, {half_width:.3g})")
+    else:
+        verdict = "no clear effect"
     return Finding(
-        "duplicate rows across the split", n > 0,
-        (f"{n} holdout rows ({share:.1%}) also appear, feature for feature, among the search rows; "
-         "the holdout is not fully unseen" if n else
-         "no holdout row appears among the search rows"),
-        {"shared_rows": n, "share": share})
+        "shared holdout rows", flag,
+        f"the {len(seen)} holdout rows also among the search rows move {metric.name} by "
+        f"{effect:+.3g} (95 % CI {lo:+.3g} to {hi:+.3g}); {verdict}",
+        {"shared_rows": len(seen), "effect": effect, "effect_lo": float(lo),
+         "effect_hi": float(hi), "unseen_score": unseen_score})
 
 
 def _feature_auc(values: pd.Series, search_values: pd.Series, search_y: np.ndarray,

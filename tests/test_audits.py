@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
+from adapters.metrics import get_metric
+from auditor.checks import shared_rows_effect
 from auditor.cli import main
 from tests.conftest import store_rows, write_suite
 
@@ -78,13 +80,27 @@ def test_leaky_feature_is_flagged(tmp_path: Path) -> None:
 
 
 def test_rows_duplicated_across_the_split_are_flagged(tmp_path: Path) -> None:
-    frame = pd.concat([_cancer()] * 2, ignore_index=True)  # every row twice
+    """Every row twice, with a third of the labels flipped: a random forest that memorizes its
+    training rows scores far better on the holdout rows it has seen than on the unseen ones."""
+    frame = _cancer()
+    flip = np.random.default_rng(0).random(len(frame)) < 0.3
+    frame["diagnosis"] = np.where(flip, np.where(frame["diagnosis"] == "benign", "malignant",
+                                                 "benign"), frame["diagnosis"])
+    frame = pd.concat([frame] * 2, ignore_index=True)
     out = _run(tmp_path, datasets=[{"name": "dup", "source": _csv(tmp_path, "d.csv", frame),
-                                    "target": "diagnosis"}])
+                                    "target": "diagnosis"}],
+               budget={"wall_seconds": 30, "cores": 1, "memory_mb": 3000, "max_trials": 8},
+               systems=["constant", {"system": "random", "options": {"space": "rf6"}}])
     [summary] = flagged(out)["duplicate rows across the split"]
-    detail = json.loads(next(a["detail"] for a in audits(out)
-                             if a["check_name"] == "duplicate rows across the split"))
+    by_check = {(a["check_name"], a["system"]): a for a in audits(out)}
+    detail = json.loads(by_check["duplicate rows across the split", None]["detail"])
     assert detail["shared_rows"] > 0.5 * 0.2 * len(frame) and "not fully unseen" in summary
+    # the forest is flattered by the rows it has seen; the constant baseline cannot be
+    [flattered] = flagged(out)["shared holdout rows"]
+    assert "they flatter the run" in flattered
+    effect = json.loads(by_check["shared holdout rows", "random"]["detail"])
+    assert effect["effect_lo"] > 0 and effect["unseen_score"] < 0.8
+    assert not by_check["shared holdout rows", "constant"]["flag"]
 
 
 def test_five_trial_search_over_gbm11_is_inadequate(tmp_path: Path) -> None:
@@ -111,3 +127,12 @@ def test_overtuned_incumbent_on_tiny_noisy_data_is_flagged(tmp_path: Path) -> No
                systems=[{"system": "tests.fault_adapters:Overtuner", "label": "overtuner"}])
     [summary] = flagged(out)["overtuning"]
     assert summary.startswith("overtuned") and "library default" in summary and "CI" in summary
+
+
+def test_shared_rows_effect_says_when_it_cannot_be_measured() -> None:
+    y = np.array([0, 0, 0, 1, 0, 1])
+    p1 = np.array([0.1, 0.2, 0.3, 0.9, 0.4, 0.8])
+    preds = np.column_stack([1 - p1, p1])  # class probabilities
+    shared = np.array([False, False, False, True, True, True])  # the unseen rows: one class
+    f = shared_rows_effect(get_metric("roc_auc"), y, preds, shared, True, half_width=0.05)
+    assert not f.flag and "cannot be measured" in f.summary
