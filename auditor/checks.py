@@ -79,7 +79,7 @@ def shared_rows_effect(metric: Metric, y: np.ndarray, preds: np.ndarray, shared:
     material = SHARED_MATERIAL * half_width
     flag = bool(lo > 0 and effect >= material)
     if flag:
-        verdict = (f"they flatter the run: on the {len(unseen)} unseen rows it scores "
+        verdict = (f"they flatter the score: on the {len(unseen)} unseen rows alone it is "
                    f"{unseen_score:.4g}")
     elif lo > 0:
         verdict = (f"too small to matter (under {SHARED_MATERIAL:g} of the holdout CI's "

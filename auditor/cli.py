@@ -230,6 +230,8 @@ def _claim(args: argparse.Namespace) -> int:
     print(f"{c['verdict']}: claimed {c['metric']} {c['claimed']:.4g}, sealed holdout "
           f"{c['holdout']:.4g} (95 % CI {c['holdout_lo']:.4g} to {c['holdout_hi']:.4g})"
           + (f"; budget {context['adequacy']['verdict']}" if context["adequacy"] else "")
+          + ("; holdout rows also in the search data flatter it"
+             if c["shared"] and c["shared"]["flag"] else "")
           + f"; report: {target}")
     return 0
 

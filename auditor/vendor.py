@@ -5,7 +5,8 @@ with against labels it never saw.
 - `DIR/vendor/` — for the vendor: `search.csv` (row_id, features, target), `holdout_features.csv`
   (row_id, features; no labels) and `manifest.json` (task, metric, classes, hashes, and the format
   the predictions must come back in);
-- `DIR/sealed/` — kept apart: `holdout_labels.csv` (row_id, label) and `seal.json` (fingerprints).
+- `DIR/sealed/` — kept apart: `holdout_labels.csv` (row_id, label) and `seal.json` (fingerprints,
+  and the ids of holdout rows whose features also appear among the search rows).
 
 `auditor claim DIR --predictions FILE --claimed-score X` validates the predictions (CSV or
 Parquet, never a pickle; or a scikit-learn model saved with skops, loaded with an explicit list of
@@ -28,6 +29,7 @@ import pandas as pd
 
 from adapters.metrics import DEFAULT_METRIC, METRICS, get_metric
 from auditor.audit import score_with_ci
+from auditor.checks import shared_mask, shared_rows_effect
 from auditor.datasets import load_dataset
 from auditor.errors import UsageError
 from auditor.splits import seal
@@ -104,6 +106,9 @@ def seal_dataset(data: str, target: str, out: Path, fraction: float = 0.2, seed:
             "source": dataset.source, "dataset_fingerprint": dataset.fingerprint(),
             "split_fingerprint": split.fingerprint(), "metric": metric,
             "labels_sha256": _sha256(building / "sealed" / "holdout_labels.csv"),
+            # holdout rows whose features also appear among the search rows
+            "shared_row_ids": split.holdout_idx[
+                shared_mask(split.search_X, split.holdout_X)].tolist(),
         }, indent=1))
         shutil.rmtree(out, ignore_errors=True)
         os.replace(building, out)
@@ -134,6 +139,7 @@ class Sealed:
     manifest: dict[str, Any]
     ids: np.ndarray
     y: np.ndarray  # codes 0..K-1, or values
+    shared: np.ndarray | None  # per holdout row: its features are also among the search rows
 
 
 def open_seal(folder: Path) -> Sealed:
@@ -148,7 +154,12 @@ def open_seal(folder: Path) -> Sealed:
     if manifest["classes"]:
         index = {str(c): i for i, c in enumerate(manifest["classes"])}
         values = np.array([index[str(v)] for v in values])
-    return Sealed(folder, manifest, labels[ROW_ID].to_numpy(), values)
+    ids = labels[ROW_ID].to_numpy()
+    seal_path = folder / "sealed" / "seal.json"
+    info = json.loads(seal_path.read_text()) if seal_path.is_file() else {}
+    shared_ids = info.get("shared_row_ids")  # absent from folders sealed before this check
+    shared = None if shared_ids is None else np.isin(ids, shared_ids)
+    return Sealed(folder, manifest, ids, values, shared)
 
 
 def predictions_from_model(sealed: Sealed, model_path: Path) -> pd.DataFrame:
@@ -247,11 +258,16 @@ def score_claim(sealed: Sealed, predictions: np.ndarray, claimed: float, metric_
     metric = get_metric(name)
     stratified = sealed.manifest["task_type"] != "regression"
     holdout, lo, hi = score_with_ci(metric, sealed.y, predictions, stratified)
+    shared = None
+    if sealed.shared is not None and sealed.shared.any() and not sealed.shared.all():
+        f = shared_rows_effect(metric, sealed.y, predictions, sealed.shared, stratified,
+                               (hi - lo) / 2)
+        shared = {"flag": f.flag, "summary": f.summary, **f.detail}
     return {"metric": name, "greater_is_better": metric.greater_is_better, "claimed": claimed,
             "holdout": holdout, "holdout_lo": lo, "holdout_hi": hi,
             "gap": (1 if metric.greater_is_better else -1) * (claimed - holdout),
             "verdict": verdict(claimed, holdout, lo, hi, metric.greater_is_better),
-            "n_holdout": len(sealed.y)}
+            "n_holdout": len(sealed.y), "shared": shared}
 
 
 def _read_trials(path: Path, greater: bool) -> tuple[list[float], list[float]]:

@@ -97,7 +97,7 @@ def test_rows_duplicated_across_the_split_are_flagged(tmp_path: Path) -> None:
     assert detail["shared_rows"] > 0.5 * 0.2 * len(frame) and "not fully unseen" in summary
     # the forest is flattered by the rows it has seen; the constant baseline cannot be
     [flattered] = flagged(out)["shared holdout rows"]
-    assert "they flatter the run" in flattered
+    assert "they flatter the score" in flattered
     effect = json.loads(by_check["shared holdout rows", "random"]["detail"])
     assert effect["effect_lo"] > 0 and effect["unseen_score"] < 0.8
     assert not by_check["shared holdout rows", "constant"]["flag"]

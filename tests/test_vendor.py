@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import load_breast_cancer
 
 from auditor.cli import main
 from tests.conftest import REPO
@@ -52,7 +53,39 @@ def test_honest_claim_is_confirmed_and_reported(sealed, capsys) -> None:
     assert said.startswith("confirmed:"), said
     html = out.read_text()
     assert "confirmed" in html and "sealed holdout" in html
-    assert json.loads(out.with_suffix(".json").read_text())["claim"]["verdict"] == "confirmed"
+    claim = json.loads(out.with_suffix(".json").read_text())["claim"]
+    assert claim["verdict"] == "confirmed"
+    # Telco's identical customers: 9 holdout rows also in the search data, no material effect
+    assert claim["shared"]["shared_rows"] == 9 and not claim["shared"]["flag"]
+    assert "no material effect" in html
+
+
+def test_predictions_flattered_by_rows_the_vendor_saw_are_flagged(tmp_path: Path,
+                                                                    capsys) -> None:
+    """Every row twice: a vendor that memorized its search rows is near-perfect on the holdout
+    rows it saw and guesses on the rest; the claim report says so."""
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    data = pd.concat([X.assign(diagnosis=np.where(y == 1, "benign", "malignant"))] * 2,
+                     ignore_index=True)
+    data.to_csv(tmp_path / "twice.csv", index=False)
+    folder = tmp_path / "sealed"
+    assert main(["seal", str(tmp_path / "twice.csv"), "--target", "diagnosis", "--out",
+                 str(folder)]) == 0
+    search = pd.read_csv(folder / "vendor" / "search.csv")
+    holdout = pd.read_csv(folder / "vendor" / "holdout_features.csv")
+    features = [c for c in holdout.columns if c != "row_id"]
+    seen = holdout.merge(search.drop(columns="row_id").drop_duplicates(features), how="left",
+                         on=features)["diagnosis"]
+    guess = np.random.default_rng(0).random(len(holdout))
+    malignant = np.where(seen.isna(), guess, np.where(seen == "malignant", 0.99, 0.01))
+    pd.DataFrame({"row_id": holdout["row_id"], "malignant": malignant}).to_csv(
+        tmp_path / "memorized.csv", index=False)
+    assert main(["claim", str(folder), "--predictions", str(tmp_path / "memorized.csv"),
+                 "--claimed-score", "0.9"]) == 0
+    assert "holdout rows also in the search data flatter it" in capsys.readouterr().out
+    shared = json.loads((folder / "claim-report.json").read_text())["claim"]["shared"]
+    assert shared["flag"] and shared["effect_lo"] > 0 and 0.35 < shared["unseen_score"] < 0.65
+    assert "they flatter the predictions" in (folder / "claim-report.html").read_text()
 
 
 def test_inflated_claim_is_not_reproduced(sealed, capsys) -> None:
