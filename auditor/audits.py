@@ -21,7 +21,6 @@ from auditor.checks import (
     measured_on,
     seed_stability,
     selection_bias,
-    shared_mask,
     shared_rows,
     shared_rows_effect,
 )
@@ -40,7 +39,7 @@ def _row(scope: str, f: Finding, dataset: str, job_id: str | None = None,
 def split_checks(name: str, split: SealedSplit) -> list[dict[str, Any]]:
     scope = f"split:{split.fingerprint()}"
     return [_row(scope, f, name, seed=split.seed) for f in (
-        shared_rows(split.search_X, split.holdout_X),
+        shared_rows(split.shared_holdout),
         leakage_screen(split.search_X, split.search_y, split.holdout_X, split.holdout_y,
                        split.dataset.task_type))]
 
@@ -77,16 +76,16 @@ def run_checks(run: dict[str, Any], trials: list[dict[str, Any]], out: Path,
         findings.append(adequacy_finding(run, trials))
     space = (json.loads(run["search_space"] or "null") or {}).get("name")
     scored = [t for t in sorted(trials, key=lambda t: t["number"]) if t["score"] is not None]
-    if split is not None:
-        shared = shared_mask(split.search_X, split.holdout_X)
-        if shared.any() and not shared.all():
-            findings.append(shared_rows_effect(
-                get_metric(run["metric"]), split.holdout_y, np.load(out / run["predictions_path"]),
-                shared, split.dataset.task_type != "regression",
-                (run["holdout_hi"] - run["holdout_lo"]) / 2, run["seed"]))
-    if split is not None and space in SPACES and scored and run["best_config"]:
-        incumbent = np.load(out / run["predictions_path"])
-        findings.append(overtuning(get_metric(run["metric"]), split, space, incumbent,
+    if split is None:
+        return findings
+    metric, incumbent = get_metric(run["metric"]), np.load(out / run["predictions_path"])
+    shared = split.shared_holdout
+    if shared.any() and not shared.all():
+        findings.append(shared_rows_effect(
+            metric, split.holdout_y, incumbent, shared, split.dataset.task_type != "regression",
+            (run["holdout_hi"] - run["holdout_lo"]) / 2, run["seed"]))
+    if space in SPACES and scored and run["best_config"]:
+        findings.append(overtuning(metric, split, space, incumbent,
                                    json.loads(scored[0]["config"]), run["seed"], cores))
     return findings
 

@@ -31,19 +31,11 @@ class Finding:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _row_keys(X: pd.DataFrame) -> pd.Series:
-    return pd.util.hash_pandas_object(X.astype(object), index=False)
-
-
-def shared_mask(search_X: pd.DataFrame, holdout_X: pd.DataFrame) -> np.ndarray:
-    """Holdout rows whose features also appear, value for value, among the search rows."""
-    return np.isin(_row_keys(holdout_X).to_numpy(), _row_keys(search_X).to_numpy())
-
-
-def shared_rows(search_X: pd.DataFrame, holdout_X: pd.DataFrame) -> Finding:
-    """Exact duplicate feature rows that sit on both sides of the split."""
-    n = int(shared_mask(search_X, holdout_X).sum())
-    share = n / len(holdout_X)
+def shared_rows(shared: np.ndarray) -> Finding:
+    """Exact duplicate feature rows on both sides of the split; `shared` marks the holdout rows
+    (`SealedSplit.shared_holdout`)."""
+    n = int(shared.sum())
+    share = n / len(shared)
     rows = "holdout row also appears" if n == 1 else "holdout rows also appear"
     summary = (f"{n} {rows} ({share:.1%} of the holdout), feature for feature, among the search "
                "rows; the holdout is not fully unseen"

@@ -158,7 +158,8 @@ def _across_seeds(views: list[dict[str, Any]], c: Comparison | None, dataset: st
             "system": system, "runs": len(runs), "ok": len(ok),
             "holdout": _interval(cell.score) if cell else None,
             "rank": cell.rank if cell else None,
-            "top_decile": _interval(mean_ci(top, bounds=(0.0, 1.0))) if top else None,
+            "top_decile": (_interval(mean_ci(
+                top, bounds=get_metric("top_decile_precision").bounds)) if top else None),
             "n_configs": _mean([v["n_configs"] for v in ok]),
             "full_fidelity_evals": _mean([v["full_fidelity_evals"] for v in ok]),
             "compute_cpu_s": _mean([v["compute_cpu_s"] for v in ok]),

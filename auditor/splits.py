@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,12 @@ class SealedSplit:
     @property
     def holdout_X(self) -> pd.DataFrame:
         return self.dataset.X.iloc[self.holdout_idx].reset_index(drop=True)
+
+    @cached_property
+    def shared_holdout(self) -> np.ndarray:
+        """Per holdout row: its features also appear, value for value, among the search rows."""
+        keys = pd.util.hash_pandas_object(self.dataset.X.astype(object), index=False).to_numpy()
+        return np.isin(keys[self.holdout_idx], keys[self.search_idx])
 
     @property
     def holdout_y(self) -> np.ndarray:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from adapters.metrics import DEFAULT_METRIC, METRICS, get_metric
 from auditor.audit import score_with_ci
-from auditor.checks import shared_mask, shared_rows_effect
+from auditor.checks import shared_rows_effect
 from auditor.datasets import load_dataset
 from auditor.errors import UsageError
 from auditor.splits import seal
@@ -107,8 +107,7 @@ def seal_dataset(data: str, target: str, out: Path, fraction: float = 0.2, seed:
             "split_fingerprint": split.fingerprint(), "metric": metric,
             "labels_sha256": _sha256(building / "sealed" / "holdout_labels.csv"),
             # holdout rows whose features also appear among the search rows
-            "shared_row_ids": split.holdout_idx[
-                shared_mask(split.search_X, split.holdout_X)].tolist(),
+            "shared_row_ids": split.holdout_idx[split.shared_holdout].tolist(),
         }, indent=1))
         shutil.rmtree(out, ignore_errors=True)
         os.replace(building, out)
