@@ -1,5 +1,5 @@
-"""A loopback HTTP server that replays the recorded OpenML responses in shared/openml to the real
-`openml` client (see shared/openml/README.md).
+"""A loopback HTTP server that replays the recorded OpenML responses in tests/data/openml to the
+real `openml` client (see tests/data/openml/README.md).
 
 It answers the API calls for the recorded data sets and tasks, serves their data and split files
 at the addresses it writes into the description's <oml:url> and the task's <oml:data_splits_url>,
@@ -16,8 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "openml"
-RECORDED = SHARED / "test-server"
+RECORDED = Path(__file__).resolve().parent / "data" / "openml" / "test-server"
 API = "/api/v1/xml"
 UNKNOWN = ('<oml:error xmlns:oml="http://openml.org/openml"><oml:code>111</oml:code>'
            "<oml:message>Unknown {what}</oml:message></oml:error>")
@@ -30,7 +29,7 @@ SUITE = ('<oml:study xmlns:oml="http://openml.org/openml"><oml:id>{id}</oml:id>'
 
 
 class Replay:
-    """Serve `root` (laid out like shared/openml/test-server) on 127.0.0.1 at a free port."""
+    """Serve `root` (laid out like tests/data/openml/test-server) on 127.0.0.1 at a free port."""
 
     def __init__(self, root: Path = RECORDED, status: int = 200,
                  suites: dict[int, list[int]] | None = None) -> None:

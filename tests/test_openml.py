@@ -1,6 +1,6 @@
 """OpenML data sets, tasks and suites through the real `openml` client, with no network.
 
-The recorded server responses in shared/openml reach the client two ways: copied into a cache
+The recorded server responses in tests/data/openml reach the client two ways: copied into a cache
 folder, and served by a loopback replay server (tests/openml_replay.py). Connections to anything
 but 127.0.0.1 are refused for every test here.
 """
@@ -26,7 +26,7 @@ from auditor.splits import official
 from auditor.store import npy_load
 from auditor.suite import load_suite
 from tests.conftest import REPO, runs, store_rows
-from tests.openml_replay import RECORDED, SHARED, Replay
+from tests.openml_replay import RECORDED, Replay
 
 TEST_SERVER = "https://test.openml.org/api/v1/xml"
 SYSTEMS = ["constant", "random", "tpe"]
@@ -92,8 +92,8 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
-def test_recordings_sit_beside_the_repository() -> None:
-    assert REPO.parent / "shared" / "openml" == SHARED
+def test_recordings_ship_with_the_repository() -> None:
+    assert RECORDED.is_relative_to(REPO)
     assert (RECORDED / "tasks" / "1882" / "task.xml").is_file()
 
 
