@@ -39,6 +39,7 @@ class EnvSpec:
     python: str  # "MAJOR.MINOR" the system needs, or "" for the harness's own version
     steps: tuple[str, ...]
     check: str
+    programs: tuple[tuple[str, str], ...] = ()  # (program on PATH, how to get it) it runs with
 
     def files(self) -> list[Path]:
         """Requirement files: names in `adapters/envs/`, or absolute paths."""
@@ -76,6 +77,18 @@ def find_python(version: str) -> str | None:
     for c in candidates:
         if c and os.access(c, os.X_OK) and _version_of(c) == version:
             return c
+    return None
+
+
+def unavailable(spec: EnvSpec) -> str | None:
+    """Why this machine cannot build or run the environment (a missing interpreter or program,
+    with how to get it), or None when it can."""
+    if find_python(spec.python) is None:
+        return (f"{spec.name} needs CPython {spec.python}, not found on PATH or under pyenv; "
+                f"install one (e.g. `pyenv install {spec.python}`)")
+    for program, how in spec.programs:
+        if shutil.which(program) is None:
+            return f"{spec.name} needs `{program}` on PATH; install {how}"
     return None
 
 

@@ -57,7 +57,8 @@ class H2OAutoML(ExternalSystem):
     """Options: `include_algos` (list of H2O algorithm names; default all)."""
 
     name = "h2o"
-    env = EnvSpec("h2o", "", ("h2o.txt",), "import h2o; print(h2o.__version__)")
+    env = EnvSpec("h2o", "", ("h2o.txt",), "import h2o; print(h2o.__version__)",
+                  programs=(("java", "a Java runtime, e.g. Debian's openjdk-17-jre-headless"),))
     module = "adapters.h2o_automl"
     # JVM start (4-10 s), frame upload, the reserve, a few models: at 25 s on a busy machine H2O
     # built none

@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     install.add_argument("names", nargs="+", help="system names, e.g. flaml auto-sklearn")
     install.add_argument("--python", help="interpreter to build from (auto-sklearn needs 3.9)")
     install.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    install.add_argument("--skip-unavailable", action="store_true",
+                         help="skip, with one line, a system whose interpreter or programs "
+                              "this machine lacks (auto-sklearn: CPython 3.9; h2o: Java)")
     check = verbs.add_parser("check", help="re-run the import check in installed environments")
     check.add_argument("names", nargs="+", help="system names")
     for parser in (run, listing, install, check):
@@ -194,6 +197,7 @@ def _systems(args: argparse.Namespace) -> int:
         try:
             if args.verb == "install":
                 systems.install(name, python=args.python, force=args.force,
+                                skip_unavailable=args.skip_unavailable,
                                 say=lambda line: print(line, file=sys.stderr))
             else:
                 print(systems.check(name))

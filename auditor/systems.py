@@ -45,11 +45,17 @@ def list_systems(root: Path | None = None) -> list[tuple[str, str, str]]:
 
 
 def install(system: str, root: Path | None = None, python: str | None = None,
-            say: Callable[[str], None] = print, force: bool = False) -> None:
-    """Build the system's environment unless an up-to-date one is there (or `force`)."""
+            say: Callable[[str], None] = print, force: bool = False,
+            skip_unavailable: bool = False) -> None:
+    """Build the system's environment unless an up-to-date one is there (or `force`); with
+    `skip_unavailable`, say why and go on when the machine lacks what the system needs."""
     spec = env_spec(system)
     if spec is None:
         say(f"{system}: runs in the harness's environment; nothing to install")
+        return
+    why = environments.unavailable(spec) if skip_unavailable and python is None else None
+    if why:
+        say(f"{system}: skipped: {why}")
         return
     if not force:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,29 @@ from typing import Any
 import pytest
 import yaml
 
+from adapters import environments
+from adapters.contract import SetupFailure
+from adapters.environments import EnvSpec
 from tests.services import new_database, start_postgres, start_ray
 
 REPO = Path(__file__).resolve().parents[1]
+# A wall cap no busy machine reaches: tests bind searches by `max_trials`, so what a run does
+# does not depend on the machine's speed (timeouts are tested with small walls on purpose).
+WALL_CAP = 600
+
+
+def require_environment(spec: EnvSpec) -> None:
+    """Skip, with the reason, when this machine cannot have the system's environment (no CPython
+    3.9, no Java); when it can but the environment is not built, fail on CI and skip elsewhere."""
+    why = environments.unavailable(spec)
+    if why:
+        pytest.skip(why)
+    try:
+        environments.ready(spec)
+    except SetupFailure as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
 
 
 def write_suite(folder: Path, **fields: Any) -> Path:
@@ -20,7 +41,7 @@ def write_suite(folder: Path, **fields: Any) -> Path:
         "seeds": [0],
         "cv_folds": 3,
         "grace_seconds": 1,
-        "budget": {"wall_seconds": 4, "cores": 1, "memory_mb": 2048, "max_trials": 5},
+        "budget": {"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 2048, "max_trials": 5},
         "datasets": [{"name": "breast-cancer", "source": "sklearn:breast_cancer"}],
         "systems": ["constant"],
     }
@@ -68,7 +89,7 @@ def comparison_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("comparison")
     suite = write_suite(folder, name="comparison", seeds=[0, 1, 2], cv_folds=2, grace_seconds=2,
-                        budget={"wall_seconds": 5, "cores": 1, "memory_mb": 2048,
+                        budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 2048,
                                 "max_trials": 2},
                         datasets=COMPARISON_DATASETS,
                         # TPE models from its second trial on, so it differs from random search

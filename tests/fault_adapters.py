@@ -82,6 +82,14 @@ class Spy(_Base):
         return self.result(data, self.prior(data))
 
 
+class NeedsOld(ExternalSystem):
+    """A system that needs an interpreter no machine has."""
+
+    name = "needs-old"
+    env = EnvSpec("needs-old", "2.5", (), "")
+    module = "adapters.flaml_automl"
+
+
 class BrokenInstall(ExternalSystem):
     """A system whose pinned requirements cannot be installed."""
 

@@ -29,10 +29,10 @@ from adapters.evaluation import cross_validate, predict
 from adapters.families import FAMILIES
 from adapters.metrics import DEFAULT_METRIC, get_metric
 from adapters.spaces import GBM11, SPACES, suggest
+from tests.conftest import WALL_CAP, require_environment
 
-WALL = 8.0
-SLACK = 0.05 * WALL
-BUDGET = Budget(wall_seconds=WALL, cores=1, max_trials=5)
+# Trials bind; the wall is a cap no busy machine reaches, so no verdict here depends on speed
+BUDGET = Budget(wall_seconds=WALL_CAP, cores=1, max_trials=5)
 LOADERS = {
     "breast_cancer": (load_breast_cancer, "binary"),
     "wine": (load_wine, "multiclass"),
@@ -46,6 +46,7 @@ class Outcome:
     adapter: Adapter
     result: RunResult
     ctx: RunContext
+    started: float
     finished: float
 
 
@@ -73,19 +74,16 @@ def dataset(name: str) -> tuple[SearchData, np.ndarray]:
     return data, y_h
 
 
-def wall_for(adapter: Adapter) -> float:
-    """The contract budget, or more for a system that cannot start below its own minimum."""
-    return max(WALL, getattr(adapter, "min_wall_seconds", 0.0))
-
-
 @functools.cache
 def outcome(system: str, data_name: str) -> Outcome:
     adapter = adapters.load(system)
-    wall = wall_for(adapter)
-    budget = Budget(wall_seconds=wall, cores=BUDGET.cores, max_trials=BUDGET.max_trials)
-    ctx = RunContext(time.monotonic() + wall, seed=0, budget=budget)
+    env = getattr(adapter, "env", None)
+    if env is not None:
+        require_environment(env)
+    started = time.monotonic()
+    ctx = RunContext(started + BUDGET.wall_seconds, seed=0, budget=BUDGET)
     result = adapter.run(dataset(data_name)[0], ctx)
-    return Outcome(adapter, result, ctx, time.monotonic())
+    return Outcome(adapter, result, ctx, started, time.monotonic())
 
 
 # Systems whose environments take minutes to build: run with `tox -e slow` (see README).
@@ -134,8 +132,8 @@ def test_contract(system: str, data_name: str) -> None:
         assert len({t.number for t in result.trials}) == len(result.trials)
     for trial in result.trials:
         assert trial.status in STATUSES
-        assert 0 <= trial.start <= trial.end <= wall_for(adapter) + SLACK
-    assert run.finished <= run.ctx.deadline + SLACK
+        assert 0 <= trial.start <= trial.end <= run.finished - run.started
+    assert run.finished <= run.ctx.deadline
 
 
 @pytest.mark.parametrize("system", SYSTEMS)

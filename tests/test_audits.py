@@ -14,7 +14,7 @@ from sklearn.datasets import load_breast_cancer
 from adapters.metrics import get_metric
 from auditor.checks import shared_rows_effect
 from auditor.cli import main
-from tests.conftest import store_rows, write_suite
+from tests.conftest import WALL_CAP, store_rows, write_suite
 
 
 def audits(out: Path) -> list[dict]:
@@ -50,7 +50,7 @@ def _cancer() -> pd.DataFrame:
 def honest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Breast cancer as it is, a long random search over linear3 that has plateaued."""
     folder = tmp_path_factory.mktemp("honest")
-    return _run(folder, budget={"wall_seconds": 60, "cores": 1, "memory_mb": 3000,
+    return _run(folder, budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 3000,
                                 "max_trials": 80},
                 datasets=[{"name": "cancer", "source": _csv(folder, "c.csv", _cancer()),
                            "target": "diagnosis"}],
@@ -89,7 +89,7 @@ def test_rows_duplicated_across_the_split_are_flagged(tmp_path: Path) -> None:
     frame = pd.concat([frame] * 2, ignore_index=True)
     out = _run(tmp_path, datasets=[{"name": "dup", "source": _csv(tmp_path, "d.csv", frame),
                                     "target": "diagnosis"}],
-               budget={"wall_seconds": 30, "cores": 1, "memory_mb": 3000, "max_trials": 8},
+               budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 3000, "max_trials": 8},
                systems=["constant", {"system": "random", "options": {"space": "rf6"}}])
     [summary] = flagged(out)["duplicate rows across the split"]
     by_check = {(a["check_name"], a["system"]): a for a in audits(out)}
@@ -104,7 +104,7 @@ def test_rows_duplicated_across_the_split_are_flagged(tmp_path: Path) -> None:
 
 
 def test_five_trial_search_over_gbm11_is_inadequate(tmp_path: Path) -> None:
-    out = _run(tmp_path, budget={"wall_seconds": 30, "cores": 1, "memory_mb": 3000,
+    out = _run(tmp_path, budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 3000,
                                  "max_trials": 5},
                systems=[{"system": "tpe", "options": {"space": "gbm11"}}])
     check = next(a for a in audits(out) if a["check_name"] == "budget adequacy")

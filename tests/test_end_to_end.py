@@ -11,7 +11,7 @@ from auditor.cli import main
 from auditor.pipeline import plan
 from auditor.suite import load_suite
 from tests.browser import chromium_available, open_page
-from tests.conftest import REPO, runs, store_rows
+from tests.conftest import REPO, WALL_CAP, runs, store_rows
 
 SYSTEMS = ["constant", "lgbm-default", "random", "tpe"]
 
@@ -36,7 +36,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     suite = write_suite(
         folder,
         seeds=[0],
-        budget={"wall_seconds": 8, "cores": 1, "memory_mb": 3000, "max_trials": 8},
+        budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 3000, "max_trials": 8},
         datasets=[
             {"name": "breast-cancer", "source": "sklearn:breast_cancer"},
             {"name": "diabetes", "source": "sklearn:diabetes"},

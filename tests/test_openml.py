@@ -25,7 +25,7 @@ from auditor.pipeline import plan
 from auditor.splits import official
 from auditor.store import npy_load
 from auditor.suite import load_suite
-from tests.conftest import REPO, runs, store_rows
+from tests.conftest import REPO, WALL_CAP, runs, store_rows
 from tests.openml_replay import RECORDED, Replay
 
 TEST_SERVER = "https://test.openml.org/api/v1/xml"
@@ -214,7 +214,7 @@ def test_suite_over_task_folds_runs_end_to_end(cache: Path, tmp_path: Path, suit
                                                capsys) -> None:
     suite = suite_factory(
         seeds=[3], cv_folds=2,  # seed 3's first gbm11 draw is cheap: a trial ends even under load
-        budget={"wall_seconds": 4, "cores": 1, "memory_mb": 3000, "max_trials": 3},
+        budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 3000, "max_trials": 3},
         datasets=[{"name": "anneal", "openml_task": 1882, "folds": [0, 1, 2]}],
         systems=SYSTEMS,
     )

@@ -12,7 +12,7 @@ import pytest
 
 from auditor.cli import main
 from tests.browser import PageReport, chromium_available, open_page
-from tests.conftest import COMPARISON_DATASETS, write_suite
+from tests.conftest import COMPARISON_DATASETS, WALL_CAP, write_suite
 
 EVIL = "<script>alert(1)</script>"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -57,7 +57,7 @@ def evil_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data.to_csv(csv, index=False)
     suite = write_suite(
         folder, name=EVIL, seeds=[0, 1], cv_folds=2, grace_seconds=2,
-        budget={"wall_seconds": 5, "cores": 1, "memory_mb": 2048, "max_trials": 2},
+        budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 2048, "max_trials": 2},
         datasets=[{"name": EVIL, "source": f"file:{csv}", "target": EVIL},
                   {"name": "breast-cancer", "source": "sklearn:breast_cancer"}],
         systems=[{"system": "constant", "label": EVIL}, "lgbm-default", "random"])

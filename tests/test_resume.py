@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import REPO, runs
+from tests.conftest import REPO, WALL_CAP, runs
 
 
 def _recorded(db: Path) -> int:
@@ -31,7 +31,7 @@ def _recorded(db: Path) -> int:
 def test_sigkill_then_rerun_records_every_job_once(tmp_path: Path, suite_factory) -> None:
     suite = suite_factory(
         seeds=[0, 1],
-        budget={"wall_seconds": 3, "cores": 1, "memory_mb": 2048, "max_trials": 3},
+        budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 2048, "max_trials": 3},
         datasets=[{"name": "breast-cancer", "source": "sklearn:breast_cancer"},
                   {"name": "diabetes", "source": "sklearn:diabetes"}],
         systems=["constant", "lgbm-default", "random"],

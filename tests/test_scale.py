@@ -13,12 +13,12 @@ import pytest
 
 from auditor.cli import main
 from auditor.store import Store, owner_id
-from tests.conftest import REPO
+from tests.conftest import REPO, WALL_CAP
 
 # quickstart's datasets and deterministic systems, small enough to be quick everywhere
 SUITE = {
     "name": "scale", "seeds": [0, 1], "cv_folds": 3, "grace_seconds": 2,
-    "budget": {"wall_seconds": 30, "cores": 1, "memory_mb": 2048, "max_trials": 4},
+    "budget": {"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 2048, "max_trials": 4},
     "datasets": [{"name": "breast-cancer", "source": "sklearn:breast_cancer"},
                  {"name": "diabetes", "source": "sklearn:diabetes"},
                  {"name": "credit-client-csv",
