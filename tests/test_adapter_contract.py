@@ -149,11 +149,12 @@ def test_quality_on_breast_cancer(system: str) -> None:
 @pytest.mark.parametrize(("system", "options"), [("random", {}), ("tpe", {"n_startup_trials": 2})])
 def test_seeded_search_is_deterministic(system: str, options: dict) -> None:
     data, _ = dataset("wine")
-    budget = Budget(wall_seconds=60, cores=1, max_trials=4)
+    budget = Budget(wall_seconds=WALL_CAP, cores=1, max_trials=4)
 
     def configs(seed: int) -> list[dict]:
         adapter = adapters.load(system, {"cv_folds": 3, **options})
-        result = adapter.run(data, RunContext(time.monotonic() + 60, seed=seed, budget=budget))
+        ctx = RunContext(time.monotonic() + WALL_CAP, seed=seed, budget=budget)
+        result = adapter.run(data, ctx)
         assert [t.status for t in result.trials] == ["complete"] * 4
         return [t.config for t in result.trials]
 
@@ -199,7 +200,7 @@ def test_class_missing_from_training_rows_keeps_all_columns() -> None:
     y = data.y.copy()
     y[0] = 3  # a fourth class with a single row: one CV fold trains without it
     data = SearchData(data.X, y, data.X_holdout, "multiclass", "log_loss", [0, 1, 2, 3])
-    ctx = RunContext(time.monotonic() + 60, seed=0, budget=BUDGET)
+    ctx = RunContext(time.monotonic() + WALL_CAP, seed=0, budget=BUDGET)
     lgbm = FAMILIES["lgbm"]
     assert math.isfinite(cross_validate(data, lgbm, {"n_estimators": 20}, ctx, folds=3).score)
     model = lgbm.fit(lgbm.model("multiclass", {"n_estimators": 20}, ctx, data.X), data.X[1:],

@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 import adapters
 from adapters.contract import Budget, Hyperparameter, RunContext, SearchData, SearchSpace
 from adapters.spaces import SPACES, suggest
+from tests.conftest import WALL_CAP
 
 torch = pytest.importorskip("torch")  # the gp searcher's surrogate; part of the test extra
 torch.set_num_threads(1)  # as the harness caps threads per job
@@ -75,8 +76,8 @@ def _data() -> SearchData:
 
 def _run(system: str, seed: int, max_trials: int, **options):
     searcher = adapters.load(system, {"cv_folds": 3, **options})
-    budget = Budget(wall_seconds=120, cores=1, max_trials=max_trials)
-    return searcher.run(_data(), RunContext(time.monotonic() + 120, seed, budget))
+    budget = Budget(wall_seconds=WALL_CAP, cores=1, max_trials=max_trials)
+    return searcher.run(_data(), RunContext(time.monotonic() + WALL_CAP, seed, budget))
 
 
 DETERMINISTIC = ["random", "grid", "tpe", "gp", "cmaes", "ga", "sh", "hyperband", "bohb"]
