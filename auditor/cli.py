@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     claimer.add_argument("--space", type=Path, help="the vendor's search space (JSON)")
     claimer.add_argument("-o", "--output", type=Path,
                          help="claim report (default: FOLDER/claim-report.html)")
+    claimer.add_argument("--fail-on", choices=("optimistic", "not-reproduced"),
+                         help="exit 1 when the verdict is this or worse (confirmed < optimistic "
+                         "< not reproduced), e.g. in CI; the report is written either way")
     systems = sub.add_parser("systems", help="list, install or check system environments")
     verbs = systems.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     listing = verbs.add_parser("list", help="every system and the state of its environment")
@@ -221,7 +224,7 @@ def _seal(args: argparse.Namespace) -> int:
 def _claim(args: argparse.Namespace) -> int:
     import json
 
-    from auditor.vendor import claim
+    from auditor.vendor import claim, fails
     from reports.claim import write_claim
     from reports.tables import write_atomic
 
@@ -237,7 +240,7 @@ def _claim(args: argparse.Namespace) -> int:
           + ("; holdout rows also in the search data flatter it"
              if c["shared"] and c["shared"]["flag"] else "")
           + f"; report: {target}")
-    return 0
+    return 1 if args.fail_on and fails(c["verdict"], args.fail_on) else 0
 
 
 def _format_warning(message: Warning | str, *args: object, **kwargs: object) -> str:
