@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                      "cluster started on this machine by `ray start`, or $RAY_ADDRESS)")
     run.add_argument("--store", metavar="URL",
                      help="results store shared by several runners, e.g. "
-                     "postgresql://USER@HOST:5432/DB (default: OUT/results.sqlite)")
+                     "postgresql://USER@HOST:5432/DB with the password in $PGPASSWORD or "
+                     "~/.pgpass, or env:VAR to read the URL from $VAR (default: "
+                     "OUT/results.sqlite)")
     datasets = sub.add_parser("datasets", help="inspect a data source")
     show = datasets.add_subparsers(dest="verb", required=True, parser_class=_Parser).add_parser(
         "show", help="rows, features, task, classes, missing values and categoricals of a source")
@@ -59,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render the report of one or more output folders")
     rep.add_argument("out", type=_source, nargs="+",
                      help="output folder holding results.sqlite, a results store, or a store URL "
-                     "(postgresql://...); several are merged into one report")
+                     "(postgresql://..., or env:VAR); several are merged into one report")
     rep.add_argument("-o", "--output", type=Path,
                      help="report file (default: OUT/report.html; required for several); its "
                      "tables go to CSV and JSON files in FILE_tables/ beside it")
@@ -108,8 +110,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _source(text: str) -> Path | str:
-    """A report source: a store URL as given, anything else a path."""
-    return text if "://" in text else Path(text)
+    """A report source: a store URL (or env:VAR) as given, anything else a path."""
+    return text if "://" in text or text.startswith("env:") else Path(text)
+
+
+def _take_secrets(args: argparse.Namespace) -> None:
+    """Store URLs read from the environment, once, before any process is started."""
+    from auditor.store import take_secret_url
+
+    if getattr(args, "store", None):
+        args.store = take_secret_url(args.store)
+    if args.command == "report":
+        args.out = [take_secret_url(s) if isinstance(s, str) else s for s in args.out]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -260,6 +272,7 @@ def _main(argv: list[str] | None) -> int:
     saved = dict(os.environ)
     try:
         args = _parser().parse_args(argv)
+        _take_secrets(args)
         # settings for this command only (job processes get them through their job file)
         if getattr(args, "envs", None):
             os.environ[ENVS_VAR] = str(args.envs.resolve())

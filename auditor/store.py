@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import socket
 import time
@@ -115,6 +116,7 @@ CREATE TABLE IF NOT EXISTS claims (
 """
 RESULTS_DB = "results.sqlite"
 INFRASTRUCTURE = "infrastructure"  # failure class of a job lost to the machinery
+ENV_PREFIX = "env:"  # `--store env:VAR`: the store's URL is in $VAR
 RETRIES = 2  # a write that lost its connection is tried this many more times
 RETRY_PAUSE_S = 1.0
 PG_TYPES = {"BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"}
@@ -138,6 +140,25 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 def npy_load(blob: bytes) -> np.ndarray:
     return np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+def take_secret_url(spec: str) -> str:
+    """A `--store` value as the URL to connect with, keeping passwords off command lines and out
+    of child processes: `env:VAR` reads the URL from $VAR; a postgresql URL without a password
+    takes $PGPASSWORD (libpq's own convention; ~/.pgpass works as well). Either variable then
+    leaves this process's environment, so that no process started later (the fork server, jobs,
+    a system's worker) inherits it; the URL stays in memory only."""
+    if spec.startswith(ENV_PREFIX):
+        var = spec[len(ENV_PREFIX):]
+        if not os.environ.get(var):
+            raise UsageError(f"--store {spec}: ${var} is not set; set it to the store's URL")
+        spec = os.environ.pop(var)
+    url = store_url(spec)
+    if url.get_backend_name() == "postgresql" and url.password is None:
+        password = os.environ.pop("PGPASSWORD", None)
+        if password is not None:
+            return url.set(password=password).render_as_string(hide_password=False)
+    return spec
 
 
 def store_url(spec: str) -> URL:
