@@ -84,7 +84,7 @@ def test_env_store_values(monkeypatch) -> None:
     monkeypatch.setenv("MY_STORE", "postgresql://u@h/db")
     monkeypatch.setenv("PGPASSWORD", "s3cret")
     url = take_secret_url("env:MY_STORE")
-    assert url == "postgresql://u:s3cret@h/db"
+    assert url == "postgresql+psycopg://u:s3cret@h/db"
     assert "MY_STORE" not in os.environ and "PGPASSWORD" not in os.environ
     assert take_secret_url("sqlite:///x.sqlite") == "sqlite:///x.sqlite"
     with pytest.raises(UsageError, match=r"\$MY_STORE is not set"):
