@@ -23,6 +23,7 @@ TEXT_CAP = 10_000  # characters of a text field
 JSON_CAP = 200_000  # characters of a JSON field (best config, search space, environment)
 RESULT_CAP = 64 * 2**20  # bytes of a result or error file
 DETAIL_LINES = 100  # lines of traceback / stderr kept for a failed run
+MAX_COUNT = 2**31 - 1  # the largest count every store's INTEGER column holds
 # failure classes a job's error file may name; any other becomes `crash`
 JOB_CLASSES = ("crash", "oom", "timeout", "invalid-output", "setup", "infrastructure")
 HP_TYPES = ("float", "int", "categorical")
@@ -44,9 +45,16 @@ def real(value: object) -> float | None:
 
 
 def count(value: object) -> int | None:
-    """`value` as an integer ≥ 0 (an integral float too), or None."""
+    """`value` as an integer from 0 to `MAX_COUNT` (an integral float too), or None."""
     number = real(value)
-    return int(number) if number is not None and number.is_integer() and number >= 0 else None
+    if number is None or not number.is_integer() or not 0 <= number <= MAX_COUNT:
+        return None
+    return int(number)
+
+
+def storable(value: str) -> str:
+    """`value` without what a store's TEXT cannot hold (NUL, lone surrogates): replaced."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def text(value: object, what: str, notes: list[str], limit: int = TEXT_CAP) -> str | None:
@@ -59,7 +67,7 @@ def text(value: object, what: str, notes: list[str], limit: int = TEXT_CAP) -> s
     if len(value) > limit:
         notes.append(f"{what} cut to {limit:,} of {len(value):,} characters")
         value = value[:limit]
-    return value
+    return storable(value)
 
 
 def _json_size(value: object) -> int | None:
@@ -137,7 +145,7 @@ def _trial(t: Trial) -> Trial | None:
             or _too_large(t.config)):
         return None
     return replace(t, number=number, start=start, end=end, fidelity=fidelity,
-                   score=real(t.score), cpu_s=real(t.cpu_s))
+                   status=storable(t.status), score=real(t.score), cpu_s=real(t.cpu_s))
 
 
 def _json_field(value: object, what: str, empty: Any, notes: list[str]) -> Any:
@@ -160,7 +168,8 @@ def check_result(result: RunResult, extra: dict[str, Any]
                      "number; recorded without a reported score")
     n_configs = count(result.n_configs)
     if n_configs is None and result.n_configs is not None:
-        notes.append(f"n_configs {_shown(result.n_configs)} is not an integer ≥ 0; dropped")
+        notes.append(f"n_configs {_shown(result.n_configs)} is not an integer from 0 to "
+                     f"{MAX_COUNT:,}; dropped")
     space = result.search_space
     if space is not None and (why := space_problem(space) or _too_large(space)):
         notes.append(f"search space dropped: {why}")
@@ -217,4 +226,4 @@ def read_job_error(folder: Path) -> tuple[str, str, str] | None:
 
 def tail(detail: str, lines: int = DETAIL_LINES) -> str:
     """The last `lines` lines of `detail`, each cut at 500 characters."""
-    return "\n".join(line[:500] for line in detail.splitlines()[-lines:])
+    return storable("\n".join(line[:500] for line in detail.splitlines()[-lines:]))

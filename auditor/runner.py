@@ -271,7 +271,8 @@ class JobProcess:
             try:
                 result, extra, notes = outputs.read_checked(folder, shape)
             except Exception as exc:  # whatever the job wrote, it must not crash the harness
-                failure, message = "invalid-output", str(exc)[:500] or type(exc).__name__
+                failure = "invalid-output"
+                message = outputs.storable(str(exc)[:500]) or type(exc).__name__
             else:
                 message = check_predictions(result.predictions, task.n_holdout, task.task_type,
                                             len(task.classes))

@@ -40,10 +40,11 @@ class NoDimension(_Base):
 
 
 class Verbose(_Base):
-    """Describes its model, and what it measured on, at 20 kB each."""
+    """Describes its model, and what it measured on, at 20 kB each (with bytes no store's text
+    holds), and counts more configurations than any store's integer holds."""
 
     def run(self, data: SearchData, ctx: RunContext) -> RunResult:
-        return RunResult(self.prior(data), 0.8, "CV " + "x" * 20_000, 1,
+        return RunResult(self.prior(data), 0.8, "CV \x00\ud800" + "x" * 20_000, 10**20,
                          model_description="<b>model</b>" * 2_000)
 
 

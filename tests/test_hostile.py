@@ -68,8 +68,9 @@ def test_hostile_answers_are_recorded_and_nothing_crashes(tmp_path: Path, suite_
     assert len(store_rows(out, "SELECT * FROM trials WHERE job_id = '"
                           f"{rows['many-configs']['job_id']}'")) == 1
     assert rows["no-dimension"]["search_space"] == "null"
-    assert len(rows["verbose"]["model_description"]) == len(rows["verbose"]["reported_on"]) \
-        == 10_000
+    verbose = rows["verbose"]
+    assert len(verbose["model_description"]) == len(verbose["reported_on"]) == 10_000
+    assert verbose["reported_on"].startswith("CV \ufffd?") and verbose["n_configs"] is None
     traceback, stderr = rows["noisy"]["failure_detail"].split("-- stderr --\n")
     assert "RuntimeError: gave up after a noisy search" in traceback
     stderr = stderr.splitlines()
