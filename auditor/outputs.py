@@ -16,6 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, inspect
+from sqlalchemy import text as sql
+
 from adapters import protocol
 from adapters.contract import RunResult, Trial
 
@@ -227,3 +230,34 @@ def read_job_error(folder: Path) -> tuple[str, str, str] | None:
 def tail(detail: str, lines: int = DETAIL_LINES) -> str:
     """The last `lines` lines of `detail`, each cut at 500 characters."""
     return storable("\n".join(line[:500] for line in detail.splitlines()[-lines:]))
+
+
+def clean_stored_runs(c: Connection) -> None:
+    """Runs recorded before answers were checked (store versions before 5): a reported score,
+    count or search space that would crash the audit or the report becomes NULL, with a note."""
+    wanted = {"job_id", "reported_score", "n_configs", "search_space", "notes"}
+    if not wanted <= {column["name"] for column in inspect(c).get_columns("runs")}:
+        return  # a store too old to hold any of them
+    rows = c.execute(sql("SELECT job_id, reported_score, n_configs, search_space, notes "
+                         "FROM runs")).mappings().all()
+    for row in rows:
+        notes: list[str] = []
+        fixed = dict(row)
+        if row["reported_score"] is not None and real(row["reported_score"]) is None:
+            fixed["reported_score"] = None
+            notes.append(f"reported score {_shown(row['reported_score'])} dropped")
+        if row["n_configs"] is not None and count(row["n_configs"]) is None:
+            fixed["n_configs"] = None
+            notes.append(f"n_configs {_shown(row['n_configs'])} dropped")
+        try:
+            space = json.loads(row["search_space"] or "null")
+        except (TypeError, ValueError, RecursionError):
+            space = "unreadable"
+        if space is not None and (why := space_problem(space)):
+            fixed["search_space"] = "null"
+            notes.append(f"search space dropped: {why}")
+        if notes:
+            fixed["notes"] = "; ".join(filter(None, [row["notes"], *notes]))
+            c.execute(sql("UPDATE runs SET reported_score = :reported_score, n_configs = "
+                          ":n_configs, search_space = :search_space, notes = :notes "
+                          "WHERE job_id = :job_id"), fixed)

@@ -58,6 +58,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
 from auditor.errors import UsageError
+from auditor.outputs import clean_stored_runs
 
 SCHEMA_VERSION = "5"
 SPLITS = """
@@ -244,6 +245,7 @@ class Store:
             self._rekey_v1_splits(c)
         if version is not None and version != SCHEMA_VERSION:
             self._add_columns(c, self.postgres)
+            clean_stored_runs(c)  # values written before answers were checked
         c.execute(text("INSERT INTO meta VALUES ('schema_version', :v) ON CONFLICT (key) "
                        "DO UPDATE SET value = excluded.value"), {"v": SCHEMA_VERSION})
 

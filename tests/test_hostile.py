@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import resource
+import sqlite3
 import time
 from pathlib import Path
 
@@ -155,3 +156,23 @@ def test_well_formed_answers_pass_unchanged() -> None:
     assert notes == [] and checked.n_configs == 2 and checked.search_space == GBM11.as_dict()
     assert extra == {"search_s": 1.5}
     assert json.dumps(checked.search_space)
+
+
+def test_a_store_written_before_the_checks_is_cleaned_on_opening(tmp_path: Path, suite_factory,
+                                                                  capsys) -> None:
+    """Values an earlier version stored unchecked no longer crash the audit or the report."""
+    out, suite = tmp_path / "out", _suite(suite_factory, [])
+    assert main(["run", str(suite), "--out", str(out)]) == 0
+    conn = sqlite3.connect(out / "results.sqlite")
+    conn.execute("UPDATE runs SET reported_score = 'high', n_configs = 'many', "
+                 "search_space = '{\"name\": \"x\"}'")
+    conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    conn.execute("DELETE FROM audits")
+    conn.commit()
+    conn.close()
+    assert main(["report", str(out)]) == 0
+    (row,) = runs(out)
+    assert (row["reported_score"], row["n_configs"], row["search_space"]) == (None, None, "null")
+    assert "n_configs 'many' dropped" in row["notes"]
+    assert main(["run", str(suite), "--out", str(out)]) == 0  # the audit runs again
+    assert store_rows(out, "SELECT * FROM audits WHERE job_id IS NOT NULL")
