@@ -6,6 +6,7 @@ search is kept where it is well formed and dropped, with a note on the run, wher
 reported score that is not a finite real number, a count that is not an integer (an integral
 float is taken as the integer), a search space that does not fit its schema, a trial with
 unusable fields, JSON too large to keep. Text is cut at `TEXT_CAP` characters, with a note.
+Runs stored before these checks existed are cleaned when their store is upgraded.
 """
 
 from __future__ import annotations
@@ -34,8 +35,15 @@ SPACE_COUNTS = ("conditional", "unconditional", "conditions", "forbidden")
 EXTRA_REALS = ("search_s", "cpu_s", "maxrss_mb")
 
 
+def _repr(value: object) -> str:
+    try:
+        return repr(value)
+    except (ValueError, RecursionError):  # an int past Python's digit limit, deep nesting
+        return f"<{type(value).__name__}>"
+
+
 def _shown(value: object) -> str:
-    text = repr(value)
+    text = _repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -43,7 +51,10 @@ def real(value: object) -> float | None:
     """`value` as a finite float, or None when it is not a finite real number."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
     return number if math.isfinite(number) else None
 
 
@@ -66,7 +77,7 @@ def text(value: object, what: str, notes: list[str], limit: int = TEXT_CAP) -> s
         return None
     if not isinstance(value, str):
         notes.append(f"{what} was {type(value).__name__}, not text; kept as text")
-        value = repr(value)[:limit + 1]
+        value = _repr(value)[:limit + 1]
     if len(value) > limit:
         notes.append(f"{what} cut to {limit:,} of {len(value):,} characters")
         value = value[:limit]

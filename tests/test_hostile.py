@@ -176,3 +176,12 @@ def test_a_store_written_before_the_checks_is_cleaned_on_opening(tmp_path: Path,
     assert "n_configs 'many' dropped" in row["notes"]
     assert main(["run", str(suite), "--out", str(out)]) == 0  # the audit runs again
     assert store_rows(out, "SELECT * FROM audits WHERE job_id IS NOT NULL")
+
+
+def test_numbers_a_system_may_hand_back() -> None:
+    from auditor.outputs import count, real
+
+    assert [real(v) for v in (0.9, 1, "0.99", True, float("nan"), float("inf"), 10**400)] == [
+        0.9, 1.0, None, None, None, None, None]
+    assert [count(v) for v in (3, 3.0, 3.5, -1, "many", False, 2**31, 10**5000)] == [
+        3, 3, None, None, None, None, None, None]
