@@ -149,9 +149,11 @@ class RunResult:
 
 
 class SystemFailure(Exception):
-    """A system failed in a known way; `failure_class` goes into the store."""
+    """A system failed in a known way; `failure_class` goes into the store, `detail` (its
+    evidence: output lines) joins the traceback."""
 
     failure_class = "crash"
+    detail = ""
 
 
 class SetupFailure(SystemFailure):

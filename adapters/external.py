@@ -90,12 +90,25 @@ class ExternalSystem:
                 raise MemoryError(error["message"])
             failure = SystemFailure(f"{self.name}: {error['message']}")
             failure.failure_class = error["failure_class"]
+            failure.detail = f"{error.get('detail', '')}\n-- worker output --\n{_tail(log)}\n"
             raise failure
         if not (folder / protocol.RESULT).exists():
             lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
-            raise SystemFailure(f"{self.name} worker exited with code {proc.returncode} and no "
-                                f"result; last output: {lines[-1][:300] if lines else 'none'}")
-        result, _ = protocol.read_result(folder)
+            last = lines[-1][:300] if lines else "none"
+            failure = SystemFailure(f"{self.name} worker exited with code {proc.returncode} and "
+                                    f"no result; last output: {last}")
+            failure.detail = f"-- worker output --\n{_tail(log)}\n"
+            raise failure
+        n = len(data.X_holdout)
+        result, _ = protocol.read_result(
+            folder, (n,) if data.task_type == "regression" else (n, len(data.classes)))
         result.environment = {k: marker[k] for k in ("system", "version", "python",
                                                      "freeze_sha256")}
         return result
+
+
+def _tail(log: Path, lines: int = 100) -> str:
+    """The last `lines` lines of the worker's output (read from its last 64 kB)."""
+    with open(log, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - (1 << 16)))
+        return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])

@@ -27,6 +27,8 @@ HOLDOUT_X = "holdout_X.parquet"
 RESULT = "result.json"
 PREDICTIONS = "predictions.npy"
 ERROR = "error.json"
+# bytes a predictions file may hold beyond its header and the array its shape needs
+NPY_SLACK = 1 << 16
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -40,8 +42,13 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array, allow_pickle=False)
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds; anything else unknown to JSON as text."""
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(payload, default=str)))
+    _atomic_write(path, lambda p: p.write_text(json.dumps(payload, default=_plain)))
 
 
 def write_inputs(folder: Path, X: pd.DataFrame, y: np.ndarray, X_holdout: pd.DataFrame) -> None:
@@ -68,13 +75,40 @@ def write_result(folder: Path, result: RunResult, extra: dict[str, Any]) -> None
     write_json(folder / RESULT, payload)
 
 
-def read_result(folder: Path) -> tuple[RunResult, dict[str, Any]]:
-    """Result and the extra fields; raises ValueError on a malformed result file."""
+def read_predictions(path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A predictions file. With `shape`, its header is checked first: a file of another shape, of
+    a dtype other than float, or far larger than its shape needs raises ValueError unloaded."""
+    if shape is not None:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                got, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                got, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"{PREDICTIONS}: .npy format {version} is not accepted")
+            header = f.tell()
+        if tuple(got) != tuple(shape):
+            raise ValueError(f"predictions have shape {tuple(got)}, expected {tuple(shape)}")
+        if dtype.kind != "f" or dtype.itemsize > 8:
+            raise ValueError(f"predictions have dtype {dtype}, expected float")
+        size, need = path.stat().st_size, header + int(np.prod(shape)) * dtype.itemsize
+        if size > need + NPY_SLACK:
+            raise ValueError(f"{PREDICTIONS} holds {size:,} bytes where its shape needs {need:,}")
+    return np.load(path, allow_pickle=False)
+
+
+def read_result(folder: Path, shape: tuple[int, ...] | None = None
+                ) -> tuple[RunResult, dict[str, Any]]:
+    """Result and the extra fields; raises ValueError on a malformed result file, or on a
+    predictions file whose header does not match `shape` (see `read_predictions`)."""
     payload = json.loads((folder / RESULT).read_text())
+    if not isinstance(payload, dict):
+        raise ValueError(f"malformed {RESULT}: not an object")
     try:
         trials = [Trial(**t) for t in payload.pop("trials")]
         result = RunResult(
-            predictions=np.load(folder / PREDICTIONS, allow_pickle=False),
+            predictions=read_predictions(folder / PREDICTIONS, shape),
             reported_score=payload.pop("reported_score"),
             reported_on=payload.pop("reported_on"),
             n_configs=payload.pop("n_configs"),
@@ -94,6 +128,7 @@ def write_error(folder: Path, failure_class: str, message: str, detail: str = ""
                                 "detail": detail})
 
 
-def read_error(folder: Path) -> dict[str, str] | None:
+def read_error(folder: Path) -> dict[str, Any] | None:
+    """The job's error file, as written (the harness checks its fields)."""
     path = folder / ERROR
     return json.loads(path.read_text()) if path.exists() else None

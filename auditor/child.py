@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -16,6 +18,10 @@ import adapters
 from adapters import protocol
 from adapters.contract import Budget, RunContext, RunResult, SearchData, SystemFailure
 from auditor.budget import confine
+
+STDERR = "stderr.log"  # the job's stderr, in its folder; the harness keeps its tail on failure
+# errors of the harness's disk while the result is written: the machinery's fault
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT)
 
 
 class InvalidOutput(SystemFailure):
@@ -38,6 +44,9 @@ def main(job_dir: str, cpus: list[int], X: pd.DataFrame, y: np.ndarray,
     """Entry point of a job's process, forked from the fork server. The data arrives through the
     process's start pipe, never through files: search rows with labels, holdout features only."""
     folder = Path(job_dir)
+    sys.stderr.flush()
+    with open(folder / STDERR, "wb") as log:
+        os.dup2(log.fileno(), 2)
     job = json.loads((folder / protocol.JOB).read_text())
     os.environ.update(job["settings"])
     budget = Budget(**job["budget"])
@@ -60,6 +69,12 @@ def main(job_dir: str, cpus: list[int], X: pd.DataFrame, y: np.ndarray,
                 "search_s": search_s, "system_version": adapter.version(), **_usage()})
         except (TypeError, ValueError) as exc:
             raise InvalidOutput(f"unusable result: {type(exc).__name__}: {exc}") from None
+        except OSError as exc:
+            if exc.errno not in DISK_ERRORS:
+                raise
+            protocol.write_error(folder, "infrastructure", f"saving the result: {exc}",
+                                 traceback.format_exc())
+            raise SystemExit(1) from None
     except MemoryError:
         protocol.write_error(folder, "oom", "MemoryError: allocation failed inside the system",
                              traceback.format_exc())
@@ -68,5 +83,5 @@ def main(job_dir: str, cpus: list[int], X: pd.DataFrame, y: np.ndarray,
         failure = exc.failure_class if isinstance(exc, SystemFailure) else "crash"
         message = str(exc) if isinstance(exc, SystemFailure) else f"{type(exc).__name__}: {exc}"
         protocol.write_error(folder, failure, message.splitlines()[0][:500] if message else failure,
-                             traceback.format_exc())
+                             str(getattr(exc, "detail", "") or "") + traceback.format_exc())
         raise SystemExit(1) from None

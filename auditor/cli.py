@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                      "cluster started on this machine by `ray start`, or $RAY_ADDRESS)")
     run.add_argument("--store", metavar="URL",
                      help="results store shared by several runners, e.g. "
-                     "postgresql://USER@HOST:5432/DB (default: OUT/results.sqlite)")
+                     "postgresql://USER@HOST:5432/DB with the password in $PGPASSWORD or "
+                     "~/.pgpass, or env:VAR to read the URL from $VAR (default: "
+                     "OUT/results.sqlite)")
     datasets = sub.add_parser("datasets", help="inspect a data source")
     show = datasets.add_subparsers(dest="verb", required=True, parser_class=_Parser).add_parser(
         "show", help="rows, features, task, classes, missing values and categoricals of a source")
@@ -59,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render the report of one or more output folders")
     rep.add_argument("out", type=_source, nargs="+",
                      help="output folder holding results.sqlite, a results store, or a store URL "
-                     "(postgresql://...); several are merged into one report")
+                     "(postgresql://..., or env:VAR); several are merged into one report")
     rep.add_argument("-o", "--output", type=Path,
                      help="report file (default: OUT/report.html; required for several); its "
                      "tables go to CSV and JSON files in FILE_tables/ beside it")
@@ -85,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     claimer.add_argument("--space", type=Path, help="the vendor's search space (JSON)")
     claimer.add_argument("-o", "--output", type=Path,
                          help="claim report (default: FOLDER/claim-report.html)")
+    claimer.add_argument("--fail-on", choices=("optimistic", "not-reproduced"),
+                         help="exit 1 when the verdict is this or worse (confirmed < optimistic "
+                         "< not reproduced), e.g. in CI; the report is written either way")
     systems = sub.add_parser("systems", help="list, install or check system environments")
     verbs = systems.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     listing = verbs.add_parser("list", help="every system and the state of its environment")
@@ -105,8 +110,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _source(text: str) -> Path | str:
-    """A report source: a store URL as given, anything else a path."""
-    return text if "://" in text else Path(text)
+    """A report source: a store URL (or env:VAR) as given, anything else a path."""
+    return text if "://" in text or text.startswith("env:") else Path(text)
+
+
+def _take_secrets(args: argparse.Namespace) -> None:
+    """Store URLs read from the environment, once, before any process is started."""
+    from auditor.store import take_secret_url
+
+    if getattr(args, "store", None):
+        args.store = take_secret_url(args.store)
+    if args.command == "report":
+        args.out = [take_secret_url(s) if isinstance(s, str) else s for s in args.out]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -221,7 +236,7 @@ def _seal(args: argparse.Namespace) -> int:
 def _claim(args: argparse.Namespace) -> int:
     import json
 
-    from auditor.vendor import claim
+    from auditor.vendor import claim, fails
     from reports.claim import write_claim
     from reports.tables import write_atomic
 
@@ -237,7 +252,7 @@ def _claim(args: argparse.Namespace) -> int:
           + ("; holdout rows also in the search data flatter it"
              if c["shared"] and c["shared"]["flag"] else "")
           + f"; report: {target}")
-    return 0
+    return 1 if args.fail_on and fails(c["verdict"], args.fail_on) else 0
 
 
 def _format_warning(message: Warning | str, *args: object, **kwargs: object) -> str:
@@ -257,6 +272,7 @@ def _main(argv: list[str] | None) -> int:
     saved = dict(os.environ)
     try:
         args = _parser().parse_args(argv)
+        _take_secrets(args)
         # settings for this command only (job processes get them through their job file)
         if getattr(args, "envs", None):
             os.environ[ENVS_VAR] = str(args.envs.resolve())

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 import platform
 import shutil
 import sys
@@ -38,6 +37,7 @@ from auditor.audits import run_audits
 from auditor.datasets import Dataset, load_dataset
 from auditor.errors import UsageError
 from auditor.openml_source import suite_tasks
+from auditor.recording import predictions_path, save_predictions
 from auditor.runner import INFRASTRUCTURE, Job, Limits, Outcome, Runner
 from auditor.splits import SealedSplit, official, seal
 from auditor.store import RESULTS_DB, Store, StoreUnavailable, dead_here, owner_id
@@ -244,7 +244,8 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
         "system": job.system.label, "system_ref": job.system.system,
         "options": json.dumps(job.system.options, sort_keys=True), "seed": job.seed,
         "metric": job.metric, "status": o.status, "failure_class": o.failure_class,
-        "failure_message": o.failure_message, "wall_s": o.wall_s, "cpu_s": o.cpu_s,
+        "failure_message": o.failure_message, "failure_detail": o.failure_detail,
+        "notes": "; ".join(o.notes) or None, "wall_s": o.wall_s, "cpu_s": o.cpu_s,
         "peak_rss_mb": o.peak_rss_mb, "search_s": o.extra.get("search_s"),
         "overrun": int(o.overrun), "budget": json.dumps(suite.budget.as_dict()),
         "versions": json.dumps(versions), "dataset_fingerprint": job.split.dataset.fingerprint(),
@@ -260,12 +261,7 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
                       stratified=classification, seed=job.seed)
         holdout = a.holdout
         spent = compute(r.trials)
-        pred_path = Path("predictions") / f"{job.job_id}.npy"
-        (out / "predictions").mkdir(exist_ok=True)
-        tmp = out / f"{pred_path}.tmp"
-        with open(tmp, "wb") as f:
-            np.save(f, r.predictions, allow_pickle=False)
-        os.replace(tmp, out / pred_path)
+        pred_path = predictions_path(job.job_id)  # saved by `save_predictions`
         row.update({
             "reported_score": a.reported, "reported_on": r.reported_on,
             "holdout_score": a.holdout, "holdout_lo": a.holdout_lo, "holdout_hi": a.holdout_hi,
@@ -403,6 +399,7 @@ def _run_jobs(runner: Runner, store: Store, out: Path, p: Plan, planned: list[Jo
         return None
 
     def on_done(o: Outcome) -> None:
+        o = save_predictions(o, out)
         if o.failure_class == INFRASTRUCTURE and tries[o.job.job_id] < INFRA_RETRIES:
             tries[o.job.job_id] += 1
             progress.say(f"  retry  {o.job.split.dataset.name} · {o.job.system.label} · "

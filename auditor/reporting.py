@@ -24,8 +24,9 @@ from auditor.results import Results, load_results
 from auditor.store import npy_load
 
 RUN_FIELDS = ("system", "seed", "repeat", "fold", "status", "failure_class", "failure_message",
-              "reported_on", "verdict", "n_configs", "wall_s", "cpu_s", "peak_rss_mb", "search_s",
-              "model_description", "system_version", "compute_cpu_s", "full_fidelity_evals")
+              "failure_detail", "notes", "reported_on", "verdict", "n_configs", "wall_s", "cpu_s",
+              "peak_rss_mb", "search_s", "model_description", "system_version", "compute_cpu_s",
+              "full_fidelity_evals")
 # Systems that anchor the normalized scores, found by label, then by registered name
 BASELINE, REFERENCES, RANDOM = "constant", ("tpe",), "random"
 

@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -31,9 +31,10 @@ import psutil
 
 from adapters import protocol
 from adapters.contract import Budget, RunResult
-from auditor import child
+from auditor import child, outputs
 from auditor.budget import Usage, cpu_slots, thread_env
 from auditor.splits import SealedSplit
+from auditor.store import INFRASTRUCTURE as INFRASTRUCTURE  # a job lost to the machinery
 from auditor.suite import SystemSpec
 
 PRELOAD = [
@@ -43,8 +44,6 @@ PRELOAD = [
 POLL_S = 0.05
 # The adapter is told to finish this much before the wall budget, to leave time for hand-back.
 HANDBACK_S = 0.25
-# Failure class of a job lost to the machinery (a Ray worker or node died), not to the system
-INFRASTRUCTURE = "infrastructure"
 
 
 @dataclass(frozen=True)
@@ -114,11 +113,19 @@ class Outcome:
     overrun: bool
     started_at: str
     finished_at: str
+    # what the harness changed in the system's answer before storing it (see auditor.outputs)
+    notes: list[str] = field(default_factory=list)
+    # a failed job's last lines of traceback and stderr
+    failure_detail: str | None = None
+
+
+def prediction_shape(n: int, task_type: str, n_classes: int) -> tuple[int, ...]:
+    return (n,) if task_type == "regression" else (n, n_classes)
 
 
 def check_predictions(preds: np.ndarray, n: int, task_type: str, n_classes: int) -> str | None:
     """Why predictions are invalid, or None when they are fine."""
-    want = (n,) if task_type == "regression" else (n, n_classes)
+    want = prediction_shape(n, task_type, n_classes)
     if preds.shape != want:
         return f"predictions have shape {preds.shape}, expected {want}"
     if not np.isfinite(preds).all():
@@ -245,30 +252,34 @@ class JobProcess:
         self.process.join()
         wall = time.monotonic() - self.started
         budget, task, folder = self.limits.budget, self.task, self.folder
-        result, extra = None, {}
+        result, extra, notes, detail = None, {}, [], ""
         failure, message = self.killed_for, None
         if failure == "timeout":
             message = f"killed after {wall:.1f} s (budget {budget.wall_seconds:g} s + grace)"
         elif failure == "oom":
             message = (f"killed at {self.usage.peak_rss_mb:.0f} MB resident "
                        f"(limit {budget.memory_mb} MB)")
-        elif (error := protocol.read_error(folder)) is not None:
-            failure, message = error["failure_class"], error["message"]
+        elif (error := outputs.read_job_error(folder)) is not None:
+            failure, message, detail = error
         elif not (folder / protocol.RESULT).exists():
             code = self.process.exitcode
             failure = "crash"
             message = (f"process killed by signal {-code}" if code and code < 0
                        else f"process exited with code {code} and no result")
         else:
+            shape = prediction_shape(task.n_holdout, task.task_type, len(task.classes))
             try:
-                result, extra = protocol.read_result(folder)
-            except (ValueError, OSError) as exc:
-                failure, message = "invalid-output", str(exc)
+                result, extra, notes = outputs.read_checked(folder, shape)
+            except Exception as exc:  # whatever the job wrote, it must not crash the harness
+                failure = "invalid-output"
+                message = outputs.storable(str(exc)[:500]) or type(exc).__name__
             else:
                 message = check_predictions(result.predictions, task.n_holdout, task.task_type,
                                             len(task.classes))
                 failure = "invalid-output" if message else None
         self.process.close()
+        if failure:  # the last lines of the traceback, then of stderr
+            detail = "\n".join(filter(None, (outputs.tail(detail), _stderr_tail(folder))))
         shutil.rmtree(folder, ignore_errors=True)
         return {
             "status": "failed" if failure else "ok",
@@ -282,7 +293,20 @@ class JobProcess:
             "overrun": wall > budget.wall_seconds,
             "started_at": self.started_at,
             "finished_at": now_iso(),
+            "notes": notes,
+            "failure_detail": detail or None,
         }
+
+
+def _stderr_tail(folder: Path, size: int = 1 << 16) -> str:
+    """The last lines of the job's stderr (read from its last `size` bytes), headed, or ""."""
+    try:
+        with open(folder / child.STDERR, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            text = f.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+    return f"-- stderr --\n{outputs.tail(text)}" if text else ""
 
 
 # Asked for the next job whenever a slot is free; None: nothing to start now

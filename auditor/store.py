@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import socket
 import time
@@ -57,8 +58,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
 from auditor.errors import UsageError
+from auditor.outputs import clean_stored_runs
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 SPLITS = """
 CREATE TABLE IF NOT EXISTS splits (
     dataset TEXT NOT NULL REFERENCES datasets(name), seed INTEGER NOT NULL,
@@ -66,14 +68,16 @@ CREATE TABLE IF NOT EXISTS splits (
     n_holdout INTEGER NOT NULL, holdout_y BLOB NOT NULL, openml_task_id INTEGER, repeat INTEGER,
     fold INTEGER, PRIMARY KEY (dataset, seed, fingerprint));
 """
-# Columns added since version 1 (2: OpenML; 3: compute, trajectories, extra metrics), and the
-# version-1 columns of `splits`
+# Columns added since version 1 (2: OpenML; 3: compute, trajectories, extra metrics; 5: notes on
+# a system's answer, a failure's last lines of traceback and stderr), and the version-1 columns
+# of `splits`
 ADDED_COLUMNS = {
     "datasets": ("openml_dataset_id INTEGER", "openml_dataset_version INTEGER",
                  "openml_task_id INTEGER"),
     "runs": ("openml_dataset_id INTEGER", "openml_dataset_version INTEGER",
              "openml_task_id INTEGER", "repeat INTEGER", "fold INTEGER", "compute_cpu_s REAL",
-             "full_fidelity_evals REAL", "trajectory TEXT", "extra_metrics TEXT"),
+             "full_fidelity_evals REAL", "trajectory TEXT", "extra_metrics TEXT", "notes TEXT",
+             "failure_detail TEXT"),
     "trials": ("cpu_s REAL",),
 }
 V1_SPLIT_COLUMNS = "dataset, seed, holdout_fraction, fingerprint, n_search, n_holdout, holdout_y"
@@ -97,7 +101,8 @@ CREATE TABLE IF NOT EXISTS runs (
     split_fingerprint TEXT NOT NULL, predictions_path TEXT,
     started_at TEXT NOT NULL, finished_at TEXT NOT NULL, openml_dataset_id INTEGER,
     openml_dataset_version INTEGER, openml_task_id INTEGER, repeat INTEGER, fold INTEGER,
-    compute_cpu_s REAL, full_fidelity_evals REAL, trajectory TEXT, extra_metrics TEXT);
+    compute_cpu_s REAL, full_fidelity_evals REAL, trajectory TEXT, extra_metrics TEXT,
+    notes TEXT, failure_detail TEXT);
 CREATE TABLE IF NOT EXISTS audits (
     scope TEXT NOT NULL, check_name TEXT NOT NULL, job_id TEXT, dataset TEXT NOT NULL,
     system TEXT, seed INTEGER, flag INTEGER NOT NULL, summary TEXT NOT NULL, detail TEXT NOT NULL,
@@ -111,6 +116,8 @@ CREATE TABLE IF NOT EXISTS claims (
     done INTEGER NOT NULL DEFAULT 0);
 """
 RESULTS_DB = "results.sqlite"
+INFRASTRUCTURE = "infrastructure"  # failure class of a job lost to the machinery
+ENV_PREFIX = "env:"  # `--store env:VAR`: the store's URL is in $VAR
 RETRIES = 2  # a write that lost its connection is tried this many more times
 RETRY_PAUSE_S = 1.0
 PG_TYPES = {"BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"}
@@ -134,6 +141,25 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 def npy_load(blob: bytes) -> np.ndarray:
     return np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+def take_secret_url(spec: str) -> str:
+    """A `--store` value as the URL to connect with, keeping passwords off command lines and out
+    of child processes: `env:VAR` reads the URL from $VAR; a postgresql URL without a password
+    takes $PGPASSWORD (libpq's own convention; ~/.pgpass works as well). Either variable then
+    leaves this process's environment, so that no process started later (the fork server, jobs,
+    a system's worker) inherits it; the URL stays in memory only."""
+    if spec.startswith(ENV_PREFIX):
+        var = spec[len(ENV_PREFIX):]
+        if not os.environ.get(var):
+            raise UsageError(f"--store {spec}: ${var} is not set; set it to the store's URL")
+        spec = os.environ.pop(var)
+    url = store_url(spec)
+    if url.get_backend_name() == "postgresql" and url.password is None:
+        password = os.environ.pop("PGPASSWORD", None)
+        if password is not None:
+            return url.set(password=password).render_as_string(hide_password=False)
+    return spec
 
 
 def store_url(spec: str) -> URL:
@@ -218,7 +244,8 @@ class Store:
         if version == "1":
             self._rekey_v1_splits(c)
         if version is not None and version != SCHEMA_VERSION:
-            self._add_columns(c)
+            self._add_columns(c, self.postgres)
+            clean_stored_runs(c)  # values written before answers were checked
         c.execute(text("INSERT INTO meta VALUES ('schema_version', :v) ON CONFLICT (key) "
                        "DO UPDATE SET value = excluded.value"), {"v": SCHEMA_VERSION})
 
@@ -232,9 +259,14 @@ class Store:
         c.exec_driver_sql("DROP TABLE splits_v1")
 
     @staticmethod
-    def _add_columns(c: Connection) -> None:
-        """Add the columns an older SQLite store lacks (all nullable)."""
+    def _add_columns(c: Connection, postgres: bool) -> None:
+        """Add the columns an older store lacks (all nullable)."""
         for table, columns in ADDED_COLUMNS.items():
+            if postgres:
+                for column in columns:
+                    column = re.sub(r"\b(BLOB|REAL)\b", lambda m: PG_TYPES[m[1]], column)
+                    c.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}")
+                continue
             have = {r[1] for r in c.exec_driver_sql(f"PRAGMA table_info({table})")}
             for column in columns:
                 if column.split()[0] not in have:
@@ -273,7 +305,10 @@ class Store:
         self._tx(lambda c: c.execute(text(_insert(table, row) + " ON CONFLICT DO NOTHING"), row))
 
     def finished_jobs(self) -> set[str]:
-        return {r["job_id"] for r in self.rows("SELECT job_id FROM runs")}
+        """Jobs recorded for good: all but those lost to the machinery, which run again."""
+        return {r["job_id"] for r in self.rows(
+            "SELECT job_id FROM runs WHERE failure_class IS NULL OR failure_class <> :infra",
+            infra=INFRASTRUCTURE)}
 
     def claim(self, job_id: str, owner: str, stale_s: float) -> bool:
         """Take the job for `owner` unless it is recorded or a live runner holds it."""
@@ -306,15 +341,22 @@ class Store:
 
     def put_run(self, run: dict[str, Any], trials: list[dict[str, Any]], owner: str) -> bool:
         """Record a finished job, its trials and its claim's end atomically; False when the job
-        was already recorded (by a runner that took over a claim that looked dead)."""
+        was already recorded (by a runner that took over a claim that looked dead). A job lost
+        to the machinery replaces an earlier such record and leaves its claim open, so that it
+        runs again once this runner gives its claims back."""
         def work(c: Connection) -> bool:
+            key = {"job_id": run["job_id"], "infra": INFRASTRUCTURE}
+            lost = ("SELECT job_id FROM runs WHERE job_id = :job_id AND failure_class = :infra")
+            c.execute(text(f"DELETE FROM trials WHERE job_id IN ({lost})"), key)
+            c.execute(text(f"DELETE FROM runs WHERE job_id IN ({lost})"), key)
             added = c.execute(text(_insert("runs", run) + " ON CONFLICT DO NOTHING"),
                               run).rowcount == 1
             if added and trials:
                 c.execute(text(_insert("trials", trials[0])), trials)
+            done = int(run.get("failure_class") != INFRASTRUCTURE)
             c.execute(text("INSERT INTO claims (job_id, owner, heartbeat, done) VALUES (:job_id, "
-                           ":owner, :now, 1) ON CONFLICT (job_id) DO UPDATE SET done = 1"),
-                      {"job_id": run["job_id"], "owner": owner, "now": time.time()})
+                           ":owner, :now, :done) ON CONFLICT (job_id) DO UPDATE SET done = :done"),
+                      {"job_id": run["job_id"], "owner": owner, "now": time.time(), "done": done})
             return added
         return self._tx(work)
 

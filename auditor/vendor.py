@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -51,7 +52,25 @@ TRUSTED_SKOPS_TYPES = [
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _row_tokens(n: int) -> np.ndarray:
+    """n distinct random row ids from the OS's CSPRNG: they say nothing of a row's position. The
+    leading letter keeps spreadsheet and CSV tools from reading one as a number."""
+    tokens: dict[str, None] = {}
+    while len(tokens) < n:
+        tokens["r" + secrets.token_hex(8)] = None
+    return np.array(list(tokens), dtype=object)
+
+
+def _shuffled(n: int) -> np.ndarray:
+    """A permutation of range(n) drawn from the OS's CSPRNG (not from the split's seed)."""
+    return np.random.default_rng(secrets.randbits(128)).permutation(n)
 
 
 def _labels(values: np.ndarray, classes: list[str]) -> np.ndarray:
@@ -77,15 +96,26 @@ def seal_dataset(data: str, target: str, out: Path, fraction: float = 0.2, seed:
     try:
         (building / "vendor").mkdir()
         (building / "sealed").mkdir()
+        # random ids and shuffled rows: neither an id nor a row's place in a file tells where it
+        # stood in the source, which may have been sorted by the target or by time
+        n_search = len(split.search_idx)
+        ids = _row_tokens(n_search + len(split.holdout_idx))
+        search_ids, holdout_ids = ids[:n_search], ids[n_search:]
         search = split.search_X.assign(**{target: _labels(split.search_y, dataset.classes)})
-        search.insert(0, ROW_ID, split.search_idx)
-        search.to_csv(building / "vendor" / "search.csv", index=False)
+        search.insert(0, ROW_ID, search_ids)
+        search.iloc[_shuffled(len(search))].to_csv(building / "vendor" / "search.csv",
+                                                   index=False)
+        order = _shuffled(len(holdout_ids))
         holdout = split.holdout_X.copy()
-        holdout.insert(0, ROW_ID, split.holdout_idx)
-        holdout.to_csv(building / "vendor" / "holdout_features.csv", index=False)
-        pd.DataFrame({ROW_ID: split.holdout_idx,
-                      target: _labels(split.holdout_y, dataset.classes)}).to_csv(
+        holdout.insert(0, ROW_ID, holdout_ids)
+        holdout.iloc[order].to_csv(building / "vendor" / "holdout_features.csv", index=False)
+        pd.DataFrame({ROW_ID: holdout_ids,
+                      target: _labels(split.holdout_y, dataset.classes)}).iloc[order].to_csv(
             building / "sealed" / "holdout_labels.csv", index=False)
+        # kept apart with the labels: where each id's row stood in the source
+        pd.DataFrame({ROW_ID: ids, "part": ["search"] * n_search + ["holdout"] * len(holdout_ids),
+                      "source_row": np.concatenate([split.search_idx, split.holdout_idx])}).to_csv(
+            building / "sealed" / "row_ids.csv", index=False)
         columns = (["prediction"] if dataset.task_type == "regression"
                    else [str(c) for c in dataset.classes])
         manifest = {
@@ -107,7 +137,7 @@ def seal_dataset(data: str, target: str, out: Path, fraction: float = 0.2, seed:
             "split_fingerprint": split.fingerprint(), "metric": metric,
             "labels_sha256": _sha256(building / "sealed" / "holdout_labels.csv"),
             # holdout rows whose features also appear among the search rows
-            "shared_row_ids": split.holdout_idx[split.shared_holdout].tolist(),
+            "shared_row_ids": holdout_ids[split.shared_holdout].tolist(),
         }, indent=1))
         shutil.rmtree(out, ignore_errors=True)
         os.replace(building, out)
@@ -148,7 +178,7 @@ def open_seal(folder: Path) -> Sealed:
         raise UsageError(f"{folder} is not a sealed folder (no vendor/manifest.json or "
                          "sealed/holdout_labels.csv); create one with `auditor seal`")
     manifest = json.loads(manifest_path.read_text())
-    labels = pd.read_csv(labels_path)
+    labels = pd.read_csv(labels_path, dtype={ROW_ID: str})
     values = labels[manifest["target"]].to_numpy()
     if manifest["classes"]:
         index = {str(c): i for i, c in enumerate(manifest["classes"])}
@@ -157,7 +187,7 @@ def open_seal(folder: Path) -> Sealed:
     seal_path = folder / "sealed" / "seal.json"
     info = json.loads(seal_path.read_text()) if seal_path.is_file() else {}
     shared_ids = info.get("shared_row_ids")  # absent from folders sealed before this check
-    shared = None if shared_ids is None else np.isin(ids, shared_ids)
+    shared = None if shared_ids is None else np.isin(ids, [str(i) for i in shared_ids])
     return Sealed(folder, manifest, ids, values, shared)
 
 
@@ -178,7 +208,7 @@ def predictions_from_model(sealed: Sealed, model_path: Path) -> pd.DataFrame:
         raise UsageError(f"model file {model_path} holds types outside the trusted list: "
                          f"{', '.join(sorted(untrusted))}; send predictions instead")
     model = sio.load(model_path, trusted=TRUSTED_SKOPS_TYPES)
-    X = pd.read_csv(sealed.folder / "vendor" / "holdout_features.csv")
+    X = pd.read_csv(sealed.folder / "vendor" / "holdout_features.csv", dtype={ROW_ID: str})
     ids = X.pop(ROW_ID)
     m = sealed.manifest
     if m["task_type"] == "regression":
@@ -193,6 +223,8 @@ def check_predictions(sealed: Sealed, table: pd.DataFrame, name: str) -> np.ndar
     m = sealed.manifest
     if ROW_ID not in table.columns:
         raise UsageError(f"{name} has no '{ROW_ID}' column; {m['predictions_format']}")
+    # ids compare as text: a token, or a position in folders sealed before ids were tokens
+    table = table.assign(**{ROW_ID: table[ROW_ID].astype(str)})
     ids = table[ROW_ID]
     if ids.duplicated().any():
         raise UsageError(f"{name} repeats {int(ids.duplicated().sum())} row ids; give each "
@@ -236,6 +268,16 @@ def check_predictions(sealed: Sealed, table: pd.DataFrame, name: str) -> np.ndar
         raise UsageError(f"{name}: class probabilities do not sum to 1 (off by up to "
                          f"{worst:.3g}); normalise each row")
     return values
+
+
+# claim verdicts, from best to worst
+VERDICTS = ("confirmed", "optimistic", "not reproduced")
+
+
+def fails(verdict_: str, fail_on: str) -> bool:
+    """True when a claim's verdict is at least as bad as `fail_on` (a verdict, or its CLI spelling
+    with a hyphen: not-reproduced)."""
+    return VERDICTS.index(verdict_) >= VERDICTS.index(fail_on.replace("-", " "))
 
 
 def verdict(claimed: float, holdout: float, lo: float, hi: float, greater: bool) -> str:
@@ -305,6 +347,7 @@ def claim(folder: Path, claimed: float, predictions: Path | None = None,
         table, name = _read_table(predictions, "predictions"), predictions.name
     else:
         table, name = predictions_from_model(sealed, model), model.name
+    digest = _sha256(predictions if predictions is not None else model)
     result = score_claim(sealed, check_predictions(sealed, table, name), claimed, metric)
     adequacy = None
     if trials is not None:
@@ -317,5 +360,5 @@ def claim(folder: Path, claimed: float, predictions: Path | None = None,
                     "expected_max": a.figures.get("expected_max", [])}
     elif space is not None:
         raise UsageError("--space needs --trials: adequacy is judged from the trial log")
-    return {"manifest": sealed.manifest, "predictions": name, "claim": result,
-            "adequacy": adequacy}
+    return {"manifest": sealed.manifest, "predictions": name, "predictions_sha256": digest,
+            "claim": result, "adequacy": adequacy}

@@ -175,7 +175,7 @@ PREDICTIONS: dict[str, tuple[Callable[[Path, pd.DataFrame], Path], str]] = {
         index=False).encode("utf-16")), "p.csv"),
     "prediction file missing": (lambda d, t: d / "absent.csv", "absent.csv"),
     "prediction ids shifted": (lambda d, t: _write(d / "p.csv", _csv(
-        t.assign(row_id=t["row_id"] + 10**6))), "not holdout rows"),
+        t.assign(row_id=t["row_id"] + "0"))), "not holdout rows"),
     "infinite probabilities": (lambda d, t: _write(d / "p.csv", _csv(
         t.assign(**{"1": np.inf}))), "infinite"),
     "probabilities as words": (lambda d, t: _write(d / "p.csv", _csv(

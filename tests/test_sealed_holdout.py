@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,9 @@ def _numbers_in(path: Path) -> set[float]:
 
         walk(json.loads(path.read_text()))
         return found
+    if path.name == "stderr.log":  # the job's own stderr: every number written in it
+        return {float(n) for n in re.findall(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?",
+                                              path.read_text(errors="replace"))}
     raise AssertionError(f"unexpected file handed to a system: {path.name}")
 
 
@@ -72,10 +76,10 @@ def test_holdout_labels_never_reach_the_system(tmp_path: Path, suite_factory) ->
         assert len(pd.read_parquet(spy / "X_holdout.parquet")) == len(split.holdout_idx)
         assert json.loads((spy / "attributes.json").read_text()) == [
             "X", "X_holdout", "classes", "metric", "task_type", "y"]
-        # every file in the harness's work folder while the system ran: its job file only;
-        # the data came through the process's start pipe
+        # every file in the harness's work folder while the system ran: its job file and the
+        # job's own stderr only; the data came through the process's start pipe
         handed = [p for p in (spy / "work").rglob("*") if p.is_file()]
-        assert [p.name for p in handed] == ["job.json"]
+        assert sorted(p.name for p in handed) == ["job.json", "stderr.log"]
         for path in handed:
             leaked = _numbers_in(path) & holdout
             assert not leaked, f"{path.name} holds {len(leaked)} holdout labels"

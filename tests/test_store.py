@@ -22,8 +22,8 @@ CREATE TABLE splits (
     dataset TEXT NOT NULL REFERENCES datasets(name), seed INTEGER NOT NULL,
     holdout_fraction REAL NOT NULL, fingerprint TEXT NOT NULL, n_search INTEGER NOT NULL,
     n_holdout INTEGER NOT NULL, holdout_y BLOB NOT NULL, PRIMARY KEY (dataset, seed));
-CREATE TABLE runs (job_id TEXT PRIMARY KEY, seed INTEGER NOT NULL);
-INSERT INTO runs VALUES ('j1', 0);
+CREATE TABLE runs (job_id TEXT PRIMARY KEY, seed INTEGER NOT NULL, failure_class TEXT);
+INSERT INTO runs VALUES ('j1', 0, NULL);
 """
 
 

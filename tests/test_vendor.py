@@ -3,6 +3,7 @@ claim is caught; bad prediction files are one line and exit 2; models only throu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
+from sklearn.metrics import roc_auc_score
 
 from auditor.cli import main
 from tests.conftest import REPO
@@ -42,6 +44,56 @@ def test_package_keeps_the_labels_apart(sealed) -> None:
     assert not set(search["row_id"]) & set(labels["row_id"])
     assert sorted(p.name for p in (folder / "vendor").iterdir()) == [
         "holdout_features.csv", "manifest.json", "search.csv"]
+
+
+def test_row_ids_and_row_order_say_nothing_of_a_sorted_source(tmp_path: Path) -> None:
+    """A file sorted by its target, sealed: neither the row ids nor the rows' places in either
+    file rank the labels (ROC AUC 0.5 ± 0.05; with 4,000 search rows its spread is ~0.01)."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=5000)
+    data = pd.DataFrame({"x": x, "noise": rng.normal(size=5000),
+                         "y": np.where(x + rng.normal(size=5000) > 0, "yes", "no")})
+    data.sort_values("y").to_csv(tmp_path / "sorted.csv", index=False)
+    folder = tmp_path / "sealed"
+    assert main(["seal", str(tmp_path / "sorted.csv"), "--target", "y", "--out",
+                 str(folder)]) == 0
+    search = pd.read_csv(folder / "vendor" / "search.csv")
+    positive = search["y"] == "yes"
+    id_rank = search["row_id"].rank()
+    assert abs(roc_auc_score(positive, id_rank) - 0.5) < 0.05
+    assert abs(roc_auc_score(positive, np.arange(len(search))) - 0.5) < 0.05
+    holdout = pd.read_csv(folder / "vendor" / "holdout_features.csv")
+    labels = pd.read_csv(folder / "sealed" / "holdout_labels.csv").set_index("row_id")
+    in_file = labels.loc[holdout["row_id"], "y"] == "yes"
+    assert abs(roc_auc_score(in_file, np.arange(len(holdout))) - 0.5) < 0.05
+    ids = pd.concat([search["row_id"], holdout["row_id"]])
+    assert ids.is_unique and ids.str.fullmatch("r[0-9a-f]{16}").all()
+    rows = pd.read_csv(folder / "sealed" / "row_ids.csv").set_index("row_id")
+    assert sorted(rows["source_row"]) == list(range(5000))
+    assert (data.sort_values("y")["y"].to_numpy()[rows.loc[search["row_id"], "source_row"]]
+            == search["y"].to_numpy()).all()
+
+
+def test_fail_on_exits_1_at_or_past_the_verdict(sealed, tmp_path: Path, capsys) -> None:
+    folder, predictions, own_cv = sealed
+    out = tmp_path / "c.html"
+    for claimed, fail_on, code in ((f"{own_cv:.4f}", "optimistic", 0), ("0.95", "optimistic", 1),
+                                   ("0.95", "not-reproduced", 1)):
+        assert main(["claim", str(folder), "--predictions", str(predictions), "--claimed-score",
+                     claimed, "--fail-on", fail_on, "-o", str(out)]) == code
+        assert out.exists()
+    capsys.readouterr()
+    report = json.loads(out.with_suffix(".json").read_text())
+    digest = hashlib.sha256(predictions.read_bytes()).hexdigest()
+    assert report["predictions_sha256"] == digest and digest in out.read_text()
+
+
+def test_verdicts_are_ordered() -> None:
+    from auditor.vendor import fails
+
+    assert not fails("confirmed", "optimistic") and fails("optimistic", "optimistic")
+    assert fails("not reproduced", "optimistic") and not fails("optimistic", "not-reproduced")
+    assert fails("not reproduced", "not-reproduced")
 
 
 def test_honest_claim_is_confirmed_and_reported(sealed, capsys) -> None:
@@ -127,7 +179,7 @@ BAD = {
     "no row_id column": (lambda t: t.drop(columns=["row_id"]), "row_id"),
     "missing rows": (lambda t: t.iloc[:-10], "1399 rows"),
     "duplicated ids": (lambda t: pd.concat([t, t.iloc[:1]]), "repeats"),
-    "unknown ids": (lambda t: t.assign(row_id=t["row_id"] + 100000), "not holdout rows"),
+    "unknown ids": (lambda t: t.assign(row_id=t["row_id"] + "x"), "not holdout rows"),
     "NaN": (lambda t: t.assign(Yes=t["Yes"].where(t.index % 5 > 0)), "missing or infinite"),
     "outside [0, 1]": (lambda t: t.assign(Yes=t["Yes"] * 3), "outside [0, 1]"),
     "wrong column": (lambda t: t.rename(columns={"Yes": "probability"}), "Yes"),

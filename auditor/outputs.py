@@ -1,0 +1,274 @@
+"""What a system hands back, checked in the harness before any of it reaches the store.
+
+Predictions are what the audit scores: a file of the wrong shape or dtype, or far too large, is
+`invalid-output`, judged from its .npy header before it is loaded. The system's account of its
+search is kept where it is well formed and dropped, with a note on the run, where it is not: a
+reported score that is not a finite real number, a count that is not an integer (an integral
+float is taken as the integer), a search space that does not fit its schema, a trial with
+unusable fields, JSON too large to keep. Text is cut at `TEXT_CAP` characters, with a note.
+Runs stored before these checks existed are cleaned when their store is upgraded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, inspect
+from sqlalchemy import text as sql
+
+from adapters import protocol
+from adapters.contract import RunResult, Trial
+
+TEXT_CAP = 10_000  # characters of a text field
+JSON_CAP = 200_000  # characters of a JSON field (best config, search space, environment)
+RESULT_CAP = 64 * 2**20  # bytes of a result or error file
+DETAIL_LINES = 100  # lines of traceback / stderr kept for a failed run
+MAX_COUNT = 2**31 - 1  # the largest count every store's INTEGER column holds
+# failure classes a job's error file may name; any other becomes `crash`
+JOB_CLASSES = ("crash", "oom", "timeout", "invalid-output", "setup", "infrastructure")
+HP_TYPES = ("float", "int", "categorical")
+SPACE_COUNTS = ("conditional", "unconditional", "conditions", "forbidden")
+EXTRA_REALS = ("search_s", "cpu_s", "maxrss_mb")
+
+
+def _repr(value: object) -> str:
+    try:
+        return repr(value)
+    except (ValueError, RecursionError):  # an int past Python's digit limit, deep nesting
+        return f"<{type(value).__name__}>"
+
+
+def _shown(value: object) -> str:
+    text = _repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def real(value: object) -> float | None:
+    """`value` as a finite float, or None when it is not a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def count(value: object) -> int | None:
+    """`value` as an integer from 0 to `MAX_COUNT` (an integral float too), or None."""
+    number = real(value)
+    if number is None or not number.is_integer() or not 0 <= number <= MAX_COUNT:
+        return None
+    return int(number)
+
+
+def storable(value: str) -> str:
+    """`value` without what a store's TEXT cannot hold (NUL, lone surrogates): replaced."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def text(value: object, what: str, notes: list[str], limit: int = TEXT_CAP) -> str | None:
+    """`value` as text of at most `limit` characters; a note says what was changed."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        notes.append(f"{what} was {type(value).__name__}, not text; kept as text")
+        value = _repr(value)[:limit + 1]
+    if len(value) > limit:
+        notes.append(f"{what} cut to {limit:,} of {len(value):,} characters")
+        value = value[:limit]
+    return storable(value)
+
+
+def _json_size(value: object) -> int | None:
+    try:
+        return len(json.dumps(value, default=str))
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+def _too_large(value: object) -> str | None:
+    size = _json_size(value)
+    if size is not None and size <= JSON_CAP:
+        return None
+    return f"it is not JSON of at most {JSON_CAP:,} characters"
+
+
+def space_problem(space: object) -> str | None:
+    """Why a search-space description does not fit the schema (`SearchSpace.as_dict()`, or a
+    system's summary: name, dimension and optional counts), or None when it fits."""
+    if not isinstance(space, dict):
+        return f"it is {type(space).__name__}, not an object"
+    if not isinstance(space.get("name"), str):
+        return "it has no 'name' text"
+    if count(space.get("dimension")) is None:
+        return "its 'dimension' is not an integer ≥ 0"
+    if not isinstance(space.get("description", ""), str):
+        return "its 'description' is not text"
+    for key in SPACE_COUNTS:
+        if key in space and count(space[key]) is None:
+            return f"its {key!r} is not an integer ≥ 0"
+    hps = space.get("hyperparameters")
+    if hps is None:
+        return None
+    if not isinstance(hps, list) or len(hps) != space["dimension"]:
+        return "its 'hyperparameters' is not a list of 'dimension' entries"
+    for hp in hps:
+        if problem := _hp_problem(hp):
+            name = hp.get("name") if isinstance(hp, dict) else hp
+            return f"hyperparameter {_shown(name)}: {problem}"
+    return None
+
+
+def _hp_problem(hp: object) -> str | None:
+    if not isinstance(hp, dict) or not isinstance(hp.get("name"), str):
+        return "not an object with a 'name'"
+    if hp.get("type") not in HP_TYPES:
+        return f"'type' is not one of {', '.join(HP_TYPES)}"
+    if hp["type"] == "categorical":
+        choices = hp.get("choices")
+        if not isinstance(choices, list) or not choices:
+            return "'choices' is not a non-empty list"
+    else:
+        bounds = hp.get("range")
+        if (not isinstance(bounds, list) or len(bounds) != 2
+                or None in (low := real(bounds[0]), high := real(bounds[1])) or low > high):
+            return "'range' is not [low, high] with finite low ≤ high"
+    if not isinstance(hp.get("log", False), bool):
+        return "'log' is not true or false"
+    condition = hp.get("condition")
+    if condition is not None and not (isinstance(condition, dict)
+                                      and isinstance(condition.get("parent"), str)
+                                      and isinstance(condition.get("values"), list)):
+        return "'condition' is not {parent, values}"
+    return None
+
+
+def _trial(t: Trial) -> Trial | None:
+    """The trial with its fields checked, or None when one is unusable."""
+    number, start, end = count(t.number), real(t.start), real(t.end)
+    fidelity = real(t.fidelity)
+    if (None in (number, start, end, fidelity) or not isinstance(t.config, dict)
+            or not isinstance(t.status, str) or len(t.status) > 40
+            or (t.score is not None and real(t.score) is None)
+            or (t.cpu_s is not None and real(t.cpu_s) is None)
+            or _too_large(t.config)):
+        return None
+    return replace(t, number=number, start=start, end=end, fidelity=fidelity,
+                   status=storable(t.status), score=real(t.score), cpu_s=real(t.cpu_s))
+
+
+def _json_field(value: object, what: str, empty: Any, notes: list[str]) -> Any:
+    if not isinstance(value, dict):
+        notes.append(f"{what} was {type(value).__name__}, not an object; dropped")
+        return empty
+    if why := _too_large(value):
+        notes.append(f"{what} dropped: {why}")
+        return empty
+    return value
+
+
+def check_result(result: RunResult, extra: dict[str, Any]
+                 ) -> tuple[RunResult, dict[str, Any], list[str]]:
+    """The result and extra fields fit for the store, and notes on what was changed."""
+    notes: list[str] = []
+    score = real(result.reported_score)
+    if score is None and result.reported_score is not None:
+        notes.append(f"reported score {_shown(result.reported_score)} is not a finite real "
+                     "number; recorded without a reported score")
+    n_configs = count(result.n_configs)
+    if n_configs is None and result.n_configs is not None:
+        notes.append(f"n_configs {_shown(result.n_configs)} is not an integer from 0 to "
+                     f"{MAX_COUNT:,}; dropped")
+    space = result.search_space
+    if space is not None and (why := space_problem(space) or _too_large(space)):
+        notes.append(f"search space dropped: {why}")
+        space = None
+    trials = [t for t in map(_trial, result.trials if isinstance(result.trials, list) else [])
+              if t is not None]
+    if len(trials) != (len(result.trials) if isinstance(result.trials, list) else 0):
+        notes.append(f"{len(result.trials) - len(trials)} trial(s) with unusable fields dropped")
+    checked = replace(
+        result, reported_score=score, n_configs=n_configs, search_space=space, trials=trials,
+        reported_on=text(result.reported_on, "reported_on", notes),
+        model_description=text(result.model_description, "model description", notes),
+        best_config=_json_field(result.best_config, "best config", {}, notes),
+        environment=_json_field(result.environment, "environment", {}, notes))
+    kept: dict[str, Any] = {k: real(extra.get(k)) for k in EXTRA_REALS if k in extra}
+    if "system_version" in extra:
+        kept["system_version"] = text(extra["system_version"], "system version", notes, 200)
+    return checked, {k: v for k, v in kept.items() if v is not None}, notes
+
+
+def read_checked(folder: Path, shape: tuple[int, ...]
+                 ) -> tuple[RunResult, dict[str, Any], list[str]]:
+    """The job's result, read with its size and predictions header checked first, then checked
+    field by field; raises ValueError when it is unusable as a whole."""
+    size = (folder / protocol.RESULT).stat().st_size
+    if size > RESULT_CAP:
+        raise ValueError(f"{protocol.RESULT} holds {size:,} bytes (at most {RESULT_CAP:,})")
+    try:
+        result, extra = protocol.read_result(folder, shape)
+    except RecursionError:
+        raise ValueError(f"{protocol.RESULT} is nested too deeply") from None
+    return check_result(result, extra)
+
+
+def read_job_error(folder: Path) -> tuple[str, str, str] | None:
+    """(failure class, message, detail) of the job's error file, checked; None without one."""
+    path = folder / protocol.ERROR
+    if not path.exists():
+        return None
+    try:
+        if path.stat().st_size > RESULT_CAP:
+            raise ValueError("too large")
+        error = protocol.read_error(folder)
+    except (ValueError, OSError, RecursionError) as exc:
+        return "crash", f"unreadable {protocol.ERROR}: {str(exc)[:200]}", ""
+    if not isinstance(error, dict):
+        return "crash", f"{protocol.ERROR} is not an object", ""
+    failure = error.get("failure_class")
+    notes: list[str] = []
+    message = text(error.get("message"), "message", notes, 500) or "no message"
+    return (failure if failure in JOB_CLASSES else "crash", message,
+            tail(text(error.get("detail"), "detail", notes, 200_000) or ""))
+
+
+def tail(detail: str, lines: int = DETAIL_LINES) -> str:
+    """The last `lines` lines of `detail`, each cut at 500 characters."""
+    return storable("\n".join(line[:500] for line in detail.splitlines()[-lines:]))
+
+
+def clean_stored_runs(c: Connection) -> None:
+    """Runs recorded before answers were checked (store versions before 5): a reported score,
+    count or search space that would crash the audit or the report becomes NULL, with a note."""
+    wanted = {"job_id", "reported_score", "n_configs", "search_space", "notes"}
+    if not wanted <= {column["name"] for column in inspect(c).get_columns("runs")}:
+        return  # a store too old to hold any of them
+    rows = c.execute(sql("SELECT job_id, reported_score, n_configs, search_space, notes "
+                         "FROM runs")).mappings().all()
+    for row in rows:
+        notes: list[str] = []
+        fixed = dict(row)
+        if row["reported_score"] is not None and real(row["reported_score"]) is None:
+            fixed["reported_score"] = None
+            notes.append(f"reported score {_shown(row['reported_score'])} dropped")
+        if row["n_configs"] is not None and count(row["n_configs"]) is None:
+            fixed["n_configs"] = None
+            notes.append(f"n_configs {_shown(row['n_configs'])} dropped")
+        try:
+            space = json.loads(row["search_space"] or "null")
+        except (TypeError, ValueError, RecursionError):
+            space = "unreadable"
+        if space is not None and (why := space_problem(space)):
+            fixed["search_space"] = "null"
+            notes.append(f"search space dropped: {why}")
+        if notes:
+            fixed["notes"] = "; ".join(filter(None, [row["notes"], *notes]))
+            c.execute(sql("UPDATE runs SET reported_score = :reported_score, n_configs = "
+                          ":n_configs, search_space = :search_space, notes = :notes "
+                          "WHERE job_id = :job_id"), fixed)

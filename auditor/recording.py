@@ -1,0 +1,50 @@
+"""Saving a finished job's predictions beside the store, before its run is recorded.
+
+The harness's own faults here (a full disk, any OSError while writing) are the machinery's:
+the outcome becomes an `infrastructure` failure, retried, and never charged to the system.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from auditor.runner import INFRASTRUCTURE, Outcome
+
+PREDICTIONS_DIR = "predictions"
+
+
+def predictions_path(job_id: str) -> Path:
+    """Where a run's predictions go, relative to the output folder."""
+    return Path(PREDICTIONS_DIR) / f"{job_id}.npy"
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    """Write `array` to `path` atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_predictions(o: Outcome, out: Path) -> Outcome:
+    """The outcome once its predictions are saved under `out`; an infrastructure failure when
+    the harness cannot save them."""
+    if o.result is None:
+        return o
+    try:
+        (out / PREDICTIONS_DIR).mkdir(exist_ok=True)
+        write_npy(out / predictions_path(o.job.job_id), o.result.predictions)
+    except OSError as exc:
+        return replace(o, status="failed", failure_class=INFRASTRUCTURE, result=None,
+                       failure_message=f"the harness could not save the predictions: {exc}",
+                       failure_detail=traceback.format_exc())
+    return o

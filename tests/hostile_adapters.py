@@ -1,0 +1,134 @@
+"""Adapters written as a hostile or buggy system would: they hand back what the contract does not
+allow, or write the job folder's files themselves (named by import path in the tests)."""
+
+from __future__ import annotations
+
+import errno
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters import protocol
+from adapters.contract import RunContext, RunResult, SearchData, Trial
+from tests.fault_adapters import _Base
+
+
+class StringScore(_Base):
+    """Reports its score as text."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        return RunResult(self.prior(data), "0.99", "5-fold CV", 1)  # type: ignore[arg-type]
+
+
+class ManyConfigs(_Base):
+    """Counts its configurations in words, and one trial's score too."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        trials = [Trial(0, {}, 0.8, 0.0, 0.1), Trial(1, {}, "high", 0.1, 0.2)]  # type: ignore
+        return RunResult(self.prior(data), 0.8, "5-fold CV", "many", trials=trials)  # type: ignore
+
+
+class NoDimension(_Base):
+    """Describes its search space without a dimension."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        result = RunResult(self.prior(data), 0.8, "5-fold CV", 3)
+        result.search_space = {"name": "secret sauce", "hyperparameters": "many"}
+        return result
+
+
+class Verbose(_Base):
+    """Describes its model, and what it measured on, at 20 kB each (with bytes no store's text
+    holds), and counts more configurations than any store's integer holds."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        return RunResult(self.prior(data), 0.8, "CV \x00\ud800" + "x" * 20_000, 10**20,
+                         model_description="<b>model</b>" * 2_000)
+
+
+def _write_result(folder: Path, predictions: Any) -> None:
+    """Write the job's result files as the system likes, not as the protocol does."""
+    predictions(folder / protocol.PREDICTIONS)
+    protocol.write_json(folder / protocol.RESULT, {
+        "reported_score": 0.8, "reported_on": "CV", "n_configs": 1, "best_config": {},
+        "trials": [], "model_description": "", "search_space": None, "environment": {}})
+
+
+def _own_files(predictions: Any) -> None:
+    """Replace the job process's result writer by one that writes `predictions(path)`."""
+    protocol.write_result = lambda folder, result, extra: _write_result(folder, predictions)
+
+
+class WrongDtype(_Base):
+    """Writes integer predictions of the right shape."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        preds = self.prior(data)
+        _own_files(lambda path: np.save(path, np.ones(preds.shape, dtype=np.int64)))
+        return self.result(data, preds)
+
+
+class WrongShapeFile(_Base):
+    """Writes three probability columns for two classes."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        n = len(data.X_holdout)
+        _own_files(lambda path: np.save(path, np.full((n, 3), 1 / 3)))
+        return self.result(data, self.prior(data))
+
+
+def _sparse_npy(path: Path, shape: tuple[int, ...], size: int) -> None:
+    """An .npy header for float64 `shape`, then a hole up to `size` bytes: nothing allocated."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f8", "fortran_order": False, "shape": shape})
+        f.truncate(size)
+
+
+class Huge(_Base):
+    """Writes a predictions header claiming 10^9 rows (a 16 GB sparse file)."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        _own_files(lambda path: _sparse_npy(path, (10**9, 2), 16 * 10**9 + 128))
+        return self.result(data, self.prior(data))
+
+
+class Padded(_Base):
+    """Writes predictions of the right shape followed by 2 GB (sparse) of nothing."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        shape = (len(data.X_holdout), len(data.classes))
+        _own_files(lambda path: _sparse_npy(path, shape, 2 * 2**30))
+        return self.result(data, self.prior(data))
+
+
+class ForgedError(_Base):
+    """Writes an error file naming a failure class of its own, with a number for a message."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        protocol.write_result = lambda folder, result, extra: protocol.write_json(
+            folder / protocol.ERROR, {"failure_class": "not-my-fault", "message": 12345})
+        return self.result(data, self.prior(data))
+
+
+class Noisy(_Base):
+    """Writes 200 lines (one of them markup) to stderr, then fails."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        for i in range(200):
+            print(f"progress line {i}", file=sys.stderr)
+        print("<script>alert('stderr')</script>", file=sys.stderr, flush=True)
+        raise RuntimeError("gave up after a noisy search")
+
+
+class DiskFullInJob(_Base):
+    """The job process's disk fills up while it saves the predictions."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        def full(path: Path, array: np.ndarray) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+        protocol._save_npy = full
+        return self.result(data, self.prior(data))
