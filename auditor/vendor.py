@@ -32,6 +32,7 @@ from auditor.audit import score_with_ci
 from auditor.checks import shared_rows_effect
 from auditor.datasets import load_dataset
 from auditor.errors import UsageError
+from auditor.gap import ZERO_WIDTH, zero_width
 from auditor.splits import seal
 
 ROW_ID = "row_id"
@@ -240,7 +241,10 @@ def check_predictions(sealed: Sealed, table: pd.DataFrame, name: str) -> np.ndar
 
 def verdict(claimed: float, holdout: float, lo: float, hi: float, greater: bool) -> str:
     """confirmed: the claim lies inside the holdout's 95 % CI (or below it); optimistic: beyond
-    the CI's better end by at most the CI's half-width; not reproduced: farther than that."""
+    the CI's better end by at most the CI's half-width; not reproduced: farther than that.
+    A zero-width CI gives no verdict."""
+    if zero_width(lo, hi):
+        return ZERO_WIDTH
     sign = 1.0 if greater else -1.0
     beyond = sign * claimed - max(sign * lo, sign * hi)
     if beyond <= 0:
