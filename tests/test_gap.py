@@ -36,3 +36,9 @@ def test_constant_log_loss_gets_no_verdict() -> None:
                   fold_scores=[0.6, 0.61, 0.62])
     assert a.holdout_lo == a.holdout_hi and a.verdict == ZERO_WIDTH
     assert claim_verdict(0.1, a.holdout, a.holdout_lo, a.holdout_hi, False) == ZERO_WIDTH
+
+
+def test_claim_uncertainty_widens_the_better_end() -> None:
+    # lower is better; the CI's better end is 0.9, half-width 0.1
+    assert claim_verdict(0.85, 1.0, 0.9, 1.1, False) == "optimistic"
+    assert claim_verdict(0.85, 1.0, 0.9, 1.1, False, claim_sd=0.05) == "confirmed"
