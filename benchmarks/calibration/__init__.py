@@ -14,8 +14,10 @@ from benchmarks.calibration.experiments import (
     Rate,
     budget_adequacy,
     doubling_gain_coverage,
+    leakage,
     optimism_and_claims,
     overtuning,
+    shared_rows,
 )
 from benchmarks.calibration.worlds import Sizes
 
@@ -36,6 +38,8 @@ def run(plan: Plan, seed: int = 0) -> list[Rate]:
     """Every measured rate of the plan."""
     return (optimism_and_claims(plan.sizes, plan.reps, seed)
             + overtuning(plan.sizes, plan.reps, seed, plan.worse)
+            + shared_rows(plan.sizes, plan.adequacy_reps, seed)
+            + leakage(plan.sizes, plan.adequacy_reps, seed)
             + budget_adequacy(plan.adequacy_reps, seed)
             + doubling_gain_coverage(plan.adequacy_reps, seed))
 
@@ -50,7 +54,8 @@ def mc_bound(r: Rate, ses: float = 3.0) -> float:
 def table(rates: list[Rate], plan: Plan) -> str:
     """A Markdown table of the rates with their Wilson intervals."""
     lines = [f"Holdout {plan.sizes.holdout} rows, search {plan.sizes.search} rows; "
-             f"{plan.reps} replicates per case ({plan.adequacy_reps} for adequacy).", "",
+             f"{plan.reps} replicates per case ({plan.adequacy_reps} for adequacy, shared rows "
+             "and leakage).", "",
              "| verdict | case | measured | rate (95 % CI) | nominal | effect |",
              "|---|---|---|---|---|---|"]
     for r in rates:

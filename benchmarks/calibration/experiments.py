@@ -7,10 +7,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import integrate, stats
 
 from auditor import adequacy
-from auditor.audit import audit_run
+from auditor.audit import audit_run, score_with_ci
+from auditor.checks import leakage_screen, shared_rows_effect
 from auditor.gap import ZERO_WIDTH
 from auditor.overtuning import paired_gain
 from auditor.vendor import verdict as claim_verdict
@@ -182,4 +184,50 @@ def budget_adequacy(reps: int, seed: int) -> list[Rate]:
         rates.append(Rate("budget adequacy", f"random search, {n} trials", kind, flags, reps,
                           0.05 if kind == "false alarm" else None,
                           "" if n > 59 else "below the 59 trials for 95 % of the top 5 %"))
+    return rates
+
+
+def shared_rows(sizes: Sizes, reps: int, seed: int, share: float = 0.1) -> list[Rate]:
+    """Shared-rows flag when the shared holdout rows are predicted like the unseen ones
+    (false alarm), and when the system memorised them (prediction error SD halved)."""
+    rates = []
+    for case, memorised, tag in (("shared rows predicted like unseen ones", False, 60),
+                                 ("shared rows memorised", True, 61)):
+        flags = 0
+        for rep in range(reps):
+            o = worlds.honest_cv(np.random.default_rng([seed, tag, rep]), sizes)
+            rng = np.random.default_rng([seed, tag, rep, 1])
+            shared = rng.random(sizes.holdout) < share
+            preds = o.predictions.copy()
+            if memorised:
+                preds[shared] = o.holdout_y[shared] + 0.5 * rng.standard_normal(shared.sum())
+            _, lo, hi = score_with_ci(worlds.RMSE, o.holdout_y, preds, False, rep)
+            flags += shared_rows_effect(worlds.RMSE, o.holdout_y, preds, shared, False,
+                                        (hi - lo) / 2, rep).flag
+        rates.append(Rate("shared holdout rows", case, "power" if memorised else "false alarm",
+                          flags, reps, None if memorised else 0.025,
+                          f"{share:.0%} of the holdout shared" + (
+                              ", their error SD halved" if memorised else "")))
+    return rates
+
+
+def leakage(sizes: Sizes, reps: int, seed: int) -> list[Rate]:
+    """Leakage screen on honest features (false alarm) and with a near-copy of the target."""
+    rates = []
+    for case, leak, tag in (("honest features", False, 70), ("a near-copy of the target", True,
+                                                              71)):
+        flags = 0
+        for rep in range(reps):
+            rng = np.random.default_rng([seed, tag, rep])
+            frames = []
+            for n in (sizes.search, sizes.holdout):
+                X, y = worlds.draw(rng, n)
+                frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(worlds.D)])
+                if leak:
+                    frame["leak"] = y + 0.01 * rng.standard_normal(n)
+                frames += [frame, y]
+            flags += leakage_screen(*frames, "regression").flag
+        rates.append(Rate("leakage screen", case, "power" if leak else "false alarm", flags,
+                          reps, None if leak else 0.05,
+                          "target + N(0, 0.01²) as a feature" if leak else ""))
     return rates
