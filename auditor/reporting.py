@@ -43,6 +43,7 @@ def _run_view(row: dict[str, Any]) -> dict[str, Any]:
         "environment": json.loads(row["environment"] or "{}"),
         "search_space": json.loads(row["search_space"] or "null"),
         "top_decile": extra.get("top_decile_precision"),
+        "reported_uncertainty": (extra.get("reported_uncertainty") or {}).get("method"),
         "trajectory": json.loads(row["trajectory"] or "[]"),
     })
     return view
