@@ -203,4 +203,5 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         trials=trials,
         model_description=_describe(automl, step, ensembled),
         search_space=_space(automl, data.X, data.y, step),
+        validation_rows=len(data.y) - int(0.67 * len(data.y)),  # its holdout: train_size 0.67
     )

@@ -49,4 +49,5 @@ class ConstantPredictor:
             n_configs=1,
             trials=[trial],
             model_description="mean" if data.task_type == "regression" else "class priors",
+            fold_scores=[float(s) for s in scores],
         )

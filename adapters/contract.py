@@ -146,6 +146,10 @@ class RunResult:
     search_space: dict[str, Any] | None = None
     # the environment the system ran in: python, version, sha256 of its `pip freeze`
     environment: dict[str, Any] = field(default_factory=dict)
+    # what the reported score was validated on: its per-fold CV scores, or the number of rows
+    # of the system's internal holdout; they give the reported score's own uncertainty
+    fold_scores: list[float] = field(default_factory=list)
+    validation_rows: int | None = None
 
 
 class SystemFailure(Exception):

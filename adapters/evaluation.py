@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,11 +23,13 @@ from adapters.metrics import get_metric
 
 @dataclass
 class CVResult:
-    """Mean k-fold score under the task's metric, fit seconds per fold, CPU seconds in all."""
+    """Mean k-fold score under the task's metric, fit seconds per fold, CPU seconds in all,
+    and the score of each fold."""
 
     score: float
     fold_seconds: list[float]
     cpu_s: float
+    fold_scores: list[float] = field(default_factory=list)
 
     def refit_seconds(self, fidelity: float = 1.0) -> float:
         """Estimated time to fit the same config on all search rows."""
@@ -109,4 +111,5 @@ def cross_validate(data: SearchData, family: Family, config: dict[str, Any], ctx
         fold_seconds.append(time.monotonic() - start)
         p = predict(model, data.X.iloc[valid], data.task_type, len(data.classes))
         scores.append(metric(data.y[valid], p))
-    return CVResult(float(np.mean(scores)), fold_seconds, time.process_time() - cpu)
+    return CVResult(float(np.mean(scores)), fold_seconds, time.process_time() - cpu,
+                    [float(s) for s in scores])

@@ -100,6 +100,8 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         predictions=np.asarray(preds, dtype=float),
         reported_score=float(to_score(automl.best_loss)),
         reported_on=f"FLAML best loss on {method}, best of {len(trials)} configs",
+        validation_rows=(len(state.y_val) if state.eval_method == "holdout"
+                         and getattr(state, "y_val", None) is not None else None),
         n_configs=len(trials),
         best_config={"learner": automl.best_estimator, **_plain(automl.best_config)},
         trials=trials,

@@ -48,4 +48,5 @@ class LightGBMDefault:
             best_config={},
             trials=[trial],
             model_description=describe(model),
+            fold_scores=cv.fold_scores,
         )

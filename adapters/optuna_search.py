@@ -47,6 +47,7 @@ class _Config:
     config: dict[str, Any]
     trials: list[Trial] = field(default_factory=list)
     refit_s: float = 0.0
+    fold_scores: list[float] = field(default_factory=list)
 
     @property
     def final(self) -> Trial:
@@ -138,6 +139,7 @@ class OptunaSearch:
             trials=trials,
             model_description=describe(model),
             search_space=self.describe_space(),
+            fold_scores=best.fold_scores,
         )
 
     def _evaluate(self, study: optuna.Study, data: SearchData, family: Family, ctx: RunContext,
@@ -162,6 +164,7 @@ class OptunaSearch:
                 if np.isfinite(cv.score):
                     trial.score = cv.score
                     entry.refit_s = cv.refit_seconds(fidelity)
+                    entry.fold_scores = cv.fold_scores
                 else:
                     trial.status = "failed"
             trial.end = ctx.elapsed()

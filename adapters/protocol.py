@@ -117,6 +117,8 @@ def read_result(folder: Path, shape: tuple[int, ...] | None = None
             model_description=payload.pop("model_description"),
             search_space=payload.pop("search_space", None),
             environment=payload.pop("environment", {}),
+            fold_scores=payload.pop("fold_scores", []),
+            validation_rows=payload.pop("validation_rows", None),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed {RESULT}: {exc}") from None

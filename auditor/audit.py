@@ -2,16 +2,20 @@
 
 The optimism gap is reported − holdout for higher-is-better metrics and holdout − reported for
 lower-is-better ones, so a positive gap always means the system's own score was too good.
-Its CI comes from a stratified bootstrap of the holdout rows (the reported score is a fixed number).
+Its CI combines a stratified bootstrap of the holdout rows with the reported score's own
+uncertainty (`auditor.gap`: Nadeau–Bengio for per-fold CV scores, the internal holdout's size
+otherwise); the record says which was used. A zero-width holdout interval gives no verdict.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from adapters.metrics import Metric
+from auditor.gap import ZERO_WIDTH, gap_interval, reported_spread, zero_width
 
 N_BOOTSTRAP = 1000
 LEVEL = 0.95
@@ -27,6 +31,8 @@ class Audit:
     gap_lo: float | None
     gap_hi: float | None
     verdict: str
+    reported_sd: float | None = None
+    reported_uncertainty: str | None = None
 
 
 def bootstrap_indices(y: np.ndarray, stratified: bool, seed: int, n: int = N_BOOTSTRAP
@@ -45,18 +51,27 @@ def bootstrap_indices(y: np.ndarray, stratified: bool, seed: int, n: int = N_BOO
 def score_with_ci(metric: Metric, y: np.ndarray, preds: np.ndarray, stratified: bool,
                   seed: int = 0) -> tuple[float, float, float]:
     """Point estimate and percentile bootstrap CI."""
+    point, lo, hi, _ = score_with_boot(metric, y, preds, stratified, seed)
+    return point, lo, hi
+
+
+def score_with_boot(metric: Metric, y: np.ndarray, preds: np.ndarray, stratified: bool,
+                    seed: int = 0) -> tuple[float, float, float, np.ndarray]:
+    """Point estimate, percentile bootstrap CI and the finite bootstrap scores."""
     point = metric(y, preds)
     scores = metric.batch(y, preds, bootstrap_indices(y, stratified, seed))
     scores = scores[np.isfinite(scores)]
     alpha = (1 - LEVEL) / 2
     lo, hi = np.quantile(scores, [alpha, 1 - alpha])
-    return point, float(lo), float(hi)
+    return point, float(lo), float(hi), scores
 
 
 def verdict(gap_lo: float | None, gap_hi: float | None) -> str:
     """Plain words for the gap's CI."""
     if gap_lo is None or gap_hi is None:
         return "no reported score"
+    if zero_width(gap_lo, gap_hi):
+        return ZERO_WIDTH
     if gap_lo > 0:
         return "optimistic"
     if gap_hi < 0:
@@ -65,11 +80,17 @@ def verdict(gap_lo: float | None, gap_hi: float | None) -> str:
 
 
 def audit_run(metric: Metric, y: np.ndarray, preds: np.ndarray, reported: float | None,
-              stratified: bool, seed: int = 0) -> Audit:
-    holdout, lo, hi = score_with_ci(metric, y, preds, stratified, seed)
+              stratified: bool, seed: int = 0, fold_scores: Sequence[float] = (),
+              validation_rows: int | None = None) -> Audit:
+    """Holdout score and optimism gap; `fold_scores` (the reported score's per-fold CV scores)
+    or `validation_rows` (the size of the system's internal holdout) give the reported score's
+    own uncertainty. A zero-width holdout interval gives no verdict."""
+    holdout, lo, hi, boot = score_with_boot(metric, y, preds, stratified, seed)
     if reported is None or not np.isfinite(reported):
         return Audit(holdout, lo, hi, None, None, None, None, verdict(None, None))
     sign = 1.0 if metric.greater_is_better else -1.0
     gap = sign * (reported - holdout)
-    gap_lo, gap_hi = sorted((sign * (reported - hi), sign * (reported - lo)))
-    return Audit(holdout, lo, hi, reported, gap, gap_lo, gap_hi, verdict(gap_lo, gap_hi))
+    spread = reported_spread(fold_scores, validation_rows, boot, len(y))
+    gap_lo, gap_hi = gap_interval(reported, boot, spread, sign, LEVEL, seed)
+    said = ZERO_WIDTH if zero_width(lo, hi) else verdict(gap_lo, gap_hi)
+    return Audit(holdout, lo, hi, reported, gap, gap_lo, gap_hi, said, spread.sd, spread.method)

@@ -53,8 +53,7 @@ def adequacy_finding(run: dict[str, Any], trials: list[dict[str, Any]]) -> Findi
         startup = getattr(adapters.load(run["system_ref"], json.loads(run["options"])),
                           "n_startup_trials", None)
     a = assess([t["score"] for t in done], [t["end_s"] for t in done], metric.greater_is_better,
-               run["full_fidelity_evals"] or len(done), json.loads(run["search_space"] or "null"),
-               run["system_ref"], startup, seed=run["seed"])
+               len(done), json.loads(run["search_space"] or "null"), run["system_ref"], startup)
     advice = f"; recommended: at least {a.recommended_trials} trials" if (
         a.recommended_trials) else ""
     return Finding("budget adequacy", a.verdict in ("inadequate", "marginal"),

@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     claimer.add_argument("--trials", type=Path, help="the vendor's trial log (CSV/Parquet, "
                          "a 'score' column)")
     claimer.add_argument("--space", type=Path, help="the vendor's search space (JSON)")
+    claimer.add_argument("--validation-rows", type=int, help="rows the vendor measured its claim "
+                         "on; their number gives the claim's own uncertainty")
     claimer.add_argument("-o", "--output", type=Path,
                          help="claim report (default: FOLDER/claim-report.html)")
     claimer.add_argument("--fail-on", choices=("optimistic", "not-reproduced"),
@@ -241,7 +243,7 @@ def _claim(args: argparse.Namespace) -> int:
     from reports.tables import write_atomic
 
     context = claim(args.folder, args.claimed_score, args.predictions, args.model, args.metric,
-                    args.trials, args.space)
+                    args.trials, args.space, args.validation_rows)
     target = args.output or args.folder / "claim-report.html"
     write_claim(context, target)
     write_atomic(target.with_suffix(".json"), json.dumps(context, indent=1, default=float))

@@ -4,7 +4,7 @@ The incumbent's holdout predictions are compared, on the same holdout rows, with
 fitted here on the same search rows: the library-default configuration and the first
 configuration the search evaluated (Schneider et al. 2025 found about 10 % of HPO runs end worse
 than the default on test data). The difference comes with a paired bootstrap 95 % CI; the run is
-flagged when the incumbent is worse beyond it.
+flagged when the incumbent is worse beyond it; a zero-width CI gives no verdict.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from adapters.metrics import Metric
 from adapters.spaces import FAMILY_OF, SPACES, default_config
 from auditor.audit import LEVEL, bootstrap_indices
 from auditor.checks import Finding
+from auditor.gap import ZERO_WIDTH, zero_width
 from auditor.splits import SealedSplit
 
 
@@ -61,7 +62,9 @@ def overtuning(metric: Metric, split: SealedSplit, space: str, incumbent: np.nda
         gain, lo, hi = paired_gain(metric, y, incumbent, reference, stratified, seed)
         detail[name] = {"gain": gain, "lo": lo, "hi": hi, "config": config,
                         "reference_holdout": metric(y, reference)}
-        if hi < 0:
+        if zero_width(lo, hi):
+            lines.append(f"vs the {name}: {ZERO_WIDTH} ({gain:+.3g} {metric.name})")
+        elif hi < 0:
             worse = True
             lines.append(f"worse than the {name} by {-gain:.3g} {metric.name} on the holdout "
                          f"(95 % CI {-hi:.3g} to {-lo:.3g})")

@@ -258,7 +258,8 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
         metric = get_metric(job.metric)
         classification = job.split.dataset.task_type != "regression"
         a = audit_run(metric, job.split.holdout_y, r.predictions, r.reported_score,
-                      stratified=classification, seed=job.seed)
+                      stratified=classification, seed=job.seed, fold_scores=r.fold_scores,
+                      validation_rows=r.validation_rows)
         holdout = a.holdout
         spent = compute(r.trials)
         pred_path = predictions_path(job.job_id)  # saved by `save_predictions`
@@ -272,7 +273,11 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
             "search_space": json.dumps(r.search_space), "environment": json.dumps(r.environment),
             "compute_cpu_s": spent.cpu_s, "full_fidelity_evals": spent.full_fidelity_evals,
             "trajectory": json.dumps(trajectory(r.trials, metric)),
-            "extra_metrics": json.dumps(_extra_metrics(job, r.predictions)),
+            "extra_metrics": json.dumps({**_extra_metrics(job, r.predictions),
+                                         "reported_uncertainty": {  # what the gap's CI used
+                                             "method": a.reported_uncertainty, "sd": a.reported_sd,
+                                             "fold_scores": r.fold_scores,
+                                             "validation_rows": r.validation_rows}}),
         })
         trials = [
             {"job_id": job.job_id, "number": t.number, "config": json.dumps(t.config, default=str),

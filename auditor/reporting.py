@@ -18,6 +18,8 @@ import numpy as np
 from adapters.metrics import get_metric
 from auditor import findings
 from auditor.audit import LEVEL, bootstrap_indices
+from auditor.chance import family_view
+from auditor.chance import sentence as chance_sentence
 from auditor.comparison import Comparison, Interval, Observation, compare, mean_ci
 from auditor.errors import UsageError
 from auditor.results import Results, load_results
@@ -42,6 +44,7 @@ def _run_view(row: dict[str, Any]) -> dict[str, Any]:
         "environment": json.loads(row["environment"] or "{}"),
         "search_space": json.loads(row["search_space"] or "null"),
         "top_decile": extra.get("top_decile_precision"),
+        "reported_uncertainty": (extra.get("reported_uncertainty") or {}).get("method"),
         "trajectory": json.loads(row["trajectory"] or "[]"),
     })
     return view
@@ -385,6 +388,8 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
     summary.append(f"{optimistic} of {len(runs) - len(failed)} successful runs reported a "
                    "validation score better than their holdout score beyond the 95 % CI "
                    "(verdict 'optimistic').")
+    family = family_view(results.audits, runs)
+    summary.append(chance_sentence(family))
     summary.append(f"{len(failed)} of {len(runs)} runs failed"
                    + (": " + ", ".join(sorted({f"{r['failure_class']}" for r in failed}))
                       if failed else "") + f"; {overruns} ran past the wall budget.")
@@ -412,6 +417,7 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
         "datasets": sections,
         "compliance": _compliance(runs, order),
         "audits": results.audits,
+        "family": family,
     }
     ctx["tables"] = _tables(ctx)
     return ctx

@@ -16,7 +16,9 @@ Schema (see also README, "Results store"):
   Also the run's compute (`compute_cpu_s` summed over evaluations, `full_fidelity_evals` = the
   sum of their fidelities), its anytime `trajectory` (JSON rows [end s, cumulative CPU s,
   evaluations, incumbent validation score]) and `extra_metrics` (JSON: for binary tasks the
-  holdout precision in the top risk decile with its CI).
+  holdout precision in the top risk decile with its CI; for every run `reported_uncertainty`:
+  how the optimism gap's CI took the reported score's own uncertainty, its fold scores or the
+  rows of its internal holdout).
 - `audits`: one row per audit check and scope (a run's `job_id`, a split's fingerprint, or a
   dataset for seed stability) — `flag` (1: something to look at), a plain-words `summary` and
   the figures as JSON `detail`; recomputed from the rows above by `auditor.audits`.

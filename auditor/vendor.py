@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 
 from adapters.metrics import DEFAULT_METRIC, METRICS, get_metric
-from auditor.audit import score_with_ci
+from auditor.audit import score_with_boot
 from auditor.checks import shared_rows_effect
 from auditor.datasets import load_dataset
 from auditor.errors import UsageError
+from auditor.gap import ZERO_WIDTH, reported_spread, zero_width
 from auditor.splits import seal
 
 ROW_ID = "row_id"
@@ -270,35 +271,46 @@ def check_predictions(sealed: Sealed, table: pd.DataFrame, name: str) -> np.ndar
     return values
 
 
-# claim verdicts, from best to worst
+# claim verdicts, from best to worst (no verdict from a zero-width interval stands apart)
 VERDICTS = ("confirmed", "optimistic", "not reproduced")
 
 
 def fails(verdict_: str, fail_on: str) -> bool:
     """True when a claim's verdict is at least as bad as `fail_on` (a verdict, or its CLI spelling
-    with a hyphen: not-reproduced)."""
-    return VERDICTS.index(verdict_) >= VERDICTS.index(fail_on.replace("-", " "))
+    with a hyphen: not-reproduced); no verdict never fails."""
+    return verdict_ in VERDICTS and (
+        VERDICTS.index(verdict_) >= VERDICTS.index(fail_on.replace("-", " ")))
 
 
-def verdict(claimed: float, holdout: float, lo: float, hi: float, greater: bool) -> str:
+def verdict(claimed: float, holdout: float, lo: float, hi: float, greater: bool,
+            claim_sd: float = 0.0) -> str:
     """confirmed: the claim lies inside the holdout's 95 % CI (or below it); optimistic: beyond
-    the CI's better end by at most the CI's half-width; not reproduced: farther than that."""
+    the CI's better end by at most the CI's half-width; not reproduced: farther than that.
+    `claim_sd`, the claim's own standard error, widens the better end to the 95 % half-width of
+    the difference. A zero-width CI gives no verdict."""
+    if zero_width(lo, hi):
+        return ZERO_WIDTH
     sign = 1.0 if greater else -1.0
-    beyond = sign * claimed - max(sign * lo, sign * hi)
+    half = (hi - lo) / 2
+    widen = float(np.hypot(half, 1.96 * claim_sd)) - half
+    beyond = sign * claimed - max(sign * lo, sign * hi) - widen
     if beyond <= 0:
         return "confirmed"
     return "optimistic" if beyond <= (hi - lo) / 2 else "not reproduced"
 
 
-def score_claim(sealed: Sealed, predictions: np.ndarray, claimed: float, metric_name: str | None
-                ) -> dict[str, Any]:
+def score_claim(sealed: Sealed, predictions: np.ndarray, claimed: float, metric_name: str | None,
+                validation_rows: int | None = None) -> dict[str, Any]:
+    """The claim against the sealed holdout; `validation_rows`: the rows the vendor measured its
+    claim on, whose size gives the claim's own uncertainty."""
     name = metric_name or sealed.manifest["metric"]
     if name not in METRICS or sealed.manifest["task_type"] not in METRICS[name].tasks:
         raise UsageError(f"--metric {name!r} does not apply to a {sealed.manifest['task_type']} "
                          "task")
     metric = get_metric(name)
     stratified = sealed.manifest["task_type"] != "regression"
-    holdout, lo, hi = score_with_ci(metric, sealed.y, predictions, stratified)
+    holdout, lo, hi, boot = score_with_boot(metric, sealed.y, predictions, stratified)
+    spread = reported_spread((), validation_rows, boot, len(sealed.y))
     shared = None
     if sealed.shared is not None and sealed.shared.any() and not sealed.shared.all():
         f = shared_rows_effect(metric, sealed.y, predictions, sealed.shared, stratified,
@@ -307,7 +319,8 @@ def score_claim(sealed: Sealed, predictions: np.ndarray, claimed: float, metric_
     return {"metric": name, "greater_is_better": metric.greater_is_better, "claimed": claimed,
             "holdout": holdout, "holdout_lo": lo, "holdout_hi": hi,
             "gap": (1 if metric.greater_is_better else -1) * (claimed - holdout),
-            "verdict": verdict(claimed, holdout, lo, hi, metric.greater_is_better),
+            "verdict": verdict(claimed, holdout, lo, hi, metric.greater_is_better, spread.sd),
+            "claim_sd": spread.sd, "claim_uncertainty": spread.method,
             "n_holdout": len(sealed.y), "shared": shared}
 
 
@@ -336,7 +349,7 @@ def _read_space(path: Path) -> dict[str, Any]:
 
 def claim(folder: Path, claimed: float, predictions: Path | None = None,
           model: Path | None = None, metric: str | None = None, trials: Path | None = None,
-          space: Path | None = None) -> dict[str, Any]:
+          space: Path | None = None, validation_rows: int | None = None) -> dict[str, Any]:
     """Everything the claim report shows, as a plain dict."""
     from auditor.adequacy import assess
 
@@ -348,7 +361,8 @@ def claim(folder: Path, claimed: float, predictions: Path | None = None,
     else:
         table, name = predictions_from_model(sealed, model), model.name
     digest = _sha256(predictions if predictions is not None else model)
-    result = score_claim(sealed, check_predictions(sealed, table, name), claimed, metric)
+    result = score_claim(sealed, check_predictions(sealed, table, name), claimed, metric,
+                         validation_rows)
     adequacy = None
     if trials is not None:
         scores, ends = _read_trials(trials, result["greater_is_better"])

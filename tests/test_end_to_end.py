@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from auditor.cli import main
+from auditor.gap import ZERO_WIDTH
 from auditor.pipeline import plan
 from auditor.suite import load_suite
 from tests.browser import chromium_available, open_page
@@ -56,7 +58,12 @@ def test_store_holds_audited_runs(small_run: Path) -> None:
     assert all(r["status"] == "ok" for r in rows), [r["failure_message"] for r in rows]
     for r in rows:
         assert r["holdout_lo"] <= r["holdout_score"] <= r["holdout_hi"]
-        assert r["verdict"] in {"consistent", "optimistic", "pessimistic"}
+        # a constant predictor's ROC AUC is 0.5 in every resample: no verdict from that interval
+        zero_width = r["holdout_lo"] == r["holdout_hi"]
+        assert r["verdict"] in ({ZERO_WIDTH} if zero_width else {"consistent", "optimistic",
+                                                                 "pessimistic"})
+        uncertainty = json.loads(r["extra_metrics"])["reported_uncertainty"]
+        assert "Nadeau–Bengio" in uncertainty["method"] and len(uncertainty["fold_scores"]) >= 2
         assert r["wall_s"] > 0 and r["peak_rss_mb"] > 0 and r["cpu_s"] >= 0
         assert r["dataset_fingerprint"] and r["split_fingerprint"]
     by = {(r["dataset"], r["system"]): r for r in rows}

@@ -1,0 +1,62 @@
+"""The calibration benchmark's small seeded version: every false-alarm rate stays within its
+Monte Carlo bounds, zero-width intervals give no verdict, and the cheap power cases hold."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor.adequacy import assess
+from benchmarks.calibration import QUICK, mc_bound, run
+from benchmarks.calibration.experiments import Rate
+
+
+@pytest.fixture(scope="module")
+def rates() -> list[Rate]:
+    return run(QUICK, seed=0)
+
+
+def _find(rates: list[Rate], verdict: str, case: str, kind: str) -> Rate:
+    return next(r for r in rates if r.verdict == verdict and r.case.startswith(case)
+                and r.kind == kind)
+
+
+def test_false_alarm_rates_stay_within_monte_carlo_bounds(rates: list[Rate]) -> None:
+    checked = [r for r in rates if r.kind == "false alarm" and "(before)" not in r.case]
+    assert len(checked) >= 10
+    over = [f"{r.verdict} / {r.case}: {r.rate:.1%} > {mc_bound(r):.1%}" for r in checked
+            if r.rate > mc_bound(r)]
+    assert not over, over
+
+
+def test_the_old_fixed_reported_score_exceeds_its_bound(rates: list[Rate]) -> None:
+    # the benchmark can see the problem it was built for
+    before = next(r for r in rates if "(before)" in r.case)
+    assert before.rate > mc_bound(before, 2.0)
+
+
+def test_zero_width_interval_gives_no_verdict(rates: list[Rate]) -> None:
+    silent = _find(rates, "optimism", "constant, 5-fold CV reported (log loss)",
+                   "no verdict (zero-width CI)")
+    assert silent.rate == 1.0
+
+
+def test_power_at_two_half_widths_and_of_the_budget_rule(rates: list[Rate]) -> None:
+    for verdict in ("optimism", "vendor claim"):
+        r = next(r for r in rates if r.verdict == verdict and r.kind == "power"
+                 and r.effect.startswith("reported score better by 2"))
+        assert r.rate >= 0.80, (verdict, r.rate)
+    assert _find(rates, "budget adequacy", "random search, 10 trials", "power").rate == 1.0
+    assert _find(rates, "overtuning", "incumbent worse", "power").rate >= 0.5
+
+
+def test_adequacy_has_no_unknown_and_no_fractions() -> None:
+    one = assess([0.8], [1.0], True, 1, None, "random")
+    none = assess([], [], True, 0, None, "tpe")
+    assert one.verdict == none.verdict == "inadequate"
+    assert "only one configuration" in one.reasons[0]
+    portfolio = assess([0.8, 0.9], [1.0, 2.0], True, 2, None, "autogluon")
+    assert portfolio.verdict == "not applicable" and "AutoGluon" in portfolio.reasons[0]
+    assert assess([0.5] * 3, [1.0, 2.0, 3.0], True, 3, None, "constant").verdict == (
+        "not applicable")
+    many = assess(list(range(60)), list(range(1, 61)), True, 60, None, "random")
+    assert many.verdict == "adequate" and isinstance(many.figures["evaluations"], int)
