@@ -20,8 +20,8 @@ from statsmodels.stats.multitest import multipletests
 
 from adapters.metrics import get_metric
 from auditor.cli import main
-from auditor.comparison import NOT_ENOUGH, Observation, compare, holm, mean_ci
-from auditor.findings import executive, fmt_p
+from auditor.report.sentences import executive, fmt_p
+from auditor.stats.compare import NOT_ENOUGH, Observation, compare, holm, mean_ci
 from tests.conftest import COMPARISON_DATASETS, COMPARISON_SYSTEMS
 
 RNG = np.random.default_rng(7)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import main
-from auditor.pipeline import plan
-from auditor.suite import load_suite
+from auditor.config.suite import load_suite
+from auditor.pipeline.plan import plan
 from tests.browser import chromium_available, open_page
 from tests.conftest import REPO, runs, store_rows
 

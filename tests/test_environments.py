@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.contract import SetupFailure
-from adapters.environments import EnvSpec, find_python, install, ready
+from adapters.systems.environments import EnvSpec, find_python, install, ready
 from auditor.cli import main
 from tests.conftest import runs
 
@@ -60,7 +60,7 @@ def test_python_39_is_found_where_pyenv_has_one() -> None:
 
 @pytest.mark.parametrize("system", ["flaml"])
 def test_installed_environment_records_freeze_hash(system: str) -> None:
-    from auditor.systems import env_spec
+    from auditor.execution.installs import env_spec
 
     spec = env_spec(system)
     try:

@@ -17,14 +17,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from auditor import openml_source
 from auditor.cli import OPENML_VARS, main
-from auditor.datasets import Dataset, load_dataset
-from auditor.errors import UsageError
-from auditor.pipeline import plan
-from auditor.splits import official
-from auditor.store import npy_load
-from auditor.suite import load_suite
+from auditor.config.errors import UsageError
+from auditor.config.suite import load_suite
+from auditor.data import openml as openml_source
+from auditor.data.dataset import Dataset
+from auditor.data.sources import load_dataset
+from auditor.data.split import official
+from auditor.pipeline.plan import plan
+from auditor.store.schema import npy_load
 from tests.conftest import REPO, runs, store_rows
 from tests.openml_replay import RECORDED, Replay
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.comparison import Observation, compare
-from auditor.reporting import _comparison_view
+from auditor.report.context import _comparison_view
+from auditor.stats.compare import Observation, compare
 from reports import render_report, write_report
 from reports.anytime import NO_TRAJECTORIES
 from reports.charts import NO_RUNS, reported_vs_holdout_svg

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters import environments
-from adapters.autosklearn_automl import AutoSklearn
 from adapters.contract import SetupFailure
+from adapters.systems import environments
+from adapters.systems.autosklearn import AutoSklearn
 from auditor.cli import main
 from tests.conftest import runs, store_rows, write_suite
 

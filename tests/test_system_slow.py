@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-import adapters
+from adapters import registry
 from adapters.contract import SetupFailure
-from adapters.environments import ready
+from adapters.systems.environments import ready
 from auditor.cli import main
 from tests.conftest import runs, write_suite
 
@@ -33,7 +33,7 @@ CASES: dict[str, tuple[dict[str, Any], float]] = {
 @pytest.mark.parametrize("system", CASES)
 def test_system_through_the_harness(system: str, tmp_path: Path) -> None:
     try:
-        ready(adapters.load(system).env)
+        ready(registry.load(system).env)
     except SetupFailure as exc:
         pytest.skip(str(exc))
     dataset, wall = CASES[system]

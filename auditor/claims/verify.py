@@ -1,0 +1,194 @@
+"""Verify a vendor's claim against the labels it never saw (`auditor claim`).
+
+`auditor claim DIR --predictions FILE --claimed-score X` validates the predictions (CSV or
+Parquet, never a pickle; or a scikit-learn model saved with skops, loaded with an explicit list of
+trusted types), scores them on the sealed labels with a bootstrap CI, and renders a claim report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from adapters.metrics import METRICS, get_metric
+from auditor.audit.checks import shared_rows_effect
+from auditor.audit.score import score_with_ci
+from auditor.claims.seal import ROW_ID, Sealed, open_seal, read_table
+from auditor.config.errors import UsageError
+
+TRUSTED_SKOPS_TYPES = [
+    "sklearn.pipeline.Pipeline", "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.preprocessing._encoders.OneHotEncoder", "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.impute._base.SimpleImputer", "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._forest.RandomForestRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+    "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._classes.DecisionTreeRegressor",
+    "sklearn.linear_model._ridge.Ridge", "sklearn.linear_model._base.LinearRegression",
+    "sklearn.compose._column_transformer._RemainderColsList", "numpy.dtype",
+]
+
+
+def predictions_from_model(sealed: Sealed, model_path: Path) -> pd.DataFrame:
+    """Predictions of a vendor's scikit-learn model saved with skops (never pickle)."""
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise UsageError("reading a model needs skops; install it with "
+                         "`pip install 'automl-auditor[vendor]'`") from None
+    if not model_path.is_file():
+        raise UsageError(f"model file {model_path} not found")
+    try:
+        untrusted = set(sio.get_untrusted_types(file=model_path)) - set(TRUSTED_SKOPS_TYPES)
+    except Exception as exc:
+        raise UsageError(f"model file {model_path} is not a skops file: {exc}") from None
+    if untrusted:
+        raise UsageError(f"model file {model_path} holds types outside the trusted list: "
+                         f"{', '.join(sorted(untrusted))}; send predictions instead")
+    model = sio.load(model_path, trusted=TRUSTED_SKOPS_TYPES)
+    X = pd.read_csv(sealed.folder / "vendor" / "holdout_features.csv")
+    ids = X.pop(ROW_ID)
+    m = sealed.manifest
+    if m["task_type"] == "regression":
+        return pd.DataFrame({ROW_ID: ids, "prediction": model.predict(X)})
+    proba = model.predict_proba(X)
+    cols = {str(c): proba[:, i] for i, c in enumerate(model.classes_)}
+    return pd.DataFrame({ROW_ID: ids, **cols})
+
+
+def check_predictions(sealed: Sealed, table: pd.DataFrame, name: str) -> np.ndarray:
+    """Predictions in the holdout's row order, validated; one-line errors otherwise."""
+    m = sealed.manifest
+    if ROW_ID not in table.columns:
+        raise UsageError(f"{name} has no '{ROW_ID}' column; {m['predictions_format']}")
+    ids = table[ROW_ID]
+    if ids.duplicated().any():
+        raise UsageError(f"{name} repeats {int(ids.duplicated().sum())} row ids; give each "
+                         "holdout row once")
+    unknown = set(ids) - set(sealed.ids.tolist())
+    if unknown:
+        raise UsageError(f"{name} has {len(unknown)} row ids that are not holdout rows "
+                         f"(e.g. {sorted(unknown)[0]}); predict only holdout_features.csv")
+    if len(table) != len(sealed.ids):
+        raise UsageError(f"{name} has {len(table)} rows but the holdout has {len(sealed.ids)}; "
+                         "predict every row of holdout_features.csv")
+    table = table.set_index(ROW_ID).loc[sealed.ids]
+    words = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if words:
+        raise UsageError(f"{name} holds values that are not numbers in {', '.join(map(str, words))}"
+                         f"; {m['predictions_format']}")
+    if m["task_type"] == "regression":
+        cols = ["prediction"]
+    else:
+        classes = [str(c) for c in m["classes"]]
+        present = [c for c in classes if c in table.columns]
+        if len(classes) == 2 and present == [classes[1]]:
+            table = table.assign(**{classes[0]: 1.0 - table[classes[1]]})
+        elif present != classes:
+            raise UsageError(f"{name} lacks probability columns for classes "
+                             f"{', '.join(c for c in classes if c not in present)}; "
+                             f"{m['predictions_format']}")
+        cols = classes
+    if missing := [c for c in cols if c not in table.columns]:
+        raise UsageError(f"{name} has no column {missing[0]!r}; {m['predictions_format']}")
+    values = table[cols].to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        raise UsageError(f"{name} has {int((~np.isfinite(values)).sum())} missing or infinite "
+                         "predictions; predict every row")
+    if m["task_type"] == "regression":
+        return values[:, 0]
+    if values.min() < 0 or values.max() > 1:
+        raise UsageError(f"{name} has probabilities outside [0, 1]")
+    worst = float(np.abs(values.sum(axis=1) - 1).max())
+    if worst > 1e-3:
+        raise UsageError(f"{name}: class probabilities do not sum to 1 (off by up to "
+                         f"{worst:.3g}); normalise each row")
+    return values
+
+
+def verdict(claimed: float, holdout: float, lo: float, hi: float, greater: bool) -> str:
+    """confirmed: the claim lies inside the holdout's 95 % CI (or below it); optimistic: beyond
+    the CI's better end by at most the CI's half-width; not reproduced: farther than that."""
+    sign = 1.0 if greater else -1.0
+    beyond = sign * claimed - max(sign * lo, sign * hi)
+    if beyond <= 0:
+        return "confirmed"
+    return "optimistic" if beyond <= (hi - lo) / 2 else "not reproduced"
+
+
+def score_claim(sealed: Sealed, predictions: np.ndarray, claimed: float, metric_name: str | None
+                ) -> dict[str, Any]:
+    name = metric_name or sealed.manifest["metric"]
+    if name not in METRICS or sealed.manifest["task_type"] not in METRICS[name].tasks:
+        raise UsageError(f"--metric {name!r} does not apply to a {sealed.manifest['task_type']} "
+                         "task")
+    metric = get_metric(name)
+    stratified = sealed.manifest["task_type"] != "regression"
+    holdout, lo, hi = score_with_ci(metric, sealed.y, predictions, stratified)
+    shared = None
+    if sealed.shared is not None and sealed.shared.any() and not sealed.shared.all():
+        f = shared_rows_effect(metric, sealed.y, predictions, sealed.shared, stratified,
+                               (hi - lo) / 2)
+        shared = {"flag": f.flag, "summary": f.summary, **f.detail}
+    return {"metric": name, "greater_is_better": metric.greater_is_better, "claimed": claimed,
+            "holdout": holdout, "holdout_lo": lo, "holdout_hi": hi,
+            "gap": (1 if metric.greater_is_better else -1) * (claimed - holdout),
+            "verdict": verdict(claimed, holdout, lo, hi, metric.greater_is_better),
+            "n_holdout": len(sealed.y), "shared": shared}
+
+
+def _read_trials(path: Path, greater: bool) -> tuple[list[float], list[float]]:
+    table = read_table(path, "trials")
+    if "score" not in table.columns:
+        raise UsageError(f"trials file {path} needs a 'score' column (one row per evaluated "
+                         "configuration, in the order they finished; optional 'end' seconds)")
+    scores = pd.to_numeric(table["score"], errors="coerce")
+    ends = (pd.to_numeric(table["end"], errors="coerce") if "end" in table.columns
+            else pd.Series(np.arange(1, len(table) + 1), dtype=float))
+    keep = scores.notna() & ends.notna()
+    return scores[keep].tolist(), ends[keep].tolist()
+
+
+def _read_space(path: Path) -> dict[str, Any]:
+    try:
+        space = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read search-space file {path} as JSON: {exc}") from None
+    if not isinstance(space, dict) or not isinstance(space.get("hyperparameters"), list):
+        raise UsageError(f"search-space file {path} needs a 'hyperparameters' list of "
+                         "{name, type, range or choices, log, condition}")
+    return space
+
+
+def claim(folder: Path, claimed: float, predictions: Path | None = None,
+          model: Path | None = None, metric: str | None = None, trials: Path | None = None,
+          space: Path | None = None) -> dict[str, Any]:
+    """Everything the claim report shows, as a plain dict."""
+    from auditor.audit.adequacy import assess
+
+    sealed = open_seal(folder)
+    if (predictions is None) == (model is None):
+        raise UsageError("give exactly one of --predictions FILE or --model FILE.skops")
+    if predictions is not None:
+        table, name = read_table(predictions, "predictions"), predictions.name
+    else:
+        table, name = predictions_from_model(sealed, model), model.name
+    result = score_claim(sealed, check_predictions(sealed, table, name), claimed, metric)
+    adequacy = None
+    if trials is not None:
+        scores, ends = _read_trials(trials, result["greater_is_better"])
+        a = assess(scores, ends, result["greater_is_better"], len(scores),
+                   _read_space(space) if space is not None else None, "vendor")
+        adequacy = {"verdict": a.verdict, "reasons": a.reasons,
+                    "recommended_trials": a.recommended_trials,
+                    "figures": {k: v for k, v in a.figures.items() if k != "expected_max"},
+                    "expected_max": a.figures.get("expected_max", [])}
+    elif space is not None:
+        raise UsageError("--space needs --trials: adequacy is judged from the trial log")
+    return {"manifest": sealed.manifest, "predictions": name, "claim": result,
+            "adequacy": adequacy}
