@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln
 
+from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
+
 TOP_Q = 0.05
 TARGET = 0.95
 N_FOR_TARGET = math.ceil(math.log(1 - TARGET) / math.log(1 - TOP_Q))  # 59
@@ -92,11 +94,10 @@ def doubling_gain(scores: np.ndarray, seed: int = 0) -> tuple[float, float, floa
     v = np.sort(np.asarray(scores, dtype=float))
     n = len(v)
     point = float(_plugin_max(v[None, :], 2 * n)[0] - _plugin_max(v[None, :], n)[0])
-    rng = np.random.default_rng(seed)
-    boot = np.sort(v[rng.integers(0, n, size=(N_BOOT, n))], axis=1)
+    boot = np.sort(v[bootstrap_indices(v, False, seed, N_BOOT)], axis=1)
     gains = _plugin_max(boot, 2 * n) - _plugin_max(boot, n)
-    lo, hi = np.quantile(gains, [0.05, 0.95])
-    return point, float(lo), float(hi)
+    lo, hi = percentile_interval(gains, 0.90)
+    return point, lo, hi
 
 
 @dataclass

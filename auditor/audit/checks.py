@@ -10,7 +10,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from adapters.metrics import Metric, get_metric
-from auditor.audit.score import LEVEL, bootstrap_indices
+from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
 
 LEAK_AUC = 0.99  # a single feature ranking the holdout this well is a leak suspect
 LEAK_SPEARMAN = 0.99
@@ -67,7 +67,7 @@ def shared_rows_effect(metric: Metric, y: np.ndarray, preds: np.ndarray, shared:
                        f"the effect of the {len(seen)} holdout rows also among the search rows "
                        f"cannot be measured: {metric.name} is undefined on the "
                        f"{len(unseen)} unseen rows", {"shared_rows": len(seen)})
-    lo, hi = np.quantile(diffs, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    lo, hi = percentile_interval(diffs)
     material = SHARED_MATERIAL * half_width
     flag = bool(lo > 0 and effect >= material)
     if flag:

@@ -21,8 +21,8 @@ from adapters.searchers.evaluation import align_categories, predict
 from adapters.searchers.families import FAMILIES
 from adapters.spaces import FAMILY_OF, SPACES, default_config
 from auditor.audit.checks import Finding
-from auditor.audit.score import LEVEL, bootstrap_indices
 from auditor.data.split import SealedSplit
+from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
 
 
 def paired_gain(metric: Metric, y: np.ndarray, a: np.ndarray, b: np.ndarray, stratified: bool,
@@ -32,10 +32,9 @@ def paired_gain(metric: Metric, y: np.ndarray, a: np.ndarray, b: np.ndarray, str
     sign = 1.0 if metric.greater_is_better else -1.0
     idx = bootstrap_indices(y, stratified, seed)
     boots = sign * (metric.batch(y, a, idx) - metric.batch(y, b, idx))
-    alpha = (1 - LEVEL) / 2
-    lo, hi = np.nanquantile(boots, [alpha, 1 - alpha])
+    lo, hi = percentile_interval(boots)
     point = sign * (metric(y, a) - metric(y, b))
-    return float(point) + 0.0, float(lo) + 0.0, float(hi) + 0.0  # no "-0" in the report
+    return float(point) + 0.0, lo + 0.0, hi + 0.0  # no "-0" in the report
 
 
 def refit_predict(split: SealedSplit, space: str, config: dict[str, Any], seed: int,

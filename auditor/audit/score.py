@@ -12,9 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adapters.metrics import Metric
-
-N_BOOTSTRAP = 1000
-LEVEL = 0.95
+from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
 
 
 @dataclass(frozen=True)
@@ -29,28 +27,13 @@ class Audit:
     verdict: str
 
 
-def bootstrap_indices(y: np.ndarray, stratified: bool, seed: int, n: int = N_BOOTSTRAP
-                      ) -> np.ndarray:
-    """(n, len(y)) row indices; class counts kept fixed when `stratified`."""
-    rng = np.random.default_rng(seed)
-    if not stratified:
-        return rng.integers(0, len(y), size=(n, len(y)))
-    parts = []
-    for c in np.unique(y):
-        rows = np.flatnonzero(y == c)
-        parts.append(rows[rng.integers(0, len(rows), size=(n, len(rows)))])
-    return np.concatenate(parts, axis=1)
-
-
 def score_with_ci(metric: Metric, y: np.ndarray, preds: np.ndarray, stratified: bool,
                   seed: int = 0) -> tuple[float, float, float]:
     """Point estimate and percentile bootstrap CI."""
     point = metric(y, preds)
     scores = metric.batch(y, preds, bootstrap_indices(y, stratified, seed))
-    scores = scores[np.isfinite(scores)]
-    alpha = (1 - LEVEL) / 2
-    lo, hi = np.quantile(scores, [alpha, 1 - alpha])
-    return point, float(lo), float(hi)
+    lo, hi = percentile_interval(scores[np.isfinite(scores)])
+    return point, lo, hi
 
 
 def verdict(gap_lo: float | None, gap_hi: float | None) -> str:

@@ -39,6 +39,7 @@ from scipy.stats import wilcoxon
 from auditor.config.errors import UsageError
 from auditor.gate.benchmark_tables import TableTask, load_tasks
 from auditor.gate.strategies import RunRecord, Strategy, parse_strategy, run
+from auditor.stats.bootstrap import percentile_interval
 from reports.tables import write_atomic
 
 RESULTS_FORMAT = "automl-auditor regress results"
@@ -197,8 +198,7 @@ def _bootstrap_ci(d: np.ndarray, seed: int = 0) -> tuple[float, float]:
     tasks = rng.integers(0, n_tasks, size=(N_BOOT, n_tasks))
     seeds = rng.integers(0, n_seeds, size=(N_BOOT, n_tasks, n_seeds))
     means = d[tasks[:, :, None], seeds].mean(axis=(1, 2))
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return float(lo), float(hi)
+    return percentile_interval(means, 0.95)
 
 
 def compare(baseline: StrategyRuns, candidate: StrategyRuns, tasks: list[TableTask],

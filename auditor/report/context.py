@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from adapters.metrics import get_metric
-from auditor.audit.score import LEVEL, bootstrap_indices
 from auditor.config.errors import UsageError
 from auditor.report import sentences
 from auditor.report.exports import export_tables
 from auditor.report.results import Results, load_results
+from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
 from auditor.stats.compare import Comparison, Interval, Observation, compare, mean_ci
 from auditor.store.schema import npy_load
 
@@ -76,9 +76,8 @@ def paired_difference(results: Results, dataset: str, metric: str, a: str, b: st
     if not points:
         return None
     mean_boot = np.nanmean(np.vstack(boots), axis=0)
-    alpha = (1 - LEVEL) / 2
-    lo, hi = np.nanquantile(mean_boot, [alpha, 1 - alpha])
-    return float(np.mean(points)), float(lo), float(hi)
+    lo, hi = percentile_interval(mean_boot)
+    return float(np.mean(points)), lo, hi
 
 
 def _dataset_finding(results: Results, d: dict[str, Any], metric: str, c: Comparison | None

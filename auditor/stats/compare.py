@@ -33,7 +33,8 @@ from itertools import combinations
 import numpy as np
 from scipy import stats
 
-LEVEL = 0.95
+from auditor.stats.bootstrap import LEVEL
+
 ALPHA = 0.05
 NOT_ENOUGH = "not enough datasets for a test"
 
