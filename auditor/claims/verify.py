@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from adapters.contract import prediction_problem
 from adapters.metrics import METRICS, get_metric
 from auditor.audit.checks import shared_rows_effect
 from auditor.audit.score import score_with_ci
@@ -101,13 +102,9 @@ def check_predictions(sealed: Sealed, table: pd.DataFrame, name: str) -> np.ndar
         raise UsageError(f"{name} has {int((~np.isfinite(values)).sum())} missing or infinite "
                          "predictions; predict every row")
     if m["task_type"] == "regression":
-        return values[:, 0]
-    if values.min() < 0 or values.max() > 1:
-        raise UsageError(f"{name} has probabilities outside [0, 1]")
-    worst = float(np.abs(values.sum(axis=1) - 1).max())
-    if worst > 1e-3:
-        raise UsageError(f"{name}: class probabilities do not sum to 1 (off by up to "
-                         f"{worst:.3g}); normalise each row")
+        values = values[:, 0]
+    if problem := prediction_problem(values, len(sealed.ids), m["task_type"], len(cols)):
+        raise UsageError(f"{name}: {problem}; give one probability per class, rows summing to 1")
     return values
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 import psutil
 
 from adapters import protocol
-from adapters.contract import Budget, RunResult
+from adapters.contract import Budget, RunResult, prediction_problem
 from auditor.config.suite import SystemSpec
 from auditor.data.split import SealedSplit
 from auditor.execution import child
@@ -115,22 +115,6 @@ class Outcome:
     overrun: bool
     started_at: str
     finished_at: str
-
-
-def check_predictions(preds: np.ndarray, n: int, task_type: str, n_classes: int) -> str | None:
-    """Why predictions are invalid, or None when they are fine."""
-    want = (n,) if task_type == "regression" else (n, n_classes)
-    if preds.shape != want:
-        return f"predictions have shape {preds.shape}, expected {want}"
-    if not np.isfinite(preds).all():
-        return f"{int((~np.isfinite(preds)).sum())} predictions are NaN or infinite"
-    if task_type != "regression":
-        if preds.min() < 0 or preds.max() > 1:
-            return "probabilities outside [0, 1]"
-        worst = float(np.abs(preds.sum(axis=1) - 1).max())
-        if worst > 1e-4:
-            return f"probabilities do not sum to 1 (off by up to {worst:.3g})"
-    return None
 
 
 def now_iso() -> str:
@@ -266,8 +250,8 @@ class JobProcess:
             except (ValueError, OSError) as exc:
                 failure, message = "invalid-output", str(exc)
             else:
-                message = check_predictions(result.predictions, task.n_holdout, task.task_type,
-                                            len(task.classes))
+                message = prediction_problem(result.predictions, task.n_holdout,
+                                             task.task_type, len(task.classes))
                 failure = "invalid-output" if message else None
         self.process.close()
         shutil.rmtree(folder, ignore_errors=True)
