@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
 def _report(sources: list[Path | str], target: Path | None, reference: str | None = None
             ) -> int:
     from auditor.report.context import build_context
-    from reports import write_report
+    from auditor.report.exports import write_report
     from reports.tables import tables_dir
 
     if target is None:
@@ -218,14 +218,14 @@ def _seal(args: argparse.Namespace) -> int:
 def _claim(args: argparse.Namespace) -> int:
     import json
 
+    from adapters.protocol import write_atomic
     from auditor.claims.verify import claim
-    from reports.claim import write_claim
-    from reports.tables import write_atomic
+    from reports.claim import render_claim
 
     context = claim(args.folder, args.claimed_score, args.predictions, args.model, args.metric,
                     args.trials, args.space)
     target = args.output or args.folder / "claim-report.html"
-    write_claim(context, target)
+    write_atomic(target, render_claim(context))
     write_atomic(target.with_suffix(".json"), json.dumps(context, indent=1, default=float))
     c = context["claim"]
     print(f"{c['verdict']}: claimed {c['metric']} {c['claimed']:.4g}, sealed holdout "

@@ -36,6 +36,7 @@ from xml.parsers.expat import ExpatError
 import numpy as np
 import requests
 
+from adapters.protocol import write_atomic
 from auditor.config.errors import UsageError
 from auditor.data.dataset import RawTable
 
@@ -254,11 +255,7 @@ def _suite_listing(openml: ModuleType, suite_id: int) -> list[int]:
     with _fetching(openml, what, "suites"):
         suite = openml.study.get_suite(suite_id)
     tasks = [int(t) for t in suite.tasks or []]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"id": suite_id, "name": suite.name, "tasks": tasks}),
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"id": suite_id, "name": suite.name, "tasks": tasks}))
     return tasks
 
 

@@ -40,6 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from adapters.contract import Budget, RunContext, SearchData
 from adapters.metrics import DEFAULT_METRIC, METRICS
+from adapters.protocol import write_atomic
 from adapters.searchers.evaluation import align_categories, cross_validate, predict
 from adapters.searchers.families import FAMILIES, Family
 from adapters.spaces import FAMILY_OF, SPACES, suggest
@@ -215,9 +216,8 @@ def build_table(space: str, datasets: list[str], out: Path, n_configs: int = 300
             continue
         job = _Job(_search_data(split, metric), split.holdout_y, family, folds, seed)
         rows = _score_all(job, configs, workers, f"{space} on {arg.name}", say)
-        pd.DataFrame(rows).assign(dataset=arg.name).to_parquet(part.with_suffix(".tmp"),
-                                                                index=False)
-        part.with_suffix(".tmp").rename(part)
+        scores = pd.DataFrame(rows).assign(dataset=arg.name)
+        write_atomic(part, lambda p, s=scores: s.to_parquet(p, index=False))
     _finish(partial, out, configs, manifest)
     return manifest
 

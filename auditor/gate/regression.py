@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import wilcoxon
 
+from adapters.protocol import write_atomic
 from auditor.config.errors import UsageError
 from auditor.gate.benchmark_tables import TableTask, load_tasks
 from auditor.gate.strategies import RunRecord, Strategy, parse_strategy, run
 from auditor.stats.bootstrap import percentile_interval
-from reports.tables import write_atomic
 
 RESULTS_FORMAT = "automl-auditor regress results"
 CHECKPOINTS = (0.1, 0.25, 0.5, 1.0)

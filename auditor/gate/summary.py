@@ -7,8 +7,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from adapters.protocol import write_atomic
 from auditor.gate.regression import GateComparison
-from reports.tables import write_atomic
 
 Section = tuple[str, list[str], list[list[str]]]  # heading, column names, rows
 

@@ -13,7 +13,6 @@ failure is recorded as it is.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import threading
@@ -27,6 +26,7 @@ from typing import TextIO
 import numpy as np
 
 from adapters.metrics import get_metric
+from adapters.protocol import save_npy, write_atomic
 from auditor.audit.score import audit_run, score_with_ci
 from auditor.audit.suite_pass import run_audits
 from auditor.audit.trajectory import compute, trajectory
@@ -124,11 +124,7 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
         holdout = a.holdout
         spent = compute(r.trials)
         pred_path = Path("predictions") / f"{job.job_id}.npy"
-        (out / "predictions").mkdir(exist_ok=True)
-        tmp = out / f"{pred_path}.tmp"
-        with open(tmp, "wb") as f:
-            np.save(f, r.predictions, allow_pickle=False)
-        os.replace(tmp, out / pred_path)
+        write_atomic(out / pred_path, lambda p: save_npy(p, r.predictions))
         row.update({
             "reported_score": a.reported, "reported_on": r.reported_on,
             "holdout_score": a.holdout, "holdout_lo": a.holdout_lo, "holdout_hi": a.holdout_hi,

@@ -1,9 +1,14 @@
-"""The report's tables as plain {columns, rows}, for the CSV and JSON files beside it."""
+"""The report's tables as plain {columns, rows}; writing the report with its tables beside it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from adapters.protocol import write_atomic
+from reports import report_files
+from reports.tables import tables_dir
 
 
 def export_tables(ctx: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -81,3 +86,16 @@ def export_tables(ctx: dict[str, Any]) -> dict[str, dict[str, Any]]:
             + [{"dataset": "mean", "system": s, "score": i["mean"]}
                for s, i in n["summary"].items()])
     return out
+
+
+def write_report(context: dict[str, Any], path: Path) -> None:
+    """Write the report and its tables (context key `tables`) beside it, each file atomically;
+    files of tables no longer in the report are removed."""
+    files = report_files(context, path)
+    for target, text in files.items():
+        write_atomic(target, text)
+    if context.get("tables"):
+        folder = tables_dir(path)
+        for stale in (*folder.glob("*.csv"), *folder.glob("*.json")):
+            if stale not in files:
+                stale.unlink()

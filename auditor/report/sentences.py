@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from auditor.stats.compare import ALPHA, Comparison, Interval, Normalized, Pair
+from reports import fmt_p
 
 STYLE_NAMES = {"amlb": "AMLB style", "bayesmark": "Bayesmark style"}
-
-
-def fmt_p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
 def _interval(i: Interval, digits: str = ".3g") -> str:
@@ -38,7 +35,7 @@ def ranking(c: Comparison, unit: str = "seed") -> str:
         return text + f"; Friedman test: {f.note}."
     verdict = ("the systems differ significantly" if f.p_value < ALPHA
                else "not significant, the differences in rank could be chance")
-    return text + f"; Friedman test {fmt_p(f.p_value)}: {verdict}."
+    return text + f"; Friedman test {fmt_p(f.p_value, named=True)}: {verdict}."
 
 
 def nemenyi(c: Comparison) -> str | None:
@@ -66,7 +63,8 @@ def pair(p: Pair, subject: str) -> str:
     if p.p_holm is None:
         return text + f"; {p.note}."
     verdict = "significant" if p.significant else "not significant"
-    return text + f"; Wilcoxon signed-rank {fmt_p(p.p_holm)} after Holm correction: {verdict}."
+    return (text + f"; Wilcoxon signed-rank {fmt_p(p.p_holm, named=True)} after Holm correction: "
+            f"{verdict}.")
 
 
 def small_sample(c: Comparison) -> str | None:
