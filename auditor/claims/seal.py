@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adapters.metrics import DEFAULT_METRIC, METRICS
+from adapters.metrics import DEFAULT_METRIC, metric_problem
 from auditor.config.errors import UsageError
 from auditor.data.sources import load_dataset
 from auditor.data.split import seal
@@ -48,10 +48,8 @@ def seal_dataset(data: str, target: str, out: Path, fraction: float = 0.2, seed:
     source = data if ":" in data.split("/")[0] else f"file:{data}"
     dataset = load_dataset(Path(data).stem, source, target=target, task=task, drop=drop)
     metric = metric or DEFAULT_METRIC[dataset.task_type]
-    if metric not in METRICS or dataset.task_type not in METRICS[metric].tasks:
-        fitting = ", ".join(m for m, v in METRICS.items() if dataset.task_type in v.tasks)
-        raise UsageError(f"metric {metric!r} does not apply to a {dataset.task_type} task; use "
-                         f"one of {fitting}")
+    if problem := metric_problem(metric, dataset.task_type):
+        raise UsageError(problem)
     split = seal(dataset, seed, fraction)
     out.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".seal-", dir=out.parent))

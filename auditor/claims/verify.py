@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from adapters.contract import prediction_problem
-from adapters.metrics import METRICS, get_metric
+from adapters.metrics import get_metric, metric_problem
 from auditor.audit.checks import shared_rows_effect
 from auditor.audit.score import score_with_ci
 from auditor.claims.seal import ROW_ID, Sealed, open_seal, read_table
@@ -121,9 +121,8 @@ def verdict(claimed: float, holdout: float, lo: float, hi: float, greater: bool)
 def score_claim(sealed: Sealed, predictions: np.ndarray, claimed: float, metric_name: str | None
                 ) -> dict[str, Any]:
     name = metric_name or sealed.manifest["metric"]
-    if name not in METRICS or sealed.manifest["task_type"] not in METRICS[name].tasks:
-        raise UsageError(f"--metric {name!r} does not apply to a {sealed.manifest['task_type']} "
-                         "task")
+    if problem := metric_problem(name, sealed.manifest["task_type"]):
+        raise UsageError(f"--metric: {problem}")
     metric = get_metric(name)
     stratified = sealed.manifest["task_type"] != "regression"
     holdout, lo, hi = score_with_ci(metric, sealed.y, predictions, stratified)

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from adapters.contract import Budget
-from adapters.metrics import DEFAULT_METRIC, METRICS
+from adapters.metrics import DEFAULT_METRIC, METRICS, metric_problem
 from auditor.config.errors import UsageError
 
 TOP_FIELDS = {"name", "seeds", "holdout_fraction", "cv_folds", "grace_seconds", "metric", "budget",
@@ -88,11 +88,8 @@ class Suite:
 
     def metric_for(self, spec: DatasetSpec, task_type: str) -> str:
         name = spec.metric or self.metrics[task_type]
-        if task_type not in METRICS[name].tasks:
-            raise UsageError(
-                f"metric {name!r} does not apply to {task_type} dataset {spec.name!r}; "
-                f"use one of {', '.join(m for m, v in METRICS.items() if task_type in v.tasks)}"
-            )
+        if problem := metric_problem(name, task_type):
+            raise UsageError(f"dataset {spec.name!r}: {problem}")
         return name
 
 
@@ -276,8 +273,8 @@ def parse_suite(raw: Any, path: Path) -> Suite:
     for task, name in overrides.items():
         if task not in TASKS:
             raise _fail(f"metric.{task}", f"is not a task type; use {', '.join(TASKS)}")
-        if task not in METRICS[_metric(name, f"metric.{task}")].tasks:
-            raise _fail(f"metric.{task}", f"metric {name!r} does not apply to {task} tasks")
+        if problem := metric_problem(_metric(name, f"metric.{task}"), task):
+            raise _fail(f"metric.{task}", problem)
         metrics[task] = name
     cv_folds = _positive(raw, "cv_folds", int, 5)
     if cv_folds < 2:
