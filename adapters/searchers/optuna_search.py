@@ -31,12 +31,12 @@ from optuna.samplers import (
     RandomSampler,
     TPESampler,
 )
-from optuna.trial import TrialState
 
 from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, Trial
 from adapters.metrics import get_metric
 from adapters.searchers.evaluation import align_categories, cross_validate, predict, reserve_seconds
 from adapters.searchers.families import FAMILIES, Family, StopSearch, describe
+from adapters.searchers.fidelity import climb, ladder, resource_units
 from adapters.spaces import FAMILY_OF, SPACES, suggest
 
 
@@ -146,13 +146,14 @@ class OptunaSearch:
         asked = study.ask()
         entry = _Config(suggest(asked, self.search_space()))
         rungs = self.fidelities()
-        for fidelity in rungs:
+
+        def evaluate(rung: int) -> float | None:
             trial = Trial(number=number + len(entry.trials), config=entry.config, score=None,
-                          start=ctx.elapsed(), end=0.0, fidelity=fidelity)
+                          start=ctx.elapsed(), end=0.0, fidelity=rungs[rung])
             entry.trials.append(trial)
             try:
-                cv = cross_validate(data, family, entry.config, ctx, self.cv_folds, keep, fidelity,
-                                    keep_own_refit=has_incumbent)
+                cv = cross_validate(data, family, entry.config, ctx, self.cv_folds, keep,
+                                    rungs[rung], keep_own_refit=has_incumbent)
             except StopSearch:
                 trial.status = "stopped"
             except (ValueError, ArithmeticError, lightgbm.basic.LightGBMError):
@@ -161,32 +162,24 @@ class OptunaSearch:
                 trial.cpu_s = cv.cpu_s
                 if np.isfinite(cv.score):
                     trial.score = cv.score
-                    entry.refit_s = cv.refit_seconds(fidelity)
+                    entry.refit_s = cv.refit_seconds(rungs[rung])
                 else:
                     trial.status = "failed"
             trial.end = ctx.elapsed()
-            if trial.score is None:
-                study.tell(asked, state=TrialState.FAIL)
-                return entry
-            if fidelity < 1.0:
-                asked.report(trial.score, step=round(fidelity * rungs_max(rungs)))
-                if asked.should_prune():
-                    trial.status = "pruned"
-                    study.tell(asked, state=TrialState.PRUNED)
-                    return entry
-                trial.status = "partial"
-        study.tell(asked, entry.final.score)
+            return trial.score
+
+        climb(study, asked, rungs, evaluate)
+        for trial in entry.trials[:-1]:
+            trial.status = "partial"
+        last = entry.trials[-1]
+        if last.score is not None and len(entry.trials) < len(rungs):
+            last.status = "pruned"
         return entry
 
     def _nothing_completed(self, configs: list[_Config], ctx: RunContext) -> str:
         failed = sum(c.final.status == "failed" for c in configs)
         return (f"{self.name}: no configuration completed at full fidelity within the "
                 f"{ctx.budget.wall_seconds:g} s budget ({len(configs)} started, {failed} failed)")
-
-
-def rungs_max(rungs: list[float]) -> int:
-    """Resource units of full fidelity (9 for the ladder 1/9, 1/3, 1)."""
-    return round(1.0 / min(rungs))
 
 
 @dataclass
@@ -296,7 +289,7 @@ class SuccessiveHalving(OptunaSearch):
     rungs: int = 3
 
     def fidelities(self) -> list[float]:
-        return [self.eta ** (k - self.rungs + 1) for k in range(self.rungs)]
+        return ladder(self.eta, self.rungs)
 
     def sampler(self, seed: int) -> BaseSampler:
         return RandomSampler(seed=seed)
@@ -313,7 +306,7 @@ class Hyperband(SuccessiveHalving):
     name: ClassVar[str] = "hyperband"
 
     def pruner(self) -> BasePruner | None:
-        return HyperbandPruner(min_resource=1, max_resource=rungs_max(self.fidelities()),
+        return HyperbandPruner(min_resource=1, max_resource=resource_units(self.fidelities())[-1],
                                reduction_factor=self.eta)
 
 

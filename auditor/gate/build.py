@@ -43,6 +43,7 @@ from adapters.metrics import DEFAULT_METRIC, METRICS
 from adapters.protocol import write_atomic
 from adapters.searchers.evaluation import align_categories, cross_validate, predict
 from adapters.searchers.families import FAMILIES, Family
+from adapters.searchers.fidelity import ladder
 from adapters.spaces import FAMILY_OF, SPACES, suggest
 from auditor.config.errors import UsageError
 from auditor.data.sources import load_dataset
@@ -50,7 +51,7 @@ from auditor.data.split import SealedSplit, seal
 from auditor.execution.confinement import thread_env
 from auditor.gate.benchmark_tables import CONFIGS, FORMAT, FORMAT_VERSION, MANIFEST, SCORES
 
-FIDELITIES = (1 / 9, 1 / 3, 1.0)
+FIDELITIES = tuple(ladder(3, 3))  # 1/9, 1/3, 1: the rungs of the multi-fidelity searchers
 
 
 @dataclass(frozen=True)

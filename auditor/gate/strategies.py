@@ -39,9 +39,9 @@ import numpy as np
 import optuna
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
-from optuna.trial import TrialState
 
 from adapters.contract import SearchSpace
+from adapters.searchers.fidelity import climb
 from adapters.spaces import suggest
 from auditor.config.errors import UsageError
 from auditor.gate.benchmark_tables import TableTask
@@ -186,27 +186,21 @@ def run(strategy: Strategy, task: TableTask, trials: int, seed: int) -> RunRecor
         pruner=strategy.pruner() if strategy.pruner else None,
         direction="maximize" if task.sign > 0 else "minimize")
     fidelities = task.table.fidelities
-    steps = [round(f / fidelities[0]) for f in fidelities]
-    levels = range(len(fidelities)) if strategy.pruner else [len(fidelities) - 1]
+    first = 0 if strategy.pruner else len(fidelities) - 1  # without a pruner: full fidelity only
     incumbent, best, seconds, incumbents = -1, -np.inf, 0.0, []
     for _ in range(trials):
         trial = study.ask()
         row = int(task.table.nearest([suggest(trial, task.table.space)])[0])
-        for level in levels:
-            seconds += task.seconds[row, level]
-            value = float(task.valid[row, level])
-            if np.isnan(value):
-                study.tell(trial, state=TrialState.FAIL)
-                break
-            if level < len(fidelities) - 1:
-                trial.report(value, steps[level])
-                if trial.should_prune():
-                    study.tell(trial, state=TrialState.PRUNED)
-                    break
-                continue
-            study.tell(trial, value)
-            if task.sign * value > best:
-                incumbent, best = row, task.sign * value
+
+        def look_up(rung: int, row: int = row) -> float | None:
+            nonlocal seconds
+            seconds += task.seconds[row, first + rung]
+            value = float(task.valid[row, first + rung])
+            return None if np.isnan(value) else value
+
+        value = climb(study, trial, fidelities[first:], look_up)
+        if value is not None and task.sign * value > best:
+            incumbent, best = row, task.sign * value
         incumbents.append(incumbent)
     return RunRecord(task.name, seed, incumbents, seconds)
 
