@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from adapters.contract import TaskType
 
-if TYPE_CHECKING:
-    from auditor.data.openml import OpenMLOrigin
+
+@dataclass(frozen=True)
+class OpenMLOrigin:
+    """Where an OpenML table came from; for a task, also its official splits."""
+
+    dataset_id: int
+    version: int
+    task_id: int | None = None
+    n_repeats: int = 0
+    n_folds: int = 0
+    task: Any = field(default=None, repr=False, compare=False)
+
+    def split(self, repeat: int, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        """The task's (train, test) row positions in fold `fold` of repeat `repeat`."""
+        train, test = self.task.get_train_test_split_indices(fold=fold, repeat=repeat)
+        return np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
+
 
 @dataclass
 class Dataset:

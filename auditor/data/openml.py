@@ -27,18 +27,17 @@ import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from xml.parsers.expat import ExpatError
 
-import numpy as np
 import requests
 
 from adapters.protocol import write_atomic
 from auditor.config.errors import UsageError
-from auditor.data.dataset import RawTable
+from auditor.data.dataset import OpenMLOrigin, RawTable
 
 CACHE_VAR = "AUDITOR_OPENML_CACHE"
 OFFLINE_VAR = "AUDITOR_OFFLINE"
@@ -49,23 +48,6 @@ RETRIES = 2  # openml waits 1 s between the two tries
 UNKNOWN_CODES = {111, 151, 601}
 _TASK_TYPES = {1: None, 2: "regression"}  # supervised classification, supervised regression
 _SKIP_PARQUET = "OPENML_SKIP_PARQUET"
-
-
-@dataclass(frozen=True)
-class OpenMLOrigin:
-    """Where an OpenML table came from; for a task, also its official splits."""
-
-    dataset_id: int
-    version: int
-    task_id: int | None = None
-    n_repeats: int = 0
-    n_folds: int = 0
-    task: Any = field(default=None, repr=False, compare=False)
-
-    def split(self, repeat: int, fold: int) -> tuple[np.ndarray, np.ndarray]:
-        """The task's (train, test) row positions in fold `fold` of repeat `repeat`."""
-        train, test = self.task.get_train_test_split_indices(fold=fold, repeat=repeat)
-        return np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
 
 
 def offline() -> bool:
