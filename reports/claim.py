@@ -14,4 +14,3 @@ VERDICT_STYLES = {"confirmed": "good", "optimistic": "warn", "not reproduced": "
 def render_claim(context: Mapping[str, Any]) -> str:
     template = _environment().get_template("claim.html.j2")
     return template.render(**context, verdict_styles=VERDICT_STYLES)
-

@@ -30,7 +30,6 @@ from auditor.data.split import seal
 ROW_ID = "row_id"
 
 
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -49,8 +49,6 @@ _SKLEARN = {
 }
 
 
-
-
 Loader = Callable[[str, Path], RawTable]
 
 

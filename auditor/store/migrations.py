@@ -23,12 +23,12 @@ V1_SPLIT_COLUMNS = "dataset, seed, holdout_fraction, fingerprint, n_search, n_ho
 def upgrade(c: Connection, version: str | None) -> None:
     """Bring a store of schema `version` (None: new) up to `SCHEMA_VERSION`."""
     if version == "1":
-        rekey_v1_splits(c)
+        _rekey_v1_splits(c)
     if version is not None and version != SCHEMA_VERSION:
-        add_columns(c)
+        _add_columns(c)
 
 
-def rekey_v1_splits(c: Connection) -> None:
+def _rekey_v1_splits(c: Connection) -> None:
     """Key `splits` by fingerprint too (an OpenML task has many splits per seed)."""
     c.exec_driver_sql("ALTER TABLE splits RENAME TO splits_v1")
     c.exec_driver_sql(SPLITS)
@@ -36,7 +36,8 @@ def rekey_v1_splits(c: Connection) -> None:
                       f"SELECT {V1_SPLIT_COLUMNS} FROM splits_v1")
     c.exec_driver_sql("DROP TABLE splits_v1")
 
-def add_columns(c: Connection) -> None:
+
+def _add_columns(c: Connection) -> None:
     """Add the columns an older SQLite store lacks (all nullable)."""
     for table, columns in ADDED_COLUMNS.items():
         have = {r[1] for r in c.exec_driver_sql(f"PRAGMA table_info({table})")}
