@@ -19,6 +19,8 @@ import pandas as pd
 
 TaskType = Literal["binary", "multiclass", "regression"]
 HPKind = Literal["float", "int", "categorical"]
+# How far a row of class probabilities may sum from 1
+PROBABILITY_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,28 @@ def place_probabilities(proba: Any, codes: Any, n_classes: int) -> np.ndarray:
     placed = np.zeros((len(proba), n_classes))
     placed[:, np.asarray(codes, dtype=int)] = proba
     return placed
+
+
+def prediction_shape(n: int, task_type: str, n_classes: int) -> tuple[int, ...]:
+    """(n,) values for regression, else (n, n_classes) probabilities."""
+    return (n,) if task_type == "regression" else (n, n_classes)
+
+
+def prediction_problem(preds: np.ndarray, n: int, task_type: str, n_classes: int) -> str | None:
+    """Why holdout predictions are unusable, or None when they are fine: (n,) values for
+    regression, else (n, n_classes) probabilities in [0, 1] with rows summing to 1."""
+    want = prediction_shape(n, task_type, n_classes)
+    if preds.shape != want:
+        return f"predictions have shape {preds.shape}, expected {want}"
+    if not np.isfinite(preds).all():
+        return f"{int((~np.isfinite(preds)).sum())} predictions are NaN or infinite"
+    if task_type != "regression":
+        if preds.min() < 0 or preds.max() > 1:
+            return "probabilities outside [0, 1]"
+        worst = float(np.abs(preds.sum(axis=1) - 1).max())
+        if worst > PROBABILITY_TOLERANCE:
+            return f"probabilities do not sum to 1 (off by up to {worst:.3g})"
+    return None
 
 
 @dataclass

@@ -106,6 +106,16 @@ METRICS: dict[str, Metric] = {
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
 
+def metric_problem(name: str, task_type: str) -> str | None:
+    """Why metric `name` cannot score a `task_type` task, naming those that can; None if it can."""
+    if name in METRICS and task_type in METRICS[name].tasks:
+        return None
+    fitting = ", ".join(m for m, v in METRICS.items() if task_type in v.tasks)
+    if name not in METRICS:
+        return f"unknown metric {name!r}; for {task_type} tasks use one of {fitting}"
+    return f"metric {name!r} does not apply to {task_type} tasks; use one of {fitting}"
+
+
 def get_metric(name: str) -> Metric:
     try:
         return METRICS[name]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,13 +33,25 @@ ERROR = "error.json"
 NPY_SLACK = 1 << 16
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+def write_atomic(path: Path, content: str | Callable[[Path], Any]) -> None:
+    """Write `path` at once: a temporary file beside it, renamed over it, so no reader ever sees
+    half a file. `content` is text (UTF-8) or a function that writes the path it is given."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            if isinstance(content, str):
+                fh.write(content)
+        if not isinstance(content, str):
+            content(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:
         np.save(f, array, allow_pickle=False)
 
@@ -48,14 +62,14 @@ def _plain(value: Any) -> Any:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(payload, default=_plain)))
+    write_atomic(path, lambda p: p.write_text(json.dumps(payload, default=_plain)))
 
 
 def write_inputs(folder: Path, X: pd.DataFrame, y: np.ndarray, X_holdout: pd.DataFrame) -> None:
     """Search rows with labels and holdout features: everything a system may see."""
-    _atomic_write(folder / SEARCH_X, lambda p: X.to_parquet(p, index=False))
-    _atomic_write(folder / SEARCH_Y, lambda p: _save_npy(p, y))
-    _atomic_write(folder / HOLDOUT_X, lambda p: X_holdout.to_parquet(p, index=False))
+    write_atomic(folder / SEARCH_X, lambda p: X.to_parquet(p, index=False))
+    write_atomic(folder / SEARCH_Y, lambda p: save_npy(p, y))
+    write_atomic(folder / HOLDOUT_X, lambda p: X_holdout.to_parquet(p, index=False))
 
 
 def read_inputs(folder: Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
@@ -68,7 +82,7 @@ def read_inputs(folder: Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
 
 def write_result(folder: Path, result: RunResult, extra: dict[str, Any]) -> None:
     preds = np.asarray(result.predictions, dtype=np.float64)
-    _atomic_write(folder / PREDICTIONS, lambda p: _save_npy(p, preds))
+    write_atomic(folder / PREDICTIONS, lambda p: save_npy(p, preds))
     payload = asdict(result)
     payload.pop("predictions")
     payload.update(extra)

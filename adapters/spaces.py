@@ -96,7 +96,7 @@ MLP6 = SearchSpace(
 )
 
 SPACES: dict[str, SearchSpace] = {s.name: s for s in (GBM11, RF6, LINEAR3, MLP6)}
-# the model family (adapters.families) each space configures
+# the model family (adapters.searchers.families) each space configures
 FAMILY_OF: dict[str, str] = {"gbm11": "lgbm", "rf6": "rf", "linear3": "linear", "mlp6": "mlp"}
 
 

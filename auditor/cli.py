@@ -1,5 +1,5 @@
 """Command line: `auditor run SUITE`, `auditor report OUT`, `auditor datasets show SOURCE`,
-`auditor systems ...`; `auditor tabulate` and `auditor regress` live in `auditor.regress_cli`."""
+`auditor systems ...`; `auditor tabulate` and `auditor regress` live in `auditor.gate.commands`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from adapters.environments import ENVS_VAR
-from auditor import regress_cli
-from auditor.errors import UsageError
+from adapters.systems.environments import ENVS_VAR
+from auditor.config.errors import UsageError
+from auditor.gate import commands as gate_commands
 
-# --openml-cache, --openml-server and --offline reach auditor.openml_source through these
+# --openml-cache, --openml-server and --offline reach auditor.data.openml through these
 OPENML_VARS = {"openml_cache": "AUDITOR_OPENML_CACHE", "openml_server": "AUDITOR_OPENML_SERVER",
                "offline": "AUDITOR_OFFLINE"}
 
@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     for parser in (run, listing, install, check):
         parser.add_argument("--envs", type=Path,
                             help=f"environments folder (default: ${ENVS_VAR} or a cache folder)")
-    regress_cli.add_commands(sub)
+    gate_commands.add_commands(sub)
     return p
 
 
@@ -118,7 +118,7 @@ def _source(text: str) -> Path | str:
 
 def _take_secrets(args: argparse.Namespace) -> None:
     """Store URLs read from the environment, once, before any process is started."""
-    from auditor.store import take_secret_url
+    from auditor.store.records import take_secret_url
 
     if getattr(args, "store", None):
         args.store = take_secret_url(args.store)
@@ -127,9 +127,10 @@ def _take_secrets(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from auditor.pipeline import plan, run_suite
-    from auditor.store import store_url
-    from auditor.suite import load_suite
+    from auditor.config.suite import load_suite
+    from auditor.pipeline.plan import plan
+    from auditor.pipeline.run import run_suite
+    from auditor.store.records import store_url
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
@@ -144,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or Path("results") / suite.name
     p = plan(suite)
     if not args.no_install:
-        from auditor.systems import ensure_installed
+        from auditor.execution.installs import ensure_installed
 
         ensure_installed([s.system for s in p.systems], None,
                          lambda line: print(line, file=sys.stderr))
@@ -154,8 +155,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _report(sources: list[Path | str], target: Path | None, reference: str | None = None
             ) -> int:
-    from auditor.reporting import build_context
-    from reports import write_report
+    from auditor.report.context import build_context
+    from auditor.report.exports import write_report
     from reports.tables import tables_dir
 
     if target is None:
@@ -170,7 +171,7 @@ def _report(sources: list[Path | str], target: Path | None, reference: str | Non
 
 
 def _show(args: argparse.Namespace) -> int:
-    from auditor.datasets import load_dataset
+    from auditor.data.sources import load_dataset
 
     d = load_dataset(args.source, args.source, target=args.target)
     categorical = [c for c, t in d.feature_types.items() if t == "categorical"]
@@ -201,10 +202,10 @@ def _show(args: argparse.Namespace) -> int:
 
 def _systems(args: argparse.Namespace) -> int:
     from adapters.contract import SetupFailure
-    from auditor import systems
+    from auditor.execution import installs
 
     if args.verb == "list":
-        rows = systems.list_systems()
+        rows = installs.list_systems()
         width = max(len(name) for name, _, _ in rows)
         for name, python, state in rows:
             print(f"{name:<{width}}  python {python:<16} {state}")
@@ -213,11 +214,11 @@ def _systems(args: argparse.Namespace) -> int:
     for name in args.names:
         try:
             if args.verb == "install":
-                systems.install(name, python=args.python, force=args.force,
-                                skip_unavailable=args.skip_unavailable,
+                installs.install(name, python=args.python, force=args.force,
+                                 skip_unavailable=args.skip_unavailable,
                                 say=lambda line: print(line, file=sys.stderr))
             else:
-                print(systems.check(name))
+                print(installs.check(name))
         except SetupFailure as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed = 1
@@ -225,7 +226,7 @@ def _systems(args: argparse.Namespace) -> int:
 
 
 def _seal(args: argparse.Namespace) -> int:
-    from auditor.vendor import seal_dataset
+    from auditor.claims.seal import seal_dataset
 
     m = seal_dataset(args.data, args.target, args.out, args.holdout_fraction, args.seed,
                      metric=args.metric, drop=args.drop)
@@ -238,14 +239,14 @@ def _seal(args: argparse.Namespace) -> int:
 def _claim(args: argparse.Namespace) -> int:
     import json
 
-    from auditor.vendor import claim, fails
-    from reports.claim import write_claim
-    from reports.tables import write_atomic
+    from adapters.protocol import write_atomic
+    from auditor.claims.verify import claim, fails
+    from reports.claim import render_claim
 
     context = claim(args.folder, args.claimed_score, args.predictions, args.model, args.metric,
                     args.trials, args.space, args.validation_rows)
     target = args.output or args.folder / "claim-report.html"
-    write_claim(context, target)
+    write_atomic(target, render_claim(context))
     write_atomic(target.with_suffix(".json"), json.dumps(context, indent=1, default=float))
     c = context["claim"]
     print(f"{c['verdict']}: claimed {c['metric']} {c['claimed']:.4g}, sealed holdout "
@@ -289,8 +290,8 @@ def _main(argv: list[str] | None) -> int:
             return _seal(args)
         if args.command == "claim":
             return _claim(args)
-        if args.command in regress_cli.COMMANDS:
-            return regress_cli.run_command(args)
+        if args.command in gate_commands.COMMANDS:
+            return gate_commands.run_command(args)
         if args.command == "systems":
             return _systems(args)
         return _report(args.out, args.output, args.reference)

@@ -15,9 +15,9 @@ from markupsafe import Markup
 from reports.anytime import anytime_svg
 from reports.cd_diagram import cd_diagram_svg
 from reports.charts import reported_vs_holdout_svg
-from reports.tables import tables_dir, write_atomic, write_tables
+from reports.tables import table_files, tables_dir
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report", "report_files"]
 
 DASH = "—"
 VERDICT_STYLES = {"consistent": "good", "optimistic": "bad", "pessimistic": "info"}
@@ -44,11 +44,14 @@ def fmt_number(value: int | None) -> str:
     return DASH if value is None else f"{value:,}"
 
 
-def fmt_p(value: float | None) -> str:
-    """A p-value with two significant digits; below 0.001 as "< 0.001"."""
+def fmt_p(value: float | None, named: bool = False) -> str:
+    """A p-value with two significant digits; below 0.001 as "< 0.001". `named` puts "p" before
+    it, for a sentence: "p = 0.03", "p < 0.001"."""
     if _missing(value):
         return DASH
-    return "< 0.001" if value < 0.001 else f"{value:.2g}"
+    if value < 0.001:
+        return "p < 0.001" if named else "< 0.001"
+    return f"p = {value:.2g}" if named else f"{value:.2g}"
 
 
 def fmt_ratio(value: float | None) -> str:
@@ -117,11 +120,11 @@ def render_report(context: dict, exports: str | None = None) -> str:
                            exports=exports)
 
 
-def write_report(context: dict, path: Path) -> None:
-    """Write the report, and its tables (context key `tables`) as CSV and JSON beside it."""
-    exports = None
-    if context.get("tables"):
-        folder = tables_dir(path)
-        write_tables(context["tables"], folder)
-        exports = folder.name
-    write_atomic(path, render_report(context, exports))
+def report_files(context: dict, path: Path) -> dict[Path, str]:
+    """The report at `path` and its tables (context key `tables`) as CSV and JSON in the folder
+    beside it: path → text."""
+    if not context.get("tables"):
+        return {path: render_report(context)}
+    folder = tables_dir(path)
+    tables = {folder / name: text for name, text in table_files(context["tables"]).items()}
+    return {**tables, path: render_report(context, folder.name)}

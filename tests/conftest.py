@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters import environments
 from adapters.contract import SetupFailure
-from adapters.environments import EnvSpec
+from adapters.systems import environments
+from adapters.systems.environments import EnvSpec
 from tests.services import new_database, start_postgres, start_ray
 
 REPO = Path(__file__).resolve().parents[1]

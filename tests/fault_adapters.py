@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, Trial
-from adapters.environments import EnvSpec
-from adapters.external import ExternalSystem
+from adapters.systems.environments import EnvSpec
+from adapters.systems.external import ExternalSystem
 
 
 class _Base:
@@ -87,7 +87,7 @@ class NeedsOld(ExternalSystem):
 
     name = "needs-old"
     env = EnvSpec("needs-old", "2.5", (), "")
-    module = "adapters.flaml_automl"
+    module = "adapters.systems.flaml"
 
 
 class BrokenInstall(ExternalSystem):
@@ -96,7 +96,7 @@ class BrokenInstall(ExternalSystem):
     name = "broken-install"
     env = EnvSpec("broken-install", "", (str(Path(__file__).parent / "data" /
                                          "broken-requirements.txt"),), "import flaml")
-    module = "adapters.flaml_automl"
+    module = "adapters.systems.flaml"
 
 
 class Overtuner(_Base):
@@ -110,8 +110,8 @@ class Overtuner(_Base):
         return GBM11
 
     def run(self, data: SearchData, ctx: RunContext) -> RunResult:
-        from adapters.evaluation import align_categories, predict
-        from adapters.families import FAMILIES
+        from adapters.searchers.evaluation import align_categories, predict
+        from adapters.searchers.families import FAMILIES
 
         lgbm = FAMILIES["lgbm"]
         incumbent = {"min_child_samples": 100, "n_estimators": 50}

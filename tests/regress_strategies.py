@@ -9,7 +9,7 @@ import numpy as np
 from optuna.samplers import BaseSampler, RandomSampler
 
 from adapters.contract import SearchSpace
-from auditor.strategies import Observation
+from auditor.gate.strategies import PastTrial
 
 
 def draw(space: SearchSpace, rng: np.random.Generator) -> dict[str, Any]:
@@ -28,13 +28,13 @@ def draw(space: SearchSpace, rng: np.random.Generator) -> dict[str, Any]:
     return config
 
 
-def random_propose(space: SearchSpace, history: list[Observation],
+def random_propose(space: SearchSpace, history: list[PastTrial],
                    rng: np.random.Generator) -> dict[str, Any]:
     """Random search as a propose function."""
     return draw(space, rng)
 
 
-def tenth_of_the_budget(space: SearchSpace, history: list[Observation],
+def tenth_of_the_budget(space: SearchSpace, history: list[PastTrial],
                         rng: np.random.Generator) -> dict[str, Any]:
     """Broken: random search that stops exploring after 10 configurations and repeats them."""
     if len(history) < 10:

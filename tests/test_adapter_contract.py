@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.model_selection import train_test_split
 
-import adapters
+from adapters import registry
 from adapters.contract import (
     Adapter,
     Budget,
@@ -25,9 +25,9 @@ from adapters.contract import (
     SearchSpace,
     place_probabilities,
 )
-from adapters.evaluation import cross_validate, predict
-from adapters.families import FAMILIES
 from adapters.metrics import DEFAULT_METRIC, get_metric
+from adapters.searchers.evaluation import cross_validate, predict
+from adapters.searchers.families import FAMILIES
 from adapters.spaces import GBM11, SPACES, suggest
 from tests.conftest import WALL_CAP, require_environment
 
@@ -76,7 +76,7 @@ def dataset(name: str) -> tuple[SearchData, np.ndarray]:
 
 @functools.cache
 def outcome(system: str, data_name: str) -> Outcome:
-    adapter = adapters.load(system)
+    adapter = registry.load(system)
     env = getattr(adapter, "env", None)
     if env is not None:
         require_environment(env)
@@ -88,7 +88,7 @@ def outcome(system: str, data_name: str) -> Outcome:
 
 # Systems whose environments take minutes to build: run with `tox -e slow` (see README).
 SLOW = {"autogluon", "h2o", "tpot"}
-SYSTEMS = [pytest.param(s, marks=pytest.mark.slow) if s in SLOW else s for s in adapters.SYSTEMS]
+SYSTEMS = [pytest.param(s, marks=pytest.mark.slow) if s in SLOW else s for s in registry.SYSTEMS]
 
 
 def check_space(space: SearchSpace) -> None:
@@ -152,7 +152,7 @@ def test_seeded_search_is_deterministic(system: str, options: dict) -> None:
     budget = Budget(wall_seconds=WALL_CAP, cores=1, max_trials=4)
 
     def configs(seed: int) -> list[dict]:
-        adapter = adapters.load(system, {"cv_folds": 3, **options})
+        adapter = registry.load(system, {"cv_folds": 3, **options})
         ctx = RunContext(time.monotonic() + WALL_CAP, seed=seed, budget=budget)
         result = adapter.run(data, ctx)
         assert [t.status for t in result.trials] == ["complete"] * 4

@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from adapters.metrics import get_metric
-from auditor.checks import shared_rows_effect
+from auditor.audit.checks import shared_rows_effect
 from auditor.cli import main
 from tests.conftest import WALL_CAP, store_rows, write_suite
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.adequacy import assess
+from auditor.audit.adequacy import assess
 from benchmarks.calibration import QUICK, mc_bound, run
 from benchmarks.calibration.experiments import Rate
 

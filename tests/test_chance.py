@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.chance import family_view, sentence
+from auditor.stats.chance import family_view, sentence
 
 
 def test_expected_flags_sum_the_nominal_rates() -> None:

@@ -20,8 +20,9 @@ from statsmodels.stats.multitest import multipletests
 
 from adapters.metrics import get_metric
 from auditor.cli import main
-from auditor.comparison import NOT_ENOUGH, Observation, compare, holm, mean_ci
-from auditor.findings import executive, fmt_p
+from auditor.report.sentences import executive
+from auditor.stats.compare import NOT_ENOUGH, Observation, compare, holm, mean_ci
+from reports import fmt_p
 from tests.conftest import COMPARISON_DATASETS, COMPARISON_SYSTEMS
 
 RNG = np.random.default_rng(7)
@@ -212,7 +213,7 @@ def test_report_tables_and_summary(comparison_run: Path, report: Path) -> None:
     html = report.read_text()
     [friedman] = _json(tables, "friedman")
     summary = [r["sentence"] for r in _json(tables, "summary")]
-    assert f"Friedman test {fmt_p(friedman['p_value'])}" in summary[0]
+    assert f"Friedman test {fmt_p(friedman['p_value'], named=True)}" in summary[0]
     assert any("after Holm correction" in s for s in summary[1:4])
     assert summary[0] in html.replace("&#39;", "'")
     assert {r["system"] for r in _json(tables, "compliance")} == set(COMPARISON_SYSTEMS)

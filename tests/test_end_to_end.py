@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import main
-from auditor.gap import ZERO_WIDTH
-from auditor.pipeline import plan
-from auditor.suite import load_suite
+from auditor.config.suite import load_suite
+from auditor.pipeline.plan import plan
+from auditor.stats.gap import ZERO_WIDTH
 from tests.browser import chromium_available, open_page
 from tests.conftest import REPO, WALL_CAP, runs, store_rows
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.contract import SetupFailure
-from adapters.environments import EnvSpec, find_python, install, ready, unavailable
+from adapters.systems.environments import EnvSpec, find_python, install, ready, unavailable
 from auditor.cli import main
 from tests.conftest import require_environment, runs
 
@@ -74,7 +74,7 @@ def test_missing_prerequisites_are_named_with_their_fix(tmp_path: Path, capsys) 
 
 @pytest.mark.parametrize("system", ["flaml"])
 def test_installed_environment_records_freeze_hash(system: str) -> None:
-    from auditor.systems import env_spec
+    from auditor.execution.installs import env_spec
 
     spec = env_spec(system)
     require_environment(spec)

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from auditor.cli import main
-from auditor.store import Store
+from auditor.store.records import Store
 from tests.conftest import REPO, WALL_CAP, runs
 
 FAULTS = {

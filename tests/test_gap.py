@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from adapters.metrics import get_metric
-from auditor.audit import audit_run
-from auditor.gap import ZERO_WIDTH
-from auditor.vendor import verdict as claim_verdict
+from auditor.audit.score import audit_run
+from auditor.claims.verify import verdict as claim_verdict
+from auditor.stats.gap import ZERO_WIDTH
 
 
 def test_fold_scores_widen_the_gap_interval_and_are_named() -> None:

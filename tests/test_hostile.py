@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from adapters import protocol
-from auditor import recording
 from auditor.cli import main
-from auditor.outputs import check_result, space_problem
+from auditor.execution import recording
+from auditor.execution.outputs import check_result, space_problem
 from tests.conftest import WALL_CAP, runs, store_rows
 
 H = "tests.hostile_adapters:"
@@ -179,7 +179,7 @@ def test_a_store_written_before_the_checks_is_cleaned_on_opening(tmp_path: Path,
 
 
 def test_numbers_a_system_may_hand_back() -> None:
-    from auditor.outputs import count, real
+    from auditor.execution.outputs import count, real
 
     assert [real(v) for v in (0.9, 1, "0.99", True, float("nan"), float("inf"), 10**400)] == [
         0.9, 1.0, None, None, None, None, None]

@@ -1,30 +1,103 @@
-"""The packages import one way: adapters ← auditor → reports. `adapters` runs inside systems'
-own environments (Python 3.9, old scikit-learn) and must not pull in the harness; `reports` renders
-plain data and must not depend on how it was produced."""
+"""The layout holds: imports go one way, modules stay short, and every name is used once.
+
+`adapters` runs inside systems' own environments (Python 3.9, old scikit-learn) and must not pull
+in the harness; `reports` renders plain data and must not depend on how it was produced. Inside
+`auditor` the subpackages follow the pipeline, and a layer imports only from layers below it:
+config → stats → data → execution → store → audit → report, with the workflows (pipeline, gate,
+claims) on top, side by side, and the command line above everything.
+"""
 
 from __future__ import annotations
 
 import ast
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("auditor", "adapters", "reports", "benchmarks")
 FORBIDDEN = {"adapters": {"auditor", "reports"}, "reports": {"auditor", "adapters"}}
+LAYERS = ["config", "stats", "data", "execution", "store", "audit", "report",
+          ("pipeline", "gate", "claims"), "cli"]
+MAX_LINES = 400
 
 
-def _imported_packages(path: Path) -> set[str]:
+def _rank() -> dict[str, int]:
+    return {name: i for i, layer in enumerate(LAYERS)
+            for name in ((layer,) if isinstance(layer, str) else layer)}
+
+
+def _imports(path: Path) -> set[str]:
+    """Dotted names of the modules `path` imports (absolute imports only)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
     return names
+
+
+def _modules() -> list[Path]:
+    return sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_imports_go_one_way(package: str) -> None:
-    offenders = {str(p.relative_to(ROOT)): sorted(_imported_packages(p) & FORBIDDEN[package])
+    offenders = {str(p.relative_to(ROOT)): sorted({n.split(".")[0] for n in _imports(p)}
+                                                  & FORBIDDEN[package])
                  for p in sorted((ROOT / package).rglob("*.py"))}
     assert {p: names for p, names in offenders.items() if names} == {}
+
+
+def test_auditor_layers_import_downwards() -> None:
+    rank = _rank()
+    offenders = []
+    for path in sorted((ROOT / "auditor").rglob("*.py")):
+        parts = path.relative_to(ROOT / "auditor").with_suffix("").parts
+        if parts[0] not in rank:
+            continue
+        for name in _imports(path):
+            target = name.split(".")
+            if target[0] != "auditor" or len(target) < 2 or target[1] not in rank:
+                continue
+            if target[1] != parts[0] and rank[target[1]] >= rank[parts[0]]:
+                offenders.append(f"{'/'.join(parts)} imports {name}")
+    assert offenders == []
+
+
+def test_only_entry_files_at_the_top_of_auditor() -> None:
+    top = {p.name for p in (ROOT / "auditor").glob("*.py")}
+    assert top <= {"__init__.py", "__main__.py", "cli.py"}
+    assert {p.name for p in (ROOT / "auditor").iterdir() if p.is_dir()} - {"__pycache__"} == {
+        name for layer in LAYERS for name in ((layer,) if isinstance(layer, str) else layer)
+    } - {"cli"}
+
+
+def test_modules_stay_short() -> None:
+    long = {str(p.relative_to(ROOT)): n for p in _modules()
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}
+
+
+def test_module_names_are_unique() -> None:
+    """A module's name (a package's folder name) says what it is, once across the packages."""
+    seen: dict[str, list[str]] = defaultdict(list)
+    for p in _modules():
+        if p.name == "__init__.py":
+            if p.parent.name not in PACKAGES:
+                seen[p.parent.name].append(str(p.parent.relative_to(ROOT)))
+        elif p.name != "__main__.py":
+            seen[p.stem].append(str(p.relative_to(ROOT)))
+    assert {name: where for name, where in seen.items() if len(where) > 1} == {}
+
+
+def test_class_names_are_unique() -> None:
+    seen: dict[str, list[str]] = defaultdict(list)
+    for p in _modules():
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                seen[node.name].append(str(p.relative_to(ROOT)))
+    assert {name: where for name, where in seen.items() if len(where) > 1} == {}

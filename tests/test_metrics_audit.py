@@ -10,7 +10,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from adapters.metrics import get_metric
-from auditor.audit import audit_run, bootstrap_indices
+from auditor.audit.score import audit_run
+from auditor.stats.bootstrap import bootstrap_indices
 
 
 def _binary():

@@ -17,14 +17,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from auditor import openml_source
 from auditor.cli import OPENML_VARS, main
-from auditor.datasets import Dataset, load_dataset
-from auditor.errors import UsageError
-from auditor.pipeline import plan
-from auditor.splits import official
-from auditor.store import npy_load
-from auditor.suite import load_suite
+from auditor.config.errors import UsageError
+from auditor.config.suite import load_suite
+from auditor.data import openml as openml_source
+from auditor.data.dataset import Dataset, OpenMLOrigin
+from auditor.data.sources import load_dataset
+from auditor.data.split import official
+from auditor.pipeline.plan import plan
+from auditor.store.schema import npy_load
 from tests.conftest import REPO, WALL_CAP, runs, store_rows
 from tests.openml_replay import RECORDED, Replay
 
@@ -124,7 +125,7 @@ def test_official_split_leaves_out_rows_without_a_target() -> None:
 
     d = Dataset("t", "openml:task/9", "y", pd.DataFrame({"a": [0.0, 1, 3, 4, 5]}),
                 np.array([0, 1, 0, 1, 0]), "binary", ["0", "1"], dropped_missing_target=1,
-                openml=openml_source.OpenMLOrigin(1, 1, 9, 1, 1, Task()),
+                openml=OpenMLOrigin(1, 1, 9, 1, 1, Task()),
                 kept_rows=np.array([True, True, False, True, True, True]))
     split = official(d, 0, 0, 0)
     assert split.search_idx.tolist() == [0, 2, 4] and split.holdout_idx.tolist() == [1, 3]

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from auditor.cli import main
-from auditor.regress import gate
-from auditor.regress_summary import html_page, markdown
-from auditor.strategies import Observation, Strategy, parse_strategy, run
-from auditor.tabular import load_tasks, read_table
-from auditor.tabulate import FIDELITIES, sample_configs
+from auditor.gate.benchmark_tables import load_tasks, read_table
+from auditor.gate.build import FIDELITIES, sample_configs
+from auditor.gate.regression import gate
+from auditor.gate.strategies import PastTrial, Strategy, parse_strategy, run
+from auditor.gate.summary import html_page, markdown
 from tests.conftest import REPO
 from tests.regress_strategies import draw
 
@@ -132,7 +132,7 @@ def test_the_baseline_against_itself_with_new_seeds_passes(baseline: Path, tmp_p
 
 def test_a_user_function_runs_as_a_strategy(baseline: Path, tmp_path: Path) -> None:
     task = load_tasks([LINEAR3])[0]
-    seen: list[list[Observation]] = []
+    seen: list[list[PastTrial]] = []
 
     def propose(space, history, rng):
         seen.append(history)

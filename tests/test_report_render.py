@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from auditor.comparison import Observation, compare
-from auditor.reporting import _comparison_view
-from reports import render_report, write_report
+from auditor.report.context import _comparison_view
+from auditor.report.exports import write_report
+from auditor.stats.compare import Observation, compare
+from reports import render_report
 from reports.anytime import NO_TRAJECTORIES
 from reports.charts import NO_RUNS, reported_vs_holdout_svg
 from tests.browser import chromium_available, open_page

@@ -1,5 +1,5 @@
 """Scale-out: the same suite on a local Ray cluster into PostgreSQL gives the results of the
-local pool into SQLite; runners sharing a store never run a job twice; stale claims are taken
+local pool into SQLite; runners sharing a store never run a job twice; stale leases are taken
 over."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import main
-from auditor.store import Store, owner_id
+from auditor.store.leases import owner_id
+from auditor.store.records import Store
 from tests.conftest import REPO, WALL_CAP
 
 # quickstart's datasets and deterministic systems, small enough to be quick everywhere
@@ -85,29 +86,29 @@ def test_two_runners_share_one_store_without_duplicates(tmp_path: Path, suite_fa
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    target = (tmp_path / "claims.sqlite" if request.param == "sqlite"
+    target = (tmp_path / "leases.sqlite" if request.param == "sqlite"
               else request.getfixturevalue("pg_url"))
     store = Store(target)
     request.addfinalizer(store.close)
     return store
 
 
-def test_claims_are_taken_once_and_taken_over_when_stale(store: Store) -> None:
+def test_leases_are_taken_once_and_taken_over_when_stale(store: Store) -> None:
     me, other, gone = owner_id(), "elsewhere/1/1.00", f"{owner_id().split('/')[0]}/999999/1.00"
-    assert store.claim("a", other, stale_s=60)
-    assert not store.claim("a", me, stale_s=60)  # a live runner elsewhere holds it
+    assert store.lease("a", other, stale_s=60)
+    assert not store.lease("a", me, stale_s=60)  # a live runner elsewhere holds it
     time.sleep(0.2)
-    assert store.claim("a", me, stale_s=0.1)  # its heartbeat went stale
-    assert not store.claim("a", other, stale_s=60)
-    assert store.claim("b", gone, stale_s=60)
-    assert store.claim("b", me, stale_s=60)  # its owner was a process on this host, now dead
+    assert store.lease("a", me, stale_s=0.1)  # its heartbeat went stale
+    assert not store.lease("a", other, stale_s=60)
+    assert store.lease("b", gone, stale_s=60)
+    assert store.lease("b", me, stale_s=60)  # its owner was a process on this host, now dead
     store.release(me)
-    assert store.claim("a", other, stale_s=60)  # given back
+    assert store.lease("a", other, stale_s=60)  # given back
     run = {"job_id": "a", "suite": "s", "dataset": "d", "system": "x", "system_ref": "x",
            "options": "{}", "seed": 0, "metric": "m", "status": "ok", "wall_s": 1.0,
            "overrun": 0, "budget": "{}", "versions": "{}", "dataset_fingerprint": "f",
            "split_fingerprint": "f", "started_at": "t", "finished_at": "t"}
     assert store.put_run(run, [], other)
     assert not store.put_run(run, [], me)  # recorded once, whoever finishes second
-    assert not store.claim("a", me, stale_s=0)  # done: never run again
+    assert not store.lease("a", me, stale_s=0)  # done: never run again
     assert len(store.rows("SELECT * FROM runs")) == 1

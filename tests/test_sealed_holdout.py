@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from auditor.cli import main
-from auditor.datasets import load_dataset
-from auditor.splits import seal
+from auditor.data.sources import load_dataset
+from auditor.data.split import seal
 from tests.conftest import runs
 
 

@@ -13,7 +13,7 @@ from scipy.stats import wilcoxon
 from sklearn.datasets import load_breast_cancer
 from threadpoolctl import threadpool_limits
 
-import adapters
+from adapters import registry
 from adapters.contract import Budget, Hyperparameter, RunContext, SearchData, SearchSpace
 from adapters.spaces import SPACES, suggest
 from tests.conftest import WALL_CAP
@@ -42,7 +42,7 @@ def regret(config: dict[str, float]) -> float:
 
 def best_regret(system: str, seed: int, **options) -> float:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    searcher = adapters.load(system, options)
+    searcher = registry.load(system, options)
     study = optuna.create_study(sampler=searcher.sampler(seed))
     best = math.inf
     for _ in range(TRIALS):
@@ -75,7 +75,7 @@ def _data() -> SearchData:
 
 
 def _run(system: str, seed: int, max_trials: int, **options):
-    searcher = adapters.load(system, {"cv_folds": 3, **options})
+    searcher = registry.load(system, {"cv_folds": 3, **options})
     budget = Budget(wall_seconds=WALL_CAP, cores=1, max_trials=max_trials)
     return searcher.run(_data(), RunContext(time.monotonic() + WALL_CAP, seed, budget))
 
@@ -109,7 +109,7 @@ def test_hyperband_records_every_rung_with_its_fidelity() -> None:
 
 
 def test_grid_reports_its_size_and_stays_on_the_grid() -> None:
-    searcher = adapters.load("grid", {"space": "gbm11", "levels": 3})
+    searcher = registry.load("grid", {"space": "gbm11", "levels": 3})
     assert searcher.grid_size() == 3 ** 11  # 11 dimensions, 3 levels each
     result = _run("grid", 0, 5, space="linear3", levels=3)
     grid = result.search_space["grid"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from auditor.store import SCHEMA_VERSION, Store, npy_bytes, npy_load
+from auditor.store.records import Store
+from auditor.store.schema import SCHEMA_VERSION, npy_bytes, npy_load
 
 V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from auditor.errors import UsageError
-from auditor.store import Store, take_secret_url
+from auditor.config.errors import UsageError
+from auditor.store.records import Store, take_secret_url
 from tests.conftest import REPO
 
 PASSWORD = "pw-never-on-a-command-line-7f3a"

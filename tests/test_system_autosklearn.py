@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from adapters.autosklearn_automl import AutoSklearn
+from adapters.systems.autosklearn import AutoSklearn
 from auditor.cli import main
 from tests.conftest import WALL_CAP, require_environment, runs, store_rows, write_suite
 

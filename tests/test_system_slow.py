@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import adapters
+from adapters import registry
 from auditor.cli import main
 from tests.conftest import require_environment, runs, write_suite
 
@@ -31,7 +31,7 @@ CASES: dict[str, tuple[dict[str, Any], float]] = {
 @pytest.mark.slow
 @pytest.mark.parametrize("system", CASES)
 def test_system_through_the_harness(system: str, tmp_path: Path) -> None:
-    require_environment(adapters.load(system).env)
+    require_environment(registry.load(system).env)
     dataset, wall = CASES[system]
     suite = write_suite(tmp_path, datasets=[dataset], systems=[system],
                         budget={"wall_seconds": wall, "cores": 1, "memory_mb": 4096,

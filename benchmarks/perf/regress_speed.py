@@ -14,9 +14,9 @@ import os
 import time
 from pathlib import Path
 
-from auditor.regress import run_results
-from auditor.strategies import parse_strategy
-from auditor.tabular import Task, load_tasks
+from auditor.gate.benchmark_tables import TableTask, load_tasks
+from auditor.gate.regression import run_results
+from auditor.gate.strategies import parse_strategy
 
 STRATEGIES = ("optuna.samplers.RandomSampler", "optuna.samplers.TPESampler",
               "optuna.samplers.CmaEsSampler")
@@ -63,7 +63,7 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _lookup_seconds(tasks: list[Task]) -> float:
+def _lookup_seconds(tasks: list[TableTask]) -> float:
     """Mean time of one `nearest` call, one configuration at a time as a run makes them."""
     calls = [(t.table, config) for t in tasks for config in t.table.configs[:200]]
     start = time.perf_counter()

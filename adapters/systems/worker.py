@@ -1,0 +1,48 @@
+"""Runs one job inside a system's own environment: `python -m adapters.systems.worker JOB_FOLDER`.
+
+Reads `job.json` and the inputs, calls `work(data, ctx, options, folder)` of the system module the
+job names, and writes the result or the error back. Needs only the standard library, numpy and
+pandas, and runs on Python 3.9.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib
+import json
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+from adapters import protocol
+from adapters.contract import Budget, RunContext, SearchData, SystemFailure
+
+PR_SET_PDEATHSIG = 1
+
+
+def main(folder: Path) -> int:
+    with contextlib.suppress(OSError, AttributeError):  # die with the process that started us
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    job = json.loads((folder / protocol.JOB).read_text())
+    ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=Budget(**job["budget"]))
+    ctx.stop_on_sigterm()
+    try:
+        X, y, X_holdout = protocol.read_inputs(folder)
+        data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])
+        result = importlib.import_module(job["module"]).work(data, ctx, job["options"], folder)
+        protocol.write_result(folder, result, {})
+    except MemoryError:
+        protocol.write_error(folder, "oom", "MemoryError inside the system", traceback.format_exc())
+        return 1
+    except Exception as exc:
+        failure = exc.failure_class if isinstance(exc, SystemFailure) else "crash"
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        protocol.write_error(folder, failure, message, traceback.format_exc())
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))

@@ -1,0 +1,194 @@
+"""Protocol checks on a sealed split and on what a system says of itself, and seed stability."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from adapters.metrics import Metric, get_metric
+from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
+
+LEAK_AUC = 0.99  # a single feature ranking the holdout this well is a leak suspect
+LEAK_SPEARMAN = 0.99
+# duplicates occur naturally in tabular data (identical customers); a share of the holdout below
+# this is stated, not flagged, and each run's own check says whether the rows move its score
+SHARED_SHARE = 0.01
+# a shift by the shared rows below this fraction of the holdout CI's half-width changes no reading
+SHARED_MATERIAL = 0.25
+
+
+@dataclass
+class Finding:
+    """One check's outcome: `flag` True means something to look at; plain words first."""
+
+    check: str
+    flag: bool
+    summary: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def shared_rows(shared: np.ndarray) -> Finding:
+    """Exact duplicate feature rows on both sides of the split; `shared` marks the holdout rows
+    (`SealedSplit.shared_holdout`)."""
+    n = int(shared.sum())
+    share = n / len(shared)
+    rows = "holdout row also appears" if n == 1 else "holdout rows also appear"
+    summary = (f"{n} {rows} ({share:.1%} of the holdout), feature for feature, among the search "
+               "rows; the holdout is not fully unseen"
+               + (f" (under {SHARED_SHARE:.0%} of it: not flagged)" if share < SHARED_SHARE else "")
+               + "; each run's 'shared holdout rows' check says whether they move its score")
+    return Finding("duplicate rows across the split", share >= SHARED_SHARE,
+                   summary if n else "no holdout row appears among the search rows",
+                   {"shared_rows": n, "share": share})
+
+
+def shared_rows_effect(metric: Metric, y: np.ndarray, preds: np.ndarray, shared: np.ndarray,
+                       stratified: bool, half_width: float, seed: int = 0) -> Finding:
+    """How far the holdout rows that also appear among the search rows move a run's score: the
+    score on all holdout rows minus the score on the unseen ones, oriented so that positive means
+    the shared rows flatter the run, with a bootstrap CI that resamples the unseen and the shared
+    rows separately. Flagged when the CI lies above 0 and the shift is material: at least
+    `SHARED_MATERIAL` of `half_width`, the half-width of the run's holdout CI."""
+    unseen, seen = np.flatnonzero(~shared), np.flatnonzero(shared)
+    sign = 1.0 if metric.greater_is_better else -1.0
+    u = unseen[bootstrap_indices(y[unseen], stratified, seed)]
+    s = seen[bootstrap_indices(y[seen], stratified, seed + 1)]
+    diffs = sign * (metric.batch(y, preds, np.concatenate([u, s], axis=1))
+                    - metric.batch(y, preds, u))
+    diffs = diffs[np.isfinite(diffs)]
+    unseen_score = metric(y[unseen], preds[unseen])
+    effect = sign * (metric(y, preds) - unseen_score)
+    if not (np.isfinite(effect) and diffs.size):
+        return Finding("shared holdout rows", False,
+                       f"the effect of the {len(seen)} holdout rows also among the search rows "
+                       f"cannot be measured: {metric.name} is undefined on the "
+                       f"{len(unseen)} unseen rows", {"shared_rows": len(seen)})
+    lo, hi = percentile_interval(diffs)
+    material = SHARED_MATERIAL * half_width
+    flag = bool(lo > 0 and effect >= material)
+    if flag:
+        verdict = (f"they flatter the score: on the {len(unseen)} unseen rows alone it is "
+                   f"{unseen_score:.4g}")
+    elif lo > 0:
+        verdict = (f"too small to matter (under {SHARED_MATERIAL:g} of the holdout CI's "
+                   f"half-width, {half_width:.3g})")
+    else:
+        verdict = "no clear effect"
+    return Finding(
+        "shared holdout rows", flag,
+        f"the {len(seen)} holdout rows also among the search rows move {metric.name} by "
+        f"{effect:+.3g} (95 % CI {lo:+.3g} to {hi:+.3g}); {verdict}",
+        {"shared_rows": len(seen), "effect": effect, "effect_lo": float(lo),
+         "effect_hi": float(hi), "unseen_score": unseen_score})
+
+
+def _feature_auc(values: pd.Series, search_values: pd.Series, search_y: np.ndarray,
+                 y: np.ndarray) -> float:
+    """How well one feature alone ranks the holdout's classes (one-vs-rest, best class)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
+        rates = pd.Series(search_y).groupby(search_values.astype(str).to_numpy()).mean()
+        score = values.astype(str).map(rates).fillna(float(np.mean(search_y))).to_numpy()
+    else:
+        score = values.to_numpy(dtype=float)
+        score = np.where(np.isnan(score), np.nanmedian(score) if np.isfinite(score).any() else 0,
+                         score)
+    auc = get_metric("roc_auc")
+    p = np.column_stack([1 - score, score])
+    value = auc((y == 1).astype(int), p)
+    return max(value, 1 - value) if np.isfinite(value) else 0.5
+
+
+def leakage_screen(search_X: pd.DataFrame, search_y: np.ndarray, holdout_X: pd.DataFrame,
+                   holdout_y: np.ndarray, task_type: str) -> Finding:
+    """A single feature that predicts the holdout target almost perfectly."""
+    suspects: dict[str, float] = {}
+    for col in holdout_X.columns:
+        if task_type == "regression":
+            if isinstance(holdout_X[col].dtype, pd.CategoricalDtype):
+                continue
+            rho = spearmanr(holdout_X[col].to_numpy(dtype=float), holdout_y,
+                            nan_policy="omit").statistic
+            if np.isfinite(rho) and abs(rho) >= LEAK_SPEARMAN:
+                suspects[col] = float(abs(rho))
+        else:
+            best = 0.5
+            for c in np.unique(holdout_y):
+                best = max(best, _feature_auc(holdout_X[col], search_X[col],
+                                              (search_y == c).astype(float),
+                                              (holdout_y == c).astype(int)))
+            if best >= LEAK_AUC:
+                suspects[col] = best
+    what = "|Spearman rank correlation|" if task_type == "regression" else "one-feature ROC AUC"
+    if suspects:
+        listed = ", ".join(f"{k} ({v:.3f})" for k, v in sorted(suspects.items(),
+                                                                key=lambda kv: -kv[1]))
+        summary = (f"leak suspect: {listed} alone predict(s) the holdout target almost "
+                   f"perfectly ({what} ≥ {LEAK_AUC}); check it is known before the outcome")
+    else:
+        summary = f"no single feature predicts the holdout target almost perfectly ({what})"
+    return Finding("leakage screen", bool(suspects), summary, {"suspects": suspects})
+
+
+def measured_on(reported_on: str | None) -> Finding:
+    """What the reported score was measured on, and the selection bias that comes with it."""
+    text = (reported_on or "").lower()
+    if not text:
+        kind = "not stated"
+    elif "cv" in text or "cross" in text or "fold" in text:
+        kind = "cross-validation on the search rows"
+    elif "holdout" in text or "validation" in text:
+        kind = "an internal holdout of the search rows"
+    elif "train" in text:
+        kind = "the training data"
+    else:
+        kind = "not stated"
+    flag = kind in ("the training data", "not stated")
+    return Finding("reported score measured on", flag,
+                   f"the reported score was measured on {kind}", {"kind": kind})
+
+
+def selection_bias(n_configs: int | None, reported_on: str | None) -> Finding:
+    """The best of many scores on the same rows is biased upwards (winner's curse): a note that
+    explains the gap, not a fault of the run, so it never flags."""
+    many = (n_configs or 0) > 1
+    return Finding(
+        "selection bias", False,
+        (f"the reported score is the best of {n_configs} configurations scored on the same "
+         "search rows that chose it, so it is biased upwards; only the holdout is unbiased"
+         if many else "one configuration: no selection among scores on the same rows"),
+        {"n_configs": n_configs, "reported_on": reported_on})
+
+
+def seed_stability(holdout_by_system: dict[str, list[float]],
+                   configs_by_system: dict[str, list[dict[str, Any]]]) -> list[Finding]:
+    """Spread across seeds of each system's holdout score and chosen configuration; flags pairs
+    of systems whose difference is no larger than the between-seed spread."""
+    findings = []
+    spread = {s: float(np.std(v, ddof=1)) for s, v in holdout_by_system.items() if len(v) >= 2}
+    for system, sd in spread.items():
+        configs = configs_by_system.get(system, [])
+        numeric = {k for c in configs for k, v in c.items() if isinstance(v, int | float)}
+        cv = {k: float(np.std([c[k] for c in configs if k in c])
+                       / (abs(np.mean([c[k] for c in configs if k in c])) or 1.0))
+              for k in sorted(numeric)}
+        findings.append(Finding(
+            f"seed stability: {system}", False,
+            f"{system}: holdout score varies by SD {sd:.3g} across "
+            f"{len(holdout_by_system[system])} seeds",
+            {"sd": sd, "config_relative_spread": cv}))
+    systems = sorted(spread)
+    for i, a in enumerate(systems):
+        for b in systems[i + 1:]:
+            diff = abs(np.mean(holdout_by_system[a]) - np.mean(holdout_by_system[b]))
+            noise = max(spread[a], spread[b])
+            if diff <= noise:
+                findings.append(Finding(
+                    f"seed stability: {a} vs {b}", True,
+                    f"{a} and {b} differ by {diff:.3g} on average, no more than the "
+                    f"between-seed SD ({noise:.3g}): the ranking of the two is not stable",
+                    {"difference": diff, "seed_sd": noise}))
+    return findings

@@ -1,0 +1,1 @@
+"""Vendor claims: seal a dataset for a vendor, then verify the score the vendor claims."""

@@ -1,0 +1,1 @@
+"""Suite files and the user-facing error every layer raises."""

@@ -1,0 +1,86 @@
+"""What runs inside a job's process: confine, read the job folder, run the adapter, write back."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adapters import protocol, registry
+from adapters.contract import Budget, RunContext, RunResult, SearchData, SystemFailure
+from auditor.execution.confinement import confine
+
+STDERR = "stderr.log"  # the job's stderr, in its folder; the harness keeps its tail on failure
+# errors of the harness's disk while the result is written: the machinery's fault
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class InvalidOutput(SystemFailure):
+    """The system returned something that is not a usable result."""
+
+    failure_class = "invalid-output"
+
+
+def _usage() -> dict[str, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "cpu_s": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
+        "maxrss_mb": max(own.ru_maxrss, kids.ru_maxrss) / 1024,
+    }
+
+
+def main(job_dir: str, cpus: list[int], X: pd.DataFrame, y: np.ndarray,
+         X_holdout: pd.DataFrame) -> None:
+    """Entry point of a job's process, forked from the fork server. The data arrives through the
+    process's start pipe, never through files: search rows with labels, holdout features only."""
+    folder = Path(job_dir)
+    sys.stderr.flush()
+    with open(folder / STDERR, "wb") as log:
+        os.dup2(log.fileno(), 2)
+    job = json.loads((folder / protocol.JOB).read_text())
+    os.environ.update(job["settings"])
+    budget = Budget(**job["budget"])
+    confine(budget.cores, cpus)
+    ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget)
+    ctx.stop_on_sigterm()
+    try:
+        data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])
+        adapter = registry.load(job["system"], job["options"])
+        started = time.monotonic()
+        result = adapter.run(data, ctx)
+        search_s = time.monotonic() - started
+        if not isinstance(result, RunResult):
+            raise InvalidOutput(f"the system returned {type(result).__name__}, not a RunResult")
+        if result.search_space is None and (space := adapter.search_space()) is not None:
+            result.search_space = space.as_dict()
+        result.environment = result.environment or job["environment"]
+        try:
+            protocol.write_result(folder, result, {
+                "search_s": search_s, "system_version": adapter.version(), **_usage()})
+        except (TypeError, ValueError) as exc:
+            raise InvalidOutput(f"unusable result: {type(exc).__name__}: {exc}") from None
+        except OSError as exc:
+            if exc.errno not in DISK_ERRORS:
+                raise
+            protocol.write_error(folder, "infrastructure", f"saving the result: {exc}",
+                                 traceback.format_exc())
+            raise SystemExit(1) from None
+    except MemoryError:
+        protocol.write_error(folder, "oom", "MemoryError: allocation failed inside the system",
+                             traceback.format_exc())
+        raise SystemExit(1) from None
+    except Exception as exc:
+        failure = exc.failure_class if isinstance(exc, SystemFailure) else "crash"
+        message = str(exc) if isinstance(exc, SystemFailure) else f"{type(exc).__name__}: {exc}"
+        protocol.write_error(folder, failure, message.splitlines()[0][:500] if message else failure,
+                             str(getattr(exc, "detail", "") or "") + traceback.format_exc())
+        raise SystemExit(1) from None

@@ -1,0 +1,333 @@
+"""Run jobs in their own processes, in parallel, under an enforced budget.
+
+Each job is a fresh process forked from a fork server that has preloaded the heavy imports, so a
+job starts in milliseconds with clean OpenMP state. The parent samples each job's process tree,
+sends SIGTERM at the wall budget (the adapter stops searching, refits and predicts), SIGKILLs after
+the grace period, and kills on the memory limit. Every job ends as an `Outcome`, failed or not.
+
+`JobProcess` is one job's process from start to collection; `Runner` schedules jobs on local
+slots, and `auditor.execution.ray_cluster` runs the same `JobProcess` inside Ray tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psutil
+
+from adapters import protocol
+from adapters.contract import Budget, RunResult, prediction_problem, prediction_shape
+from auditor.config.suite import SystemSpec
+from auditor.data.split import SealedSplit
+from auditor.execution import child, outputs
+from auditor.execution.confinement import Usage, cpu_slots, thread_env
+
+PRELOAD = [
+    "auditor.execution.child", "adapters.searchers.baseline", "adapters.searchers.lgbm_default",
+    "adapters.searchers.optuna_search",
+    "lightgbm", "optuna", "sklearn.model_selection", "pandas", "pyarrow.parquet", "threadpoolctl",
+]
+POLL_S = 0.05
+# The adapter is told to finish this much before the wall budget, to leave time for hand-back.
+HANDBACK_S = 0.25
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    split: SealedSplit
+    system: SystemSpec
+    metric: str
+
+    @property
+    def seed(self) -> int:
+        return self.split.seed
+
+    def task(self) -> JobSpec:
+        d = self.split.dataset
+        return JobSpec(self.job_id, self.system.system, self.system.options, self.seed, self.metric,
+                    d.task_type, d.classes, len(self.split.holdout_idx),
+                    {k: v for k, v in os.environ.items() if k.startswith("AUDITOR_")})
+
+    def data(self) -> JobData:
+        s = self.split
+        return s.search_X, s.search_y, s.holdout_X
+
+
+# What a job's process is handed through its start pipe: search rows, labels, holdout features
+JobData = tuple[pd.DataFrame, np.ndarray, pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job as its process sees it: no holdout labels, so it can travel to another machine."""
+
+    job_id: str
+    system: str
+    options: dict[str, Any]
+    seed: int
+    metric: str
+    task_type: str
+    classes: list[str]
+    n_holdout: int
+    # the command's AUDITOR_* settings (e.g. --envs); the fork server may predate them
+    settings: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What every job of a suite gets: the budget, the grace period, the harness environment."""
+
+    budget: Budget
+    grace_s: float
+    environment: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """Everything measured about one finished job."""
+
+    job: Job
+    status: str
+    failure_class: str | None
+    failure_message: str | None
+    result: RunResult | None
+    extra: dict[str, Any]
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    overrun: bool
+    started_at: str
+    finished_at: str
+    # what the harness changed in the system's answer before storing it (execution.outputs)
+    notes: list[str] = field(default_factory=list)
+    # a failed job's last lines of traceback and stderr
+    failure_detail: str | None = None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def fork_context(cores: int) -> Any:
+    """The fork server's context, started with the thread caps and the heavy imports."""
+    os.environ.update(thread_env(cores))  # inherited by the fork server
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    warm = ctx.Process(target=int)  # waits for the preload: paid once, outside any job
+    with _main_hidden():
+        warm.start()
+    warm.join()
+    return ctx
+
+
+def failed(message: str, failure: str, started: float, started_at: str) -> dict[str, Any]:
+    """Outcome fields of a job that produced nothing."""
+    return {"status": "failed", "failure_class": failure, "failure_message": message,
+            "result": None, "extra": {}, "wall_s": time.monotonic() - started, "cpu_s": 0.0,
+            "peak_rss_mb": 0.0, "overrun": False, "started_at": started_at,
+            "finished_at": now_iso()}
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Hide the caller's main module while a job's process starts: multiprocessing would run it
+    again in the job's process (a Ray worker's main module imports Ray: about a second per job)."""
+    main = sys.modules["__main__"]
+    spec, path = getattr(main, "__spec__", None), main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+        if path is not None:
+            main.__file__ = path
+
+
+class JobProcess:
+    """One job's process: started with its data, watched, killed at its limits, collected."""
+
+    def __init__(self, ctx: Any, task: JobSpec, data: JobData, cpus: list[int], limits: Limits,
+                 folder: Path) -> None:
+        self.task, self.limits, self.folder = task, limits, folder
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self.started = time.monotonic()
+        self.started_at = now_iso()
+        budget = limits.budget
+        protocol.write_json(folder / protocol.JOB, {
+            "system": task.system,
+            "options": task.options,
+            "seed": task.seed,
+            "metric": task.metric,
+            "task_type": task.task_type,
+            "classes": task.classes,
+            "budget": budget.as_dict(),
+            "deadline": self.started + budget.wall_seconds - HANDBACK_S,
+            "environment": limits.environment,
+            "settings": task.settings,
+        })
+        self.process = ctx.Process(target=child.main, args=(str(folder), cpus, *data),
+                                   name=f"job-{task.job_id}")
+        with _main_hidden():
+            self.process.start()
+        try:
+            self.ps: psutil.Process | None = psutil.Process(self.process.pid)
+        except psutil.Error:
+            self.ps = None
+        self.usage = Usage()
+        self.termed = False
+        self.killed_for: str | None = None
+
+    def enforce(self) -> None:
+        budget = self.limits.budget
+        rss = self.usage.sample(self.ps) if self.ps else 0.0
+        elapsed = time.monotonic() - self.started
+        if rss > budget.memory_mb:
+            self.killed_for = self.killed_for or "oom"
+            self.kill()
+        elif elapsed > budget.wall_seconds + self.limits.grace_s:
+            self.killed_for = self.killed_for or "timeout"
+            self.kill()
+        elif elapsed > budget.wall_seconds and not self.termed:
+            self.termed = True
+            self.process.terminate()
+
+    def kill(self) -> None:
+        """SIGKILL the job's whole process tree."""
+        if self.ps is None:
+            self.process.kill()
+            return
+        try:
+            procs = [self.ps, *self.ps.children(recursive=True)]
+        except psutil.Error:
+            procs = [self.ps]
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.send_signal(signal.SIGKILL)
+
+    def run_to_end(self) -> dict[str, Any]:
+        """Watch the process until it ends; its outcome fields."""
+        while self.process.is_alive():
+            self.enforce()
+            self.process.join(POLL_S)
+        return self.collect()
+
+    def collect(self) -> dict[str, Any]:
+        """The outcome fields of the ended process (all of `Outcome` but the job)."""
+        self.process.join()
+        wall = time.monotonic() - self.started
+        budget, task, folder = self.limits.budget, self.task, self.folder
+        result, extra, notes, detail = None, {}, [], ""
+        failure, message = self.killed_for, None
+        if failure == "timeout":
+            message = f"killed after {wall:.1f} s (budget {budget.wall_seconds:g} s + grace)"
+        elif failure == "oom":
+            message = (f"killed at {self.usage.peak_rss_mb:.0f} MB resident "
+                       f"(limit {budget.memory_mb} MB)")
+        elif (error := outputs.read_job_error(folder)) is not None:
+            failure, message, detail = error
+        elif not (folder / protocol.RESULT).exists():
+            code = self.process.exitcode
+            failure = "crash"
+            message = (f"process killed by signal {-code}" if code and code < 0
+                       else f"process exited with code {code} and no result")
+        else:
+            shape = prediction_shape(task.n_holdout, task.task_type, len(task.classes))
+            try:
+                result, extra, notes = outputs.read_checked(folder, shape)
+            except Exception as exc:  # whatever the job wrote, it must not crash the harness
+                failure = "invalid-output"
+                message = outputs.storable(str(exc)[:500]) or type(exc).__name__
+            else:
+                message = prediction_problem(result.predictions, task.n_holdout,
+                                             task.task_type, len(task.classes))
+                failure = "invalid-output" if message else None
+        self.process.close()
+        if failure:  # the last lines of the traceback, then of stderr
+            detail = "\n".join(filter(None, (outputs.tail(detail), _stderr_tail(folder))))
+        shutil.rmtree(folder, ignore_errors=True)
+        return {
+            "status": "failed" if failure else "ok",
+            "failure_class": failure,
+            "failure_message": message,
+            "result": result if not failure else None,
+            "extra": extra,
+            "wall_s": wall,
+            "cpu_s": max(extra.get("cpu_s", 0.0), self.usage.cpu_s),
+            "peak_rss_mb": max(extra.get("maxrss_mb", 0.0), self.usage.peak_rss_mb),
+            "overrun": wall > budget.wall_seconds,
+            "started_at": self.started_at,
+            "finished_at": now_iso(),
+            "notes": notes,
+            "failure_detail": detail or None,
+        }
+
+
+def _stderr_tail(folder: Path, size: int = 1 << 16) -> str:
+    """The last lines of the job's stderr (read from its last `size` bytes), headed, or ""."""
+    try:
+        with open(folder / child.STDERR, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            text = f.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+    return f"-- stderr --\n{outputs.tail(text)}" if text else ""
+
+
+# Asked for the next job whenever a slot is free; None: nothing to start now
+NextJob = Callable[[], Job | None]
+
+
+class Runner:
+    """Schedules jobs on up to `workers` local processes, each confined to `budget.cores` CPUs."""
+
+    def __init__(self, limits: Limits, workers: int, work_dir: Path) -> None:
+        self.limits = limits
+        self.workers = workers
+        self.work_dir = work_dir
+        self.slots = cpu_slots(limits.budget.cores, workers)
+        self.ctx = fork_context(limits.budget.cores)
+
+    def run(self, next_job: NextJob, on_done: Callable[[Outcome], None],
+            on_start: Callable[[Job], None] | None = None) -> None:
+        """Run jobs until `next_job` has none and none is running; a failure of `on_done`
+        kills the running jobs."""
+        running: dict[int, tuple[Job, JobProcess]] = {}
+        free = list(range(self.workers))
+        try:
+            while True:
+                while free and (job := next_job()) is not None:
+                    slot = free.pop(0)
+                    running[slot] = job, JobProcess(self.ctx, job.task(), job.data(),
+                                                    self.slots[slot], self.limits,
+                                                    self.work_dir / job.job_id)
+                    if on_start:
+                        on_start(job)
+                if not running:
+                    return
+                wait([p.process.sentinel for _, p in running.values()], timeout=POLL_S)
+                for slot, (job, p) in list(running.items()):
+                    if p.process.is_alive():
+                        p.enforce()
+                        continue
+                    del running[slot]
+                    free.append(slot)
+                    on_done(Outcome(job=job, **p.collect()))
+        finally:
+            for _, p in running.values():
+                p.kill()

@@ -1,0 +1,172 @@
+"""Run jobs as Ray tasks on an existing cluster (`auditor run --executor ray [--address ADDR]`).
+
+Each job is one Ray task that reserves the budget's cores (`num_cpus`) and memory. The task runs
+the job exactly as the local runner does: a `JobProcess` forked from a fork server (one per Ray
+worker process, heavy imports preloaded), with the same thread caps, confined to CPUs that the task
+takes on its node, sampled, sent SIGTERM at the budget, and SIGKILLed after the grace period or past
+the memory limit. The task returns the outcome's fields; the harness records them. A task gets the
+search rows, their labels and the holdout features: holdout labels stay in the harness.
+
+A task lost to the machinery (its worker or node died, or Ray failed it) is the failure class
+`infrastructure`; Ray's own retries are off, so the harness counts and bounds them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import logging
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from auditor.config.errors import INFRASTRUCTURE, UsageError
+from auditor.execution.local import (
+    POLL_S,
+    Job,
+    JobData,
+    JobProcess,
+    JobSpec,
+    Limits,
+    NextJob,
+    Outcome,
+    failed,
+    fork_context,
+    now_iso,
+)
+
+CPU_LOCKS = Path(tempfile.gettempdir()) / "auditor-cpus"
+
+
+@contextlib.contextmanager
+def node_cpus(cores: int) -> Iterator[list[int]]:
+    """CPUs of this node for one task, held by file locks while it runs (a lock goes with its
+    process, so a killed worker frees its CPUs); wraps around when every CPU is taken."""
+    CPU_LOCKS.mkdir(exist_ok=True)
+    cpus = sorted(os.sched_getaffinity(0))
+    held: list[tuple[int, int]] = []
+    try:
+        for cpu in cpus:
+            if len(held) == cores:
+                break
+            fd = os.open(CPU_LOCKS / f"cpu{cpu}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            held.append((cpu, fd))
+        taken = [cpu for cpu, _ in held]
+        yield taken + [cpus[i % len(cpus)] for i in range(cores - len(taken))]
+    finally:
+        for _, fd in held:
+            os.close(fd)
+
+
+@functools.cache
+def _fork_context(cores: int) -> Any:
+    return fork_context(cores)
+
+
+def run_task(task: JobSpec, data: JobData, limits: Limits) -> dict[str, Any]:
+    """Body of a job's Ray task, on a worker: the job's process from start to outcome."""
+    ctx = _fork_context(limits.budget.cores)
+    with node_cpus(limits.budget.cores) as cpus:
+        folder = Path(tempfile.mkdtemp(prefix=f"auditor-{task.job_id}-"))
+        return JobProcess(ctx, task, data, cpus, limits, folder).run_to_end()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else 'no detail'}"[:300]
+
+
+class RayRunner:
+    """Schedules jobs as Ray tasks, at most `workers` at a time (default: the cluster's CPUs
+    divided by the budget's cores). Use as a context manager: it connects and disconnects."""
+
+    def __init__(self, limits: Limits, workers: int | None, address: str | None) -> None:
+        self.limits, self.workers, self.address = limits, workers, address or "auto"
+
+    def __enter__(self) -> RayRunner:
+        if self.address != "auto":
+            self._check_address()
+        try:
+            import ray
+        except ImportError:
+            raise UsageError("--executor ray needs Ray; install it with "
+                             "pip install 'automl-auditor[ray]'") from None
+        self.ray = ray
+        try:
+            ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
+            raise UsageError(f"cannot connect to a Ray cluster at {self.address} "
+                             f"({_first_line(exc)}); start one with `ray start --head` or give "
+                             "--address HOST:PORT") from None
+        budget = self.limits.budget
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if cpus < budget.cores:
+            ray.shutdown()
+            raise UsageError(f"the Ray cluster at {self.address} has {cpus} CPUs, fewer than "
+                             f"the budget's {budget.cores} cores per job; add nodes or lower "
+                             "budget.cores")
+        self.workers = self.workers or cpus // budget.cores
+        self.remote = ray.remote(run_task).options(
+            num_cpus=budget.cores, memory=budget.memory_mb * 2**20, max_retries=0)
+        return self
+
+    def _check_address(self) -> None:
+        """Fail fast on an address where nothing listens (Ray would retry for minutes); a
+        loopback address means a one-machine cluster, which Ray binds to 127.0.0.1 only when
+        told so before it is imported."""
+        host, sep, port = self.address.rpartition(":")
+        if not sep or not port.isdigit():
+            raise UsageError(f"--address {self.address!r} is not HOST:PORT; give e.g. "
+                             "127.0.0.1:6379")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except OSError as exc:
+            raise UsageError(f"no Ray cluster answers at {self.address} "
+                             f"({exc.strerror or exc}); start one with `ray start --head` or fix "
+                             "--address") from None
+        if host == "localhost" or host.startswith("127."):
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+    def __exit__(self, *exc: object) -> None:
+        self.ray.shutdown()
+
+    def run(self, next_job: NextJob, on_done: Callable[[Outcome], None],
+            on_start: Callable[[Job], None] | None = None) -> None:
+        """Run jobs until `next_job` has none and none is in flight; a failure of `on_done`
+        cancels the tasks in flight."""
+        ray = self.ray
+        inflight: dict[Any, tuple[Job, float, str]] = {}
+        data: dict[int, Any] = {}  # one object per split, shared by its jobs
+        try:
+            while True:
+                while len(inflight) < self.workers and (job := next_job()) is not None:
+                    if id(job.split) not in data:
+                        data[id(job.split)] = ray.put(job.data())
+                    ref = self.remote.remote(job.task(), data[id(job.split)], self.limits)
+                    inflight[ref] = job, time.monotonic(), now_iso()
+                    if on_start:
+                        on_start(job)
+                if not inflight:
+                    return
+                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_S * 20)
+                for ref in ready:
+                    job, started, started_at = inflight.pop(ref)
+                    try:
+                        fields = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        fields = failed(_first_line(exc), INFRASTRUCTURE, started, started_at)
+                    on_done(Outcome(job=job, **fields))
+        finally:
+            for ref in inflight:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)

@@ -1,0 +1,1 @@
+"""The searcher regression gate: tabular benchmarks, candidate strategies, the gate, its summary."""

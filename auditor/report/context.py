@@ -1,0 +1,346 @@
+"""Build the report's context from one or more results stores, with plain-word findings first.
+
+The context is a plain dict (rendered by `reports`); `tables` holds every table of the report as
+rows for the CSV and JSON exports beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters.metrics import get_metric
+from auditor.config.errors import UsageError
+from auditor.report import sentences
+from auditor.report.exports import export_tables
+from auditor.report.results import Results, load_results
+from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
+from auditor.stats.chance import family_view
+from auditor.stats.chance import sentence as chance_sentence
+from auditor.stats.compare import Comparison, Interval, Observation, compare, mean_ci
+from auditor.store.schema import npy_load
+
+RUN_FIELDS = ("system", "seed", "repeat", "fold", "status", "failure_class", "failure_message",
+              "failure_detail", "notes", "reported_on", "verdict", "n_configs", "wall_s", "cpu_s",
+              "peak_rss_mb", "search_s", "model_description", "system_version", "compute_cpu_s",
+              "full_fidelity_evals")
+# Systems that anchor the normalized scores, found by label, then by registered name
+BASELINE, REFERENCES, RANDOM = "constant", ("tpe",), "random"
+
+
+def _run_view(row: dict[str, Any]) -> dict[str, Any]:
+    view = {k: row[k] for k in RUN_FIELDS}
+    extra = json.loads(row["extra_metrics"] or "{}")
+    view.update({
+        "holdout": row["holdout_score"], "holdout_lo": row["holdout_lo"],
+        "holdout_hi": row["holdout_hi"], "reported": row["reported_score"], "gap": row["gap"],
+        "gap_lo": row["gap_lo"], "gap_hi": row["gap_hi"], "overrun": bool(row["overrun"]),
+        "best_config": json.loads(row["best_config"]) if row["best_config"] else {},
+        "environment": json.loads(row["environment"] or "{}"),
+        "search_space": json.loads(row["search_space"] or "null"),
+        "top_decile": extra.get("top_decile_precision"),
+        "reported_uncertainty": (extra.get("reported_uncertainty") or {}).get("method"),
+        "trajectory": json.loads(row["trajectory"] or "[]"),
+    })
+    return view
+
+
+def _split_key(run: dict[str, Any]) -> str:
+    return "/".join(str(run[k]) for k in ("seed", "repeat", "fold") if run[k] is not None)
+
+
+def paired_difference(results: Results, dataset: str, metric: str, a: str, b: str
+                      ) -> tuple[float, float, float] | None:
+    """Mean over shared splits of score(a) − score(b) on the same holdout rows, with a paired
+    bootstrap CI; positive means `a` is better. None when the two share no successful split."""
+    m = get_metric(metric)
+    sign = 1.0 if m.greater_is_better else -1.0
+    task = next(d["task_type"] for d in results.datasets if d["name"] == dataset)
+    labels = {(s["seed"], s["fingerprint"]): s["holdout_y"] for s in results.splits
+              if s["dataset"] == dataset}
+    by_split: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
+    for r in results.runs:
+        if r["dataset"] == dataset and r["status"] == "ok" and r["system"] in (a, b):
+            by_split.setdefault((r["seed"], r["split_fingerprint"]), {})[r["system"]] = r
+    points, boots = [], []
+    for (seed, fp), pair in sorted(by_split.items()):
+        if len(pair) != 2:
+            continue
+        y = npy_load(labels[seed, fp])
+        pa, pb = (np.load(pair[s]["root"] / pair[s]["predictions_path"]) for s in (a, b))
+        points.append(sign * (m(y, pa) - m(y, pb)))
+        idx = bootstrap_indices(y, task != "regression", seed)
+        boots.append(sign * (m.batch(y, pa, idx) - m.batch(y, pb, idx)))
+    if not points:
+        return None
+    mean_boot = np.nanmean(np.vstack(boots), axis=0)
+    lo, hi = percentile_interval(mean_boot)
+    return float(np.mean(points)), lo, hi
+
+
+def _dataset_finding(results: Results, d: dict[str, Any], metric: str, c: Comparison | None
+                     ) -> str:
+    cells = [x for x in (c.cells if c else []) if x.dataset == d["name"]]
+    if not cells:
+        return f"On {d['name']}, no system finished successfully."
+    m = get_metric(metric)
+    ranked = sorted(cells, key=lambda x: m.loss(x.score.mean))
+    best = ranked[0]
+    i = best.score
+    unit = "seed" if d["openml_task_id"] is None else "split"
+    spread = (f", 95 % CI {i.lo:.4g} to {i.hi:.4g} across them" if i.lo is not None else "")
+    text = (f"On {d['name']}, {best.system} had the best mean holdout {metric}: "
+            f"{i.mean:.4g} over {i.n} {unit}{'s' if i.n != 1 else ''}{spread}")
+    if len(ranked) == 1:
+        return text + "; no other system finished to compare with."
+    runner_up = ranked[1].system
+    diff = paired_difference(results, d["name"], metric, best.system, runner_up)
+    if diff is None:
+        return text + f"; it shares no successful {unit} with {runner_up}, so no paired comparison."
+    point, lo, hi = diff
+    if lo == hi == 0:
+        return text + f", tied with {runner_up} on every bootstrap resample of the holdout."
+    clear = "a clear lead" if lo > 0 else "not a clear lead: the interval includes 0"
+    return (text + f", ahead of {runner_up} by {point:.3g} (95 % CI {lo:.3g} to {hi:.3g}, "
+            f"paired bootstrap over holdout rows) — {clear}.")
+
+
+def _openml_view(d: dict[str, Any]) -> dict[str, int | None] | None:
+    """OpenML data set id and version and task id, or None for other sources."""
+    if d["openml_dataset_id"] is None:
+        return None
+    return {"dataset_id": d["openml_dataset_id"], "version": d["openml_dataset_version"],
+            "task_id": d["openml_task_id"]}
+
+
+def _interval(i: Interval | None) -> dict[str, Any] | None:
+    return None if i is None else {"mean": i.mean, "lo": i.lo, "hi": i.hi, "n": i.n}
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _anchor(runs: list[dict[str, Any]], names: Sequence[str], chosen: str | None = None
+            ) -> str | None:
+    """The label of the first system among `names` (label first, then registered name)."""
+    labels = {r["system"] for r in runs if r["status"] == "ok"}
+    if chosen is not None:
+        if chosen not in labels:
+            raise UsageError(f"--reference {chosen!r} has no successful run; choose one of "
+                             + ", ".join(sorted(labels)))
+        return chosen
+    for name in names:
+        if name in labels:
+            return name
+        refs = sorted(r["system"] for r in runs if r["status"] == "ok" and r["system_ref"] == name)
+        if refs:
+            return refs[0]
+    return None
+
+
+def _across_seeds(views: list[dict[str, Any]], c: Comparison | None, dataset: str,
+                  order: list[str]) -> list[dict[str, Any]]:
+    """Per system on one dataset: holdout and top-decile precision with CIs across seeds, and
+    the mean configurations, full-fidelity equivalents, compute and wall seconds per run."""
+    rows = []
+    for system in order:
+        runs = [v for v in views if v["system"] == system]
+        if not runs:
+            continue
+        ok = [v for v in runs if v["status"] == "ok"]
+        top = [v["top_decile"]["value"] for v in ok if v["top_decile"]]
+        cell = c.cell(dataset, system) if c else None
+        rows.append({
+            "system": system, "runs": len(runs), "ok": len(ok),
+            "holdout": _interval(cell.score) if cell else None,
+            "rank": cell.rank if cell else None,
+            "top_decile": (_interval(mean_ci(
+                top, bounds=get_metric("top_decile_precision").bounds)) if top else None),
+            "n_configs": _mean([v["n_configs"] for v in ok]),
+            "full_fidelity_evals": _mean([v["full_fidelity_evals"] for v in ok]),
+            "compute_cpu_s": _mean([v["compute_cpu_s"] for v in ok]),
+            "wall_s": _mean([v["wall_s"] for v in runs]),
+        })
+    return rows
+
+
+def _skipped(baseline: str | None, tuned: str | None, random: str | None) -> list[str]:
+    """Why a normalized score is missing."""
+    notes = []
+    if baseline is None or tuned is None:
+        missing = [name for name, label in (("the constant baseline", baseline),
+                                            ("a tuned reference", tuned)) if label is None]
+        notes.append("AMLB-style normalized scores need the constant baseline and a tuned "
+                     f"reference ({', '.join(REFERENCES)}, or `auditor report --reference "
+                     f"SYSTEM`); {' and '.join(missing)} did not run successfully here, so they "
+                     "are left out.")
+    if random is None:
+        notes.append("Bayesmark-style normalized scores need random search, which did not run "
+                     "successfully here, so they are left out.")
+    return notes
+
+
+def _comparison_view(c: Comparison, metrics: dict[str, str], notes: list[str]
+                     ) -> dict[str, Any]:
+    nemenyi = None
+    if c.nemenyi is not None:
+        n = c.nemenyi
+        nemenyi = {
+            "alpha": n.alpha, "q_alpha": n.q_alpha, "critical_difference": n.critical_difference,
+            "cliques": n.cliques,
+            "pairs": [{"a": a, "b": b, "rank_difference": abs(c.mean_ranks[a] - c.mean_ranks[b]),
+                       "p_value": p, "significant": p < n.alpha}
+                      for (a, b), p in n.p_values.items()],
+        }
+    scores = []
+    for d in c.datasets:
+        cells = {x.system: x for x in c.cells if x.dataset == d}
+        gib = get_metric(metrics[d]).greater_is_better
+        best = (max if gib else min)(x.score.mean for x in cells.values())
+        scores.append({"dataset": d, "metric": metrics[d], "greater_is_better": gib,
+                       "in_ranks": d in c.blocks, "cells": {
+                           s: {**_interval(x.score), "rank": x.rank, "best": x.score.mean == best}
+                           for s, x in cells.items()}})
+    return {
+        "systems": c.systems, "datasets": c.datasets, "blocks": c.blocks,
+        "excluded": [{"dataset": d, "reason": why} for d, why in c.excluded.items()],
+        "ranks": [{"system": s, "mean_rank": c.mean_ranks[s], "n_datasets": len(c.blocks)}
+                  for s in c.systems if s in c.mean_ranks],
+        "mean_ranks": dict(c.mean_ranks),
+        "friedman": {"n_datasets": c.friedman.n_datasets, "n_systems": c.friedman.n_systems,
+                     "statistic": c.friedman.statistic, "p_value": c.friedman.p_value,
+                     "note": c.friedman.note},
+        "nemenyi": nemenyi,
+        "pairs": [{**{k: getattr(p, k) for k in ("a", "b", "n_datasets", "wins", "ties", "losses",
+                                                 "median_difference", "statistic", "p_value",
+                                                 "p_holm", "note")},
+                   "significant": p.significant,
+                   "nemenyi_p": c.nemenyi.p_values[p.a, p.b] if c.nemenyi else None}
+                  for p in c.pairs],
+        "normalized": [{
+            "style": n.style, "title": sentences.STYLE_NAMES[n.style], "zero": n.zero,
+            "one": n.one, "note": n.note,
+            "summary": {s: _interval(i) for s, i in n.summary.items()},
+            "by_dataset": [{"dataset": d, "scores": {s: v for (e, s), v in n.per_dataset.items()
+                                                     if e == d}}
+                           for d in c.datasets if any(e == d for e, _ in n.per_dataset)],
+        } for n in c.normalized],
+        "scores": scores,
+        "notes": notes,
+    }
+
+
+def _compliance(runs: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]]:
+    """Per system: how close runs came to the wall budget, overruns, and failures by class."""
+    rows = []
+    for system in order:
+        mine = [r for r in runs if r["system"] == system]
+        ratios = [r["wall_s"] / json.loads(r["budget"])["wall_seconds"] for r in mine]
+        memory = [r["peak_rss_mb"] / json.loads(r["budget"])["memory_mb"] for r in mine
+                  if r["peak_rss_mb"] is not None]
+        failures = Counter(r["failure_class"] or "unknown" for r in mine if r["status"] != "ok")
+        rows.append({
+            "system": system, "runs": len(mine), "ok": sum(r["status"] == "ok" for r in mine),
+            "max_wall_ratio": max(ratios), "median_wall_ratio": float(np.median(ratios)),
+            "overruns": sum(bool(r["overrun"]) for r in mine),
+            "max_memory_ratio": max(memory) if memory else None,
+            "failures": dict(sorted(failures.items())),
+        })
+    return rows
+
+
+def build_context(sources: Path | Sequence[Path], title: str | None = None,
+                  reference: str | None = None) -> dict[str, Any]:
+    """The report of every run in the stores of `sources` (output folders or store files).
+
+    `reference` is the tuned system (label) that scores 1 in the AMLB-style normalization;
+    default: the first of `REFERENCES` present.
+    """
+    results = load_results([sources] if isinstance(sources, Path) else list(sources))
+    runs = results.runs
+    if not runs:
+        raise UsageError(f"no run recorded in {', '.join(map(str, results.stores))} yet")
+    views_by = {d["name"]: [] for d in results.datasets}
+    for r in runs:
+        views_by[r["dataset"]].append(_run_view(r))
+    metrics = {r["dataset"]: r["metric"] for r in runs}
+    obs = [Observation(r["dataset"], _split_key(r), r["system"], r["holdout_score"],
+                       get_metric(r["metric"]).greater_is_better, get_metric(r["metric"]).bounds)
+           for r in runs if r["status"] == "ok" and r["holdout_score"] is not None]
+    baseline, tuned = _anchor(runs, (BASELINE,)), _anchor(runs, REFERENCES, reference)
+    random = _anchor(runs, (RANDOM,))
+    c = compare(obs, baseline, tuned, random) if obs else None
+    ranked = c.systems if c else []
+    order = ranked + sorted({r["system"] for r in runs} - set(ranked))
+    sections = []
+    for d in results.datasets:
+        views = views_by[d["name"]]
+        if not views:
+            continue
+        metric = metrics[d["name"]]
+        sections.append({
+            "name": d["name"], "source": d["source"], "task_type": d["task_type"],
+            "metric": metric, "greater_is_better": get_metric(metric).greater_is_better,
+            "n_rows": d["n_rows"], "n_features": d["n_features"],
+            "n_categorical": d["n_categorical"], "n_missing": d["n_missing"],
+            "fingerprint": d["fingerprint"], "openml": _openml_view(d),
+            "splits": [{k: s[k] for k in ("seed", "fingerprint", "n_search", "n_holdout",
+                                          "openml_task_id", "repeat", "fold")}
+                       for s in results.splits if s["dataset"] == d["name"]],
+            "runs": views,
+            "finding": _dataset_finding(results, d, metric, c),
+            "across_seeds": _across_seeds(views, c, d["name"], order),
+        })
+    unit = "seed" if all(r["fold"] is None for r in runs) else "split"
+    summary = sentences.executive(c, unit, baseline) if c else ["No run finished successfully."]
+    budgets = list({r["budget"]: json.loads(r["budget"]) for r in runs}.values())
+    if len(budgets) > 1:
+        summary.append(f"These runs used {len(budgets)} different budgets (see Budget), so not "
+                       "every comparison here is under a matched budget.")
+    optimistic = sum(r["verdict"] == "optimistic" for r in runs)
+    failed = [r for r in runs if r["status"] != "ok"]
+    overruns = sum(bool(r["overrun"]) for r in runs)
+    summary.append(f"{optimistic} of {len(runs) - len(failed)} successful runs reported a "
+                   "validation score better than their holdout score beyond the 95 % CI "
+                   "(verdict 'optimistic').")
+    family = family_view(results.audits, runs)
+    summary.append(chance_sentence(family))
+    summary.append(f"{len(failed)} of {len(runs)} runs failed"
+                   + (": " + ", ".join(sorted({f"{r['failure_class']}" for r in failed}))
+                      if failed else "") + f"; {overruns} ran past the wall budget.")
+    first = runs[0]
+    ctx = {
+        "title": title or f"Audit report: {first['suite']}",
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "suite": {"name": ", ".join(dict.fromkeys(r["suite"] for r in runs)),
+                  "path": ", ".join(str(getattr(p, "parent", p)) for p in results.stores)},
+        "sources": [{"store": str(p), "runs": sum(r["store"] == p for r in runs)}
+                    for p in results.stores],
+        "budget": budgets[0],
+        "budgets": budgets,
+        "seeds": sorted({r["seed"] for r in runs}),
+        # the harness's own splits; an OpenML task's folds have the sizes the task gives them
+        "holdout_fraction": next((s["holdout_fraction"] for s in results.splits
+                                  if s["openml_task_id"] is None), None),
+        "cv_folds": next((json.loads(r["options"])["cv_folds"] for r in runs
+                          if "cv_folds" in json.loads(r["options"])), None),
+        "versions": json.loads(first["versions"]),
+        "summary": summary,
+        "system_order": order,
+        "comparison": _comparison_view(c, metrics, _skipped(baseline, tuned, random))
+        if c else None,
+        "datasets": sections,
+        "compliance": _compliance(runs, order),
+        "audits": results.audits,
+        "family": family,
+    }
+    ctx["tables"] = export_tables(ctx)
+    return ctx

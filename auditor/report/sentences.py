@@ -1,0 +1,105 @@
+"""The report's plain-word sentences; each one carries its confidence interval or its test."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from auditor.stats.compare import ALPHA, Comparison, Interval, Normalized, Pair
+from reports import fmt_p
+
+STYLE_NAMES = {"amlb": "AMLB style", "bayesmark": "Bayesmark style"}
+
+
+def _interval(i: Interval, digits: str = ".3g") -> str:
+    if i.lo is None or i.hi is None:
+        return f"{i.mean:{digits}} (one value, no CI)"
+    return f"{i.mean:{digits}} (95 % CI {i.lo:{digits}} to {i.hi:{digits}})"
+
+
+def _splits(c: Comparison, unit: str) -> str:
+    counts = sorted({c.splits[d] for d in c.blocks})
+    many = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+    return f"{many} {unit}{'s' if counts[-1] != 1 else ''} each, averaged per dataset"
+
+
+def ranking(c: Comparison, unit: str = "seed") -> str:
+    if not c.blocks:
+        return ("No dataset has a successful run of every system, so the systems are not ranked "
+                "and not tested against each other as a group.")
+    best = c.systems[0]
+    k, n = len(c.mean_ranks), len(c.blocks)
+    text = (f"Across {n} dataset{'s' if n != 1 else ''} ({_splits(c, unit)}), {best} had the best "
+            f"average rank: {c.mean_ranks[best]:.2f} among {k} systems (1 = best)")
+    f = c.friedman
+    if f.p_value is None:
+        return text + f"; Friedman test: {f.note}."
+    verdict = ("the systems differ significantly" if f.p_value < ALPHA
+               else "not significant, the differences in rank could be chance")
+    return text + f"; Friedman test {fmt_p(f.p_value, named=True)}: {verdict}."
+
+
+def nemenyi(c: Comparison) -> str | None:
+    if c.nemenyi is None or c.friedman.p_value is None:
+        return None
+    best = c.systems[0]
+    beaten = [b for (a, b), p in c.nemenyi.p_values.items() if a == best and p < c.nemenyi.alpha]
+    head = (f"Nemenyi post-hoc test (critical difference {c.nemenyi.critical_difference:.2f} "
+            f"ranks at alpha = {c.nemenyi.alpha:g}): ")
+    if beaten:
+        return head + f"{best} ranks significantly better than {_list(beaten)}."
+    return head + f"{best} is not significantly better ranked than any other system."
+
+
+def _list(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def pair(p: Pair, subject: str) -> str:
+    """`subject` (one of the pair) against the other, in wins, ties and losses, with the test."""
+    other = p.b if subject == p.a else p.a
+    wins, losses = (p.wins, p.losses) if subject == p.a else (p.losses, p.wins)
+    text = (f"{subject} beat {other} on {wins} of {p.n_datasets} datasets ({p.ties} "
+            f"tie{'s' if p.ties != 1 else ''}, {losses} loss{'es' if losses != 1 else ''})")
+    if p.p_holm is None:
+        return text + f"; {p.note}."
+    verdict = "significant" if p.significant else "not significant"
+    return (text + f"; Wilcoxon signed-rank {fmt_p(p.p_holm, named=True)} after Holm correction: "
+            f"{verdict}.")
+
+
+def small_sample(c: Comparison) -> str | None:
+    """Say so when too few datasets let any Wilcoxon test reach significance."""
+    tested = [p.n_datasets for p in c.pairs if p.p_value is not None]
+    if not tested or 2 / 2 ** max(tested) < ALPHA:
+        return None
+    n = max(tested)
+    return (f"With {n} datasets no Wilcoxon signed-rank test can reach p < {ALPHA:g} (its smallest "
+            f"possible p is {2 / 2 ** n:.3g}); a significant pairwise result needs at least 6.")
+
+
+def normalized(n: Normalized, leave_out: Sequence[str] = ()) -> str | None:
+    """The normalized scores of the systems other than the anchors and `leave_out`."""
+    shown = {s: i for s, i in n.summary.items() if s not in (n.zero, n.one, *leave_out)}
+    if not shown:
+        return None
+    top = "1" if n.style == "amlb" else "100"
+    digits = ".2f" if n.style == "amlb" else ".0f"
+    counts = sorted({i.n for i in shown.values()})
+    over = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+    parts = [f"{s} {_interval(i, digits)}" for s, i in shown.items()]
+    return (f"Normalized scores ({STYLE_NAMES[n.style]}: {n.zero} = 0, {n.one} = {top}; mean over "
+            f"{over} datasets): " + "; ".join(parts) + ".")
+
+
+def executive(c: Comparison, unit: str = "seed", baseline: str | None = None) -> list[str]:
+    """Sentences on the whole comparison: ranks and Friedman, the leader against each other
+    system, Nemenyi, and the normalized scores (the Bayesmark-style ones without `baseline`,
+    whose distance from random search says little)."""
+    lines = [ranking(c, unit)]
+    if c.systems:
+        leader = c.systems[0]
+        lines += [pair(p, leader) for p in c.pairs if leader in (p.a, p.b)]
+    lines += [line for line in (small_sample(c), nemenyi(c)) if line]
+    lines += [line for line in (normalized(n, [baseline] if n.style == "bayesmark" and baseline
+                                           else []) for n in c.normalized) if line]
+    return lines

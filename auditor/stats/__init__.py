@@ -1,0 +1,1 @@
+"""Statistics shared by every layer above the data: bootstrap intervals and comparisons."""
