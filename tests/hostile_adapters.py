@@ -130,5 +130,5 @@ class DiskFullInJob(_Base):
         def full(path: Path, array: np.ndarray) -> None:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-        protocol._save_npy = full
+        protocol.save_npy = full
         return self.result(data, self.prior(data))

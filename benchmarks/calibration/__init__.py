@@ -23,18 +23,18 @@ from benchmarks.calibration.worlds import Sizes
 
 
 @dataclass(frozen=True)
-class Plan:
+class Replicates:
     sizes: Sizes
     reps: int
     adequacy_reps: int
     worse: float  # the overtuning power case: incumbent worse by this much RMSE
 
 
-FULL = Plan(Sizes(search=5600, holdout=1400), reps=1000, adequacy_reps=1000, worse=0.05)
-QUICK = Plan(Sizes(search=1200, holdout=300), reps=400, adequacy_reps=200, worse=0.12)
+FULL = Replicates(Sizes(search=5600, holdout=1400), reps=1000, adequacy_reps=1000, worse=0.05)
+QUICK = Replicates(Sizes(search=1200, holdout=300), reps=400, adequacy_reps=200, worse=0.12)
 
 
-def run(plan: Plan, seed: int = 0) -> list[Rate]:
+def run(plan: Replicates, seed: int = 0) -> list[Rate]:
     """Every measured rate of the plan."""
     return (optimism_and_claims(plan.sizes, plan.reps, seed)
             + overtuning(plan.sizes, plan.reps, seed, plan.worse)
@@ -51,7 +51,7 @@ def mc_bound(r: Rate, ses: float = 3.0) -> float:
     return r.nominal + ses * (r.nominal * (1 - r.nominal) / r.n) ** 0.5
 
 
-def table(rates: list[Rate], plan: Plan) -> str:
+def table(rates: list[Rate], plan: Replicates) -> str:
     """A Markdown table of the rates with their Wilson intervals."""
     lines = [f"Holdout {plan.sizes.holdout} rows, search {plan.sizes.search} rows; "
              f"{plan.reps} replicates per case ({plan.adequacy_reps} for adequacy, shared rows "

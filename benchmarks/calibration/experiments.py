@@ -17,7 +17,7 @@ from auditor.audit.score import audit_run, score_with_ci
 from auditor.claims.verify import verdict as claim_verdict
 from auditor.stats.gap import ZERO_WIDTH
 from benchmarks.calibration import worlds
-from benchmarks.calibration.worlds import Outcome, Sizes
+from benchmarks.calibration.worlds import Simulated, Sizes
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Rate:
         return max(0.0, centre - half), min(1.0, centre + half)
 
 
-Simulate = Callable[[np.random.Generator, Sizes], Outcome]
+Simulate = Callable[[np.random.Generator, Sizes], Simulated]
 HONEST: dict[str, Simulate] = {
     "honest, 5-fold CV reported": worlds.honest_cv,
     "honest, internal holdout reported": worlds.honest_holdout,
@@ -55,12 +55,12 @@ FLAGS = ("optimistic", "pessimistic")
 
 
 def _outcomes(simulate: Simulate, sizes: Sizes, reps: int, seed: int, tag: int
-              ) -> Iterator[tuple[int, Outcome]]:
+              ) -> Iterator[tuple[int, Simulated]]:
     for rep in range(reps):
         yield rep, simulate(np.random.default_rng([seed, tag, rep]), sizes)
 
 
-def _audit(o: Outcome, rep: int, reported: float | None = None, fixed: bool = False):
+def _audit(o: Simulated, rep: int, reported: float | None = None, fixed: bool = False):
     metric = worlds.LOG_LOSS if o.predictions.ndim == 2 else worlds.RMSE
     return audit_run(metric, o.holdout_y, o.predictions,
                      o.reported if reported is None else reported, o.predictions.ndim == 2,

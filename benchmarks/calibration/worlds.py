@@ -29,7 +29,7 @@ class Sizes:
 
 
 @dataclass
-class Outcome:
+class Simulated:
     """What a simulated system hands the auditor, and the truth the auditor cannot see."""
 
     reported: float
@@ -68,26 +68,26 @@ def cv_rmse(X: np.ndarray, y: np.ndarray, folds: np.ndarray, fit: bool,
     return out
 
 
-def honest_cv(rng: np.random.Generator, s: Sizes) -> Outcome:
+def honest_cv(rng: np.random.Generator, s: Sizes) -> Simulated:
     """OLS, reported score = mean 5-fold CV RMSE; the final model is refitted on all rows."""
     X, y = draw(rng, s.search)
     folds = cv_rmse(X, y, fold_ids(rng, s.search), fit=True)
     b = ols(X, y)
     Xh, yh = draw(rng, s.holdout)
-    return Outcome(float(np.mean(folds)), yh, Xh @ b, population_rmse(b), folds)
+    return Simulated(float(np.mean(folds)), yh, Xh @ b, population_rmse(b), folds)
 
 
-def honest_holdout(rng: np.random.Generator, s: Sizes) -> Outcome:
+def honest_holdout(rng: np.random.Generator, s: Sizes) -> Simulated:
     """OLS fitted on 80 % of the search rows, reported on the other 20 % (its internal holdout);
     that model is the one delivered."""
     X, y = draw(rng, s.search)
     m = s.search // 5
     b = ols(X[m:], y[m:])
     Xh, yh = draw(rng, s.holdout)
-    return Outcome(RMSE(y[:m], X[:m] @ b), yh, Xh @ b, population_rmse(b), validation_rows=m)
+    return Simulated(RMSE(y[:m], X[:m] @ b), yh, Xh @ b, population_rmse(b), validation_rows=m)
 
 
-def constant_cv(rng: np.random.Generator, s: Sizes) -> Outcome:
+def constant_cv(rng: np.random.Generator, s: Sizes) -> Simulated:
     """The mean predictor, reported by 5-fold CV."""
     _, y = draw(rng, s.search)
     folds = fold_ids(rng, s.search)
@@ -96,10 +96,10 @@ def constant_cv(rng: np.random.Generator, s: Sizes) -> Outcome:
     _, yh = draw(rng, s.holdout)
     mean = float(y.mean())
     truth = float(np.sqrt(SIGMA ** 2 + BETA @ BETA + mean ** 2))
-    return Outcome(float(np.mean(scores)), yh, np.full(s.holdout, mean), truth, scores)
+    return Simulated(float(np.mean(scores)), yh, np.full(s.holdout, mean), truth, scores)
 
 
-def selected(rng: np.random.Generator, s: Sizes, n: int = 20, r: float = 0.5) -> Outcome:
+def selected(rng: np.random.Generator, s: Sizes, n: int = 20, r: float = 0.5) -> Simulated:
     """Best of n equally good fixed predictors (|b − β| = r) by 5-fold CV: the reported score
     is optimistic by the selection alone."""
     X, y = draw(rng, s.search)
@@ -109,11 +109,11 @@ def selected(rng: np.random.Generator, s: Sizes, n: int = 20, r: float = 0.5) ->
     per = [cv_rmse(X, y, folds, fit=False, b=b) for b in bs]
     best = int(np.argmin([np.mean(f) for f in per]))
     Xh, yh = draw(rng, s.holdout)
-    return Outcome(float(np.mean(per[best])), yh, Xh @ bs[best], population_rmse(bs[best]),
+    return Simulated(float(np.mean(per[best])), yh, Xh @ bs[best], population_rmse(bs[best]),
                    per[best])
 
 
-def constant_log_loss(rng: np.random.Generator, s: Sizes) -> Outcome:
+def constant_log_loss(rng: np.random.Generator, s: Sizes) -> Simulated:
     """Class-prior predictor on a binary task without signal, reported by 5-fold CV log loss."""
     y = (rng.random(s.search) < PRIOR).astype(int)
     folds = fold_ids(rng, s.search)
@@ -125,7 +125,7 @@ def constant_log_loss(rng: np.random.Generator, s: Sizes) -> Outcome:
     q = float(y.mean())
     yh = (rng.random(s.holdout) < PRIOR).astype(int)
     truth = float(-(PRIOR * np.log(q) + (1 - PRIOR) * np.log(1 - q)))
-    return Outcome(float(np.mean(scores)), yh, np.tile([1 - q, q], (s.holdout, 1)), truth,
+    return Simulated(float(np.mean(scores)), yh, np.tile([1 - q, q], (s.holdout, 1)), truth,
                    scores)
 
 
