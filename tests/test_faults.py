@@ -45,7 +45,7 @@ def test_system_failures_are_classified_and_never_retried(tmp_path: Path, suite_
                                                           executor: list[str], capsys) -> None:
     suite = suite_factory(
         grace_seconds=1,
-        budget={"wall_seconds": 6, "cores": 1, "memory_mb": 700},
+        budget={"wall_seconds": 15, "cores": 1, "memory_mb": 700},
         systems=["constant",
                  *({"system": ref, "label": label} for label, (ref, _) in FAULTS.items())],
     )
@@ -58,7 +58,7 @@ def test_system_failures_are_classified_and_never_retried(tmp_path: Path, suite_
     for label, (_, failure) in FAULTS.items():
         assert (rows[label]["status"], rows[label]["failure_class"]) == ("failed", failure), (
             label, rows[label]["failure_message"])
-    assert 7 <= rows["sleeper"]["wall_s"] <= 7 + 5  # killed at wall + grace; slack for load
+    assert 16 <= rows["sleeper"]["wall_s"] <= 16 + 5  # killed at wall + grace; slack for load
     assert rows["hog"]["peak_rss_mb"] > 700
     assert "could not convert string to float" in rows["garbage"]["failure_message"]
     assert "shape" in rows["wrong-shape"]["failure_message"]
@@ -78,19 +78,22 @@ def test_ray_worker_killed_mid_job_is_retried(tmp_path: Path, suite_factory, ray
                                               capsys) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
-    suite = suite_factory(budget={"wall_seconds": 20, "cores": 1, "memory_mb": 2048},
+    suite = suite_factory(budget={"wall_seconds": 120, "cores": 1, "memory_mb": 2048},
                           systems=[{"system": "tests.fault_adapters:Hanger", "label": "hanger",
                                     "options": {"marks": str(marks), "hang": hang}}])
     killed: list[int] = []
 
     def killer() -> None:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while len(killed) < hang and time.monotonic() < deadline:
             for mark in sorted(marks.glob("attempt-*.pid")):
                 pid = int(mark.read_text() or 0)
                 if pid and pid not in killed:
                     time.sleep(0.5)
-                    _ray_worker_of(pid).kill()
+                    try:
+                        _ray_worker_of(pid).kill()
+                    except (psutil.Error, AssertionError):
+                        continue  # its process tree is not complete yet: look again
                     killed.append(pid)
             time.sleep(0.1)
 

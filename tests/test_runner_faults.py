@@ -16,7 +16,7 @@ FAULTS = {
 
 
 def test_faults_are_classified_and_the_suite_goes_on(tmp_path: Path, suite_factory) -> None:
-    wall, grace = 6.0, 1.0
+    wall, grace = 15.0, 1.0
     suite = suite_factory(
         grace_seconds=grace,
         budget={"wall_seconds": wall, "cores": 1, "memory_mb": 700},
