@@ -99,7 +99,7 @@ def start_ray(request: pytest.FixtureRequest) -> str:
          "--include-dashboard=false", "--node-ip-address=127.0.0.1",
          "--ray-client-server-port", str(free_port()), f"--temp-dir={temp}",
          "--disable-usage-stats"],
-        env={**os.environ, **RAY_ENV}, capture_output=True, text=True, timeout=180)
+        env={**os.environ, **RAY_ENV}, capture_output=True, text=True, timeout=300)
 
     def stop() -> None:
         _stop_tree(temp)

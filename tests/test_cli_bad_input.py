@@ -73,7 +73,7 @@ def test_cli_errors_without_traceback(tmp_path: Path) -> None:
     for args in (["run", str(tmp_path / "missing.yaml")], ["run"], ["frobnicate"],
                  ["report", str(tmp_path)]):
         done = subprocess.run([sys.executable, "-m", "auditor", *args], cwd=REPO,
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=300)
         assert done.returncode == 2, args
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr

@@ -211,7 +211,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
         assert not alive, "job processes outlived their runner"
         counts.append(_count(out / "results.sqlite"))
     assert counts == sorted(counts)  # what was recorded stays recorded
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=WALL_CAP)
     assert done.returncode == 0, done.stderr
     rows = runs(out)
     assert len(rows) == len({r["job_id"] for r in rows}) == 12

@@ -53,7 +53,7 @@ def test_sigkill_then_rerun_records_every_job_once(tmp_path: Path, suite_factory
     _, alive = psutil.wait_procs(family, timeout=10)
     assert not alive
 
-    second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=WALL_CAP)
     assert second.returncode == 0, second.stderr
     assert f"({len(before)} already recorded)" in second.stderr
     rows = runs(out)
@@ -66,7 +66,7 @@ def test_sigkill_then_rerun_records_every_job_once(tmp_path: Path, suite_factory
     assert all(r["status"] == "ok" for r in rows)
     assert all((out / r["predictions_path"]).is_file() for r in rows)
 
-    third = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    third = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=WALL_CAP)
     assert third.returncode == 0
     assert "(12 already recorded)" in third.stderr
     assert len(runs(out)) == 12

