@@ -21,6 +21,16 @@ REPO = Path(__file__).resolve().parents[1]
 WALL_CAP = 600
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on Ray share one xdist worker (`--dist loadgroup`), so a session starts one Ray
+    cluster, not one per worker: on a busy machine a second cluster costs minutes."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if "ray_address" in item.fixturenames or (
+                params is not None and params.params.get("executor") == "ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 def require_environment(spec: EnvSpec) -> None:
     """Skip, with the reason, when this machine cannot have the system's environment (no CPython
     3.9, no Java); when it can but the environment is not built, fail on CI and skip elsewhere."""
