@@ -60,3 +60,12 @@ def test_adequacy_has_no_unknown_and_no_fractions() -> None:
         "not applicable")
     many = assess(list(range(60)), list(range(1, 61)), True, 60, None, "random")
     assert many.verdict == "adequate" and isinstance(many.figures["evaluations"], int)
+
+
+def test_the_gate_at_its_defaults_is_calibrated_and_catches_half_the_trials(
+        rates: list[Rate]) -> None:
+    same = _find(rates, "regression gate", "random search vs itself", "false alarm")
+    # not conservative to uselessness either: within nominal ± 3 binomial SE
+    assert 2 * same.nominal - mc_bound(same) <= same.rate <= mc_bound(same), same.rate
+    half = _find(rates, "regression gate", "random search vs half", "power")
+    assert half.rate >= 0.80, half.rate

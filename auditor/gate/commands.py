@@ -44,9 +44,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                      help="seeds 0..N-1 per task (default 10; a stored baseline keeps its own)")
     reg.add_argument("--seed-offset", type=int, default=0,
                      help="candidate seed = baseline seed + this (default 0)")
-    reg.add_argument("--tolerance", type=float, default=0.01,
-                     help="regret difference that does not count as worse (default 0.01)")
-    reg.add_argument("--alpha", type=float, default=0.05, help="test level (default 0.05)")
+    reg.add_argument("--tolerance", type=float,
+                     help="regret difference that does not count as worse (default 0: the "
+                     "calibrated setting; see `python -m benchmarks.calibration`)")
+    reg.add_argument("--alpha", type=float, help="test level (default 0.05)")
     reg.add_argument("--workers", type=int, default=1, help="runs in parallel (default 1)")
     reg.add_argument("--out", type=Path, default=Path("results/regress"),
                      help="folder for summary.md, summary.html and candidate.json "
@@ -75,9 +76,10 @@ def _regress(args: argparse.Namespace) -> int:
 
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file — give a folder")
+    levels = {k: v for k in ("tolerance", "alpha") if (v := getattr(args, k)) is not None}
     comparison = gate(args.tables, args.candidate, args.baseline, args.baseline_strategy,
-                      args.trials, args.seeds, args.seed_offset, args.tolerance, args.alpha,
-                      args.workers, lambda line: print(line, file=sys.stderr))
+                      args.trials, args.seeds, args.seed_offset, workers=args.workers,
+                      say=lambda line: print(line, file=sys.stderr), **levels)
     paths = write_summary(comparison, args.out)
     print(comparison.line())
     print(f"summary: {paths[0]}, {paths[1]}", file=sys.stderr)

@@ -45,6 +45,10 @@ from auditor.stats.bootstrap import percentile_interval
 RESULTS_FORMAT = "automl-auditor regress results"
 CHECKPOINTS = (0.1, 0.25, 0.5, 1.0)
 N_BOOT = 2000
+# calibrated by `python -m benchmarks.calibration` on the shipped tables: false alarms near
+# alpha, and power against a candidate that explores half its trials (a positive tolerance
+# buys fewer false alarms with much less power)
+DEFAULT_TOLERANCE, DEFAULT_ALPHA = 0.0, 0.05
 
 
 @dataclass
@@ -239,8 +243,8 @@ def _matched_tasks(results: StrategyRuns, available: list[TableTask], source: Pa
 
 def gate(tables: list[Path], candidate: str, baseline: str,
          baseline_strategy: str | None = None, trials: int | None = None,
-         seeds: int | None = None, seed_offset: int = 0, tolerance: float = 0.01,
-         alpha: float = 0.05, workers: int = 1,
+         seeds: int | None = None, seed_offset: int = 0, tolerance: float = DEFAULT_TOLERANCE,
+         alpha: float = DEFAULT_ALPHA, workers: int = 1,
          say: Callable[[str], None] = print) -> GateComparison:
     """Compare `candidate` with `baseline`: a results file (made from `baseline_strategy` and
     saved there when missing) or a strategy run on the spot. Checks every input before running

@@ -19,6 +19,7 @@ from benchmarks.calibration.experiments import (
     overtuning,
     shared_rows,
 )
+from benchmarks.calibration.gate_pairings import gate_rates
 from benchmarks.calibration.worlds import Sizes
 
 
@@ -28,10 +29,13 @@ class Replicates:
     reps: int
     adequacy_reps: int
     worse: float  # the overtuning power case: incumbent worse by this much RMSE
+    gate_reps: int  # regression-gate pairings on the shipped tables
 
 
-FULL = Replicates(Sizes(search=5600, holdout=1400), reps=1000, adequacy_reps=1000, worse=0.05)
-QUICK = Replicates(Sizes(search=1200, holdout=300), reps=400, adequacy_reps=200, worse=0.12)
+FULL = Replicates(Sizes(search=5600, holdout=1400), reps=1000, adequacy_reps=1000, worse=0.05,
+                  gate_reps=1000)
+QUICK = Replicates(Sizes(search=1200, holdout=300), reps=400, adequacy_reps=200, worse=0.12,
+                   gate_reps=200)
 
 
 def run(plan: Replicates, seed: int = 0) -> list[Rate]:
@@ -41,7 +45,8 @@ def run(plan: Replicates, seed: int = 0) -> list[Rate]:
             + shared_rows(plan.sizes, plan.adequacy_reps, seed)
             + leakage(plan.sizes, plan.adequacy_reps, seed)
             + budget_adequacy(plan.adequacy_reps, seed)
-            + doubling_gain_coverage(plan.adequacy_reps, seed))
+            + doubling_gain_coverage(plan.adequacy_reps, seed)
+            + gate_rates(plan.gate_reps, seed))
 
 
 def mc_bound(r: Rate, ses: float = 3.0) -> float:
@@ -55,7 +60,7 @@ def table(rates: list[Rate], plan: Replicates) -> str:
     """A Markdown table of the rates with their Wilson intervals."""
     lines = [f"Holdout {plan.sizes.holdout} rows, search {plan.sizes.search} rows; "
              f"{plan.reps} replicates per case ({plan.adequacy_reps} for adequacy, shared rows "
-             "and leakage).", "",
+             f"and leakage; {plan.gate_reps} gate pairings).", "",
              "| verdict | case | measured | rate (95 % CI) | nominal | effect |",
              "|---|---|---|---|---|---|"]
     for r in rates:
