@@ -56,9 +56,10 @@ def _split_key(run: dict[str, Any]) -> str:
 
 
 def paired_difference(results: Results, dataset: str, metric: str, a: str, b: str
-                      ) -> tuple[float, float, float] | None:
+                      ) -> tuple[float, float, float, int] | None:
     """Mean over shared splits of score(a) − score(b) on the same holdout rows, with a paired
-    bootstrap CI; positive means `a` is better. None when the two share no successful split."""
+    two-level bootstrap CI (splits resampled, then holdout rows within each), and the number of
+    shared splits; positive means `a` is better. None when the two share no successful split."""
     m = get_metric(metric)
     sign = 1.0 if m.greater_is_better else -1.0
     task = next(d["task_type"] for d in results.datasets if d["name"] == dataset)
@@ -79,9 +80,10 @@ def paired_difference(results: Results, dataset: str, metric: str, a: str, b: st
         boots.append(sign * (m.batch(y, pa, idx) - m.batch(y, pb, idx)))
     if not points:
         return None
-    mean_boot = np.nanmean(np.vstack(boots), axis=0)
-    lo, hi = percentile_interval(mean_boot)
-    return float(np.mean(points)), lo, hi
+    draws = np.vstack(boots)  # (splits, resamples)
+    pick = np.random.default_rng(0).integers(0, len(points), size=draws.shape)
+    lo, hi = percentile_interval(np.nanmean(np.take_along_axis(draws, pick, axis=0), axis=0))
+    return float(np.mean(points)), lo, hi, len(points)
 
 
 def _dataset_finding(results: Results, d: dict[str, Any], metric: str, c: Comparison | None
@@ -89,11 +91,14 @@ def _dataset_finding(results: Results, d: dict[str, Any], metric: str, c: Compar
     cells = [x for x in (c.cells if c else []) if x.dataset == d["name"]]
     if not cells:
         return f"On {d['name']}, no system finished successfully."
-    m = get_metric(metric)
-    ranked = sorted(cells, key=lambda x: m.loss(x.score.mean))
-    best = ranked[0]
-    i = best.score
     unit = "seed" if d["openml_task_id"] is None else "split"
+    if cells[0].paired is None:
+        return (f"On {d['name']}, the systems finished on different {unit}s (none on which all "
+                "did), so their means are not compared here.")
+    m = get_metric(metric)
+    ranked = sorted(cells, key=lambda x: m.loss(x.paired.mean))
+    best = ranked[0]
+    i = best.paired
     spread = (f", 95 % CI {i.lo:.4g} to {i.hi:.4g} across them" if i.lo is not None else "")
     text = (f"On {d['name']}, {best.system} had the best mean holdout {metric}: "
             f"{i.mean:.4g} over {i.n} {unit}{'s' if i.n != 1 else ''}{spread}")
@@ -103,12 +108,15 @@ def _dataset_finding(results: Results, d: dict[str, Any], metric: str, c: Compar
     diff = paired_difference(results, d["name"], metric, best.system, runner_up)
     if diff is None:
         return text + f"; it shares no successful {unit} with {runner_up}, so no paired comparison."
-    point, lo, hi = diff
+    point, lo, hi, shared = diff
     if lo == hi == 0:
         return text + f", tied with {runner_up} on every bootstrap resample of the holdout."
     clear = "a clear lead" if lo > 0 else "not a clear lead: the interval includes 0"
+    over = (f"paired bootstrap over the {shared} {unit}s both finished and their holdout rows"
+            if shared > 1 else f"paired bootstrap over holdout rows; one shared {unit}, so "
+            f"{unit}-to-{unit} variance is not in it")
     return (text + f", ahead of {runner_up} by {point:.3g} (95 % CI {lo:.3g} to {hi:.3g}, "
-            f"paired bootstrap over holdout rows) — {clear}.")
+            f"{over}) — {clear}.")
 
 
 def _openml_view(d: dict[str, Any]) -> dict[str, int | None] | None:

@@ -17,9 +17,10 @@ def _interval(i: Interval, digits: str = ".3g") -> str:
 
 
 def _splits(c: Comparison, unit: str) -> str:
-    counts = sorted({c.splits[d] for d in c.blocks})
+    counts = sorted({c.complete[d] for d in c.blocks})
     many = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
-    return f"{many} {unit}{'s' if counts[-1] != 1 else ''} each, averaged per dataset"
+    return (f"{many} {unit}{'s' if counts[-1] != 1 else ''} each on which every system "
+            "succeeded, averaged per dataset")
 
 
 def ranking(c: Comparison, unit: str = "seed") -> str:
@@ -68,13 +69,15 @@ def pair(p: Pair, subject: str) -> str:
 
 
 def small_sample(c: Comparison) -> str | None:
-    """Say so when too few datasets let any Wilcoxon test reach significance."""
+    """Say so when too few datasets let any Holm-corrected Wilcoxon test reach significance."""
     tested = [p.n_datasets for p in c.pairs if p.p_value is not None]
-    if not tested or 2 / 2 ** max(tested) < ALPHA:
+    if not tested or max(tested) >= c.min_datasets:
         return None
-    n = max(tested)
-    return (f"With {n} datasets no Wilcoxon signed-rank test can reach p < {ALPHA:g} (its smallest "
-            f"possible p is {2 / 2 ** n:.3g}); a significant pairwise result needs at least 6.")
+    n, m = max(tested), len(c.pairs)
+    return (f"With {n} datasets and {m} pair{'s' if m != 1 else ''} of systems, no pair can be "
+            f"significant after Holm correction (the smallest possible p is "
+            f"{min(1.0, m * 2 / 2 ** n):.3g}), so \"not significant\" below says nothing; it takes "
+            f"at least {c.min_datasets} datasets.")
 
 
 def normalized(n: Normalized, leave_out: Sequence[str] = ()) -> str | None:
