@@ -24,7 +24,18 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Insert, Table, create_engine, delete, event, or_, select, text
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    create_engine,
+    delete,
+    event,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy import literal_column as column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
@@ -34,6 +45,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from auditor.config.errors import INFRASTRUCTURE, UsageError
 from auditor.store.leases import dead_here
 from auditor.store.records import (
+    Stored,
     StoredAudit,
     StoredClaim,
     StoredDataset,
@@ -51,6 +63,7 @@ RETRIES = 2  # a transaction that lost its connection is tried this many more ti
 RETRY_PAUSE_S = 1.0  # before the first retry; one more before each further one
 PG_SCHEMA_LOCK = 4_242_001  # advisory lock: runners migrating the tables at once
 T = TypeVar("T")
+R = TypeVar("R", bound=Stored)
 
 
 class StoreUnavailable(UsageError):
@@ -96,7 +109,9 @@ def store_url(spec: str) -> URL:
 
 
 def migrate(c: Connection) -> None:
-    """Run the store's Alembic migrations up to the newest revision, inside `c`'s transaction."""
+    """Run the store's Alembic migrations up to the newest revision, inside `c`'s transaction.
+    A new store is made by the migrations too (not `create_all` and a stamp), so that new and
+    upgraded stores are one and the same schema."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = c
@@ -162,7 +177,7 @@ class Store:
                 _first_line(exc)) from None
         raise AssertionError("unreachable")
 
-    def _insert(self, table: Table) -> Insert:
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         return (postgresql if self.postgres else sqlite).insert(table)
 
     def close(self) -> None:
@@ -170,14 +185,12 @@ class Store:
 
     def revision(self) -> str | None:
         """The Alembic revision the store is at."""
-        return self._tx(lambda c: c.execute(text("SELECT version_num FROM alembic_version"))
-                        .scalar())
+        return self._tx(lambda c: MigrationContext.configure(c).get_current_revision())
 
     # Reading
 
-    def _all(self, query: Any, record: type[T]) -> list[T]:
-        return self._tx(lambda c: [record.from_row(r)  # type: ignore[attr-defined]
-                                   for r in c.execute(query).mappings()])
+    def _all(self, query: Select[Any], record: type[R]) -> list[R]:
+        return self._tx(lambda c: [record.from_row(r) for r in c.execute(query).mappings()])
 
     def dataset_fingerprint(self, name: str) -> str | None:
         return self._tx(lambda c: c.execute(select(DATASETS.c.fingerprint).where(

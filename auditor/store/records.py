@@ -27,7 +27,7 @@ class Stored:
     ENCODE_DEFAULT: ClassVar[Any] = str  # `json.dumps(default=...)`
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
+    def from_row(cls, row: Mapping[Any, Any]) -> Self:
         """The record of a database row (columns it does not know, like `rowid`, are skipped)."""
         values = {}
         for f in fields(cls):  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ Schema (see also README, "Results store"):
 - `datasets`: one row per dataset — source, task, shape, sha256 fingerprint; for OpenML data the
   data set id and version (`openml_dataset_id`, `openml_dataset_version`) and the task id
   (`openml_task_id`), NULL otherwise. Rows keep their insertion order in `rowid` (implicit in
-  SQLite, a BIGSERIAL column in PostgreSQL).
+  SQLite; in PostgreSQL a BIGSERIAL column that the migrations add, not part of `DATASETS`).
 - `splits`: one row per (dataset, seed, split fingerprint) — holdout fraction, sizes, the sealed
   holdout labels (`holdout_y`, .npy bytes), which never leave the harness, and for an OpenML task's
   official split its `openml_task_id`, `repeat` and `fold` (NULL for the harness's own splits).
@@ -38,7 +38,6 @@ import io
 
 import numpy as np
 from sqlalchemy import (
-    DDL,
     Column,
     Float,
     ForeignKey,
@@ -47,7 +46,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    event,
 )
 
 METADATA = MetaData()
@@ -73,9 +71,6 @@ DATASETS = Table(
     "datasets", METADATA, *_key("name:t"),
     *_cols("source:t target:t task_type:t classes:t n_rows:i n_features:i n_categorical:i "
            "n_missing:i fingerprint:t", False), *_cols(OPENML))
-# PostgreSQL has no implicit rowid: the insertion order is a column there
-event.listen(DATASETS, "after_create", DDL(
-    "ALTER TABLE datasets ADD COLUMN rowid BIGSERIAL").execute_if(dialect="postgresql"))
 SPLITS = Table(
     "splits", METADATA, Column("dataset", Text, ForeignKey("datasets.name"), primary_key=True),
     *_key("seed:i"), *_cols("holdout_fraction:r", False), *_key("fingerprint:t"),

@@ -11,10 +11,12 @@ Revises: (none)
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from alembic import op
 
-from auditor.execution.outputs import clean_stored_runs
+from auditor.execution.outputs import count, real, shown, space_problem
 
 revision = "0001"
 down_revision = None
@@ -39,40 +41,10 @@ def _added(table: str) -> list[sa.Column]:
             (word.split(":") for word in ADDED.get(table, "").split())]
 
 
-def upgrade() -> None:
-    c = op.get_bind()
-    have = set(sa.inspect(c).get_table_names())
-    version = (c.execute(sa.text("SELECT value FROM meta WHERE key = 'schema_version'"))
-               .scalar() if "meta" in have else None)
-    if "splits" in have and "fingerprint" not in sa.inspect(c).get_pk_constraint(
-            "splits")["constrained_columns"]:
-        _rekey_v1_splits()
-    for table in V5.sorted_tables:
-        if table.name not in have:
-            table.create(c)
-            continue
-        present = {col["name"] for col in sa.inspect(c).get_columns(table.name)}
-        for column in _added(table.name):
-            if column.name not in present:
-                op.add_column(table.name, column)
-    if version is not None and version != "5":
-        clean_stored_runs(c)  # values written before a system's answers were checked
-    c.execute(sa.text("DELETE FROM meta WHERE key = 'schema_version'"))
-    c.execute(sa.text("INSERT INTO meta (key, value) VALUES ('schema_version', '5')"))
-
-
-def _rekey_v1_splits() -> None:
-    """Key `splits` by fingerprint too (an OpenML task has many splits per seed)."""
-    op.rename_table("splits", "splits_v1")
-    V5.tables["splits"].create(op.get_bind())
-    op.execute(f"INSERT INTO splits ({V1_SPLIT_COLUMNS}) SELECT {V1_SPLIT_COLUMNS} FROM splits_v1")
-    op.drop_table("splits_v1")
-
-
-def _table(name: str, spec: str, key: str, *extra: sa.SchemaItem) -> sa.Table:
+def _table(name: str, spec: str, key: str, *extra: sa.schema.SchemaItem) -> sa.Table:
     """A version-5 table from "name:type[!]" words (! is NOT NULL), keyed by `key`'s columns."""
     types = {**TYPES, "b": sa.LargeBinary}
-    columns = []
+    columns: list[sa.schema.SchemaItem] = []
     for word in spec.split():
         column, kind = word.rstrip("!").split(":")
         columns.append(sa.Column(column, types[kind], nullable=not word.endswith("!"),
@@ -101,3 +73,61 @@ _table("trials", "job_id:t! number:i! config:t! score:r start_s:r! end_s:r! fide
        "status:t!", "job_id number", sa.ForeignKeyConstraint(["job_id"], ["runs.job_id"]))
 _table("claims", "job_id:t! owner:t! heartbeat:r!", "job_id",
        sa.Column("done", sa.Integer, nullable=False, server_default="0"))
+
+
+def upgrade() -> None:
+    """Create what is missing of version 5; clean the runs of a store older than 5."""
+    c = op.get_bind()
+    have = set(sa.inspect(c).get_table_names())
+    meta = V5.tables["meta"]
+    version = (c.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+               if "meta" in have else None)
+    if "splits" in have and "fingerprint" not in sa.inspect(c).get_pk_constraint(
+            "splits")["constrained_columns"]:
+        _rekey_v1_splits()
+    for table in V5.sorted_tables:
+        if table.name not in have:
+            table.create(c)
+            continue
+        present = {col["name"] for col in sa.inspect(c).get_columns(table.name)}
+        for column in _added(table.name):
+            if column.name not in present:
+                op.add_column(table.name, column)
+    if version is not None and version != "5":
+        _clean_stored_runs(c)
+    c.execute(meta.delete().where(meta.c.key == "schema_version"))
+    c.execute(meta.insert().values(key="schema_version", value="5"))
+
+
+def _clean_stored_runs(c: sa.Connection) -> None:
+    """Runs recorded before answers were checked (versions before 5): a reported score, count
+    or search space that would crash the audit or the report becomes NULL, with a note."""
+    runs = V5.tables["runs"]
+    wanted = ("job_id", "reported_score", "n_configs", "search_space", "notes")
+    for row in c.execute(sa.select(*(runs.c[k] for k in wanted))).mappings().all():
+        notes: list[str] = []
+        fixed = {k: row[k] for k in wanted[1:]}
+        if row["reported_score"] is not None and real(row["reported_score"]) is None:
+            fixed["reported_score"] = None
+            notes.append(f"reported score {shown(row['reported_score'])} dropped")
+        if row["n_configs"] is not None and count(row["n_configs"]) is None:
+            fixed["n_configs"] = None
+            notes.append(f"n_configs {shown(row['n_configs'])} dropped")
+        try:
+            space = json.loads(row["search_space"] or "null")
+        except (TypeError, ValueError, RecursionError):
+            space = "unreadable"
+        if space is not None and (why := space_problem(space)):
+            fixed["search_space"] = "null"
+            notes.append(f"search space dropped: {why}")
+        if notes:
+            fixed["notes"] = "; ".join(filter(None, [row["notes"], *notes]))
+            c.execute(runs.update().where(runs.c.job_id == row["job_id"]).values(fixed))
+
+
+def _rekey_v1_splits() -> None:
+    """Key `splits` by fingerprint too (an OpenML task has many splits per seed)."""
+    op.rename_table("splits", "splits_v1")
+    V5.tables["splits"].create(op.get_bind())
+    op.execute(f"INSERT INTO splits ({V1_SPLIT_COLUMNS}) SELECT {V1_SPLIT_COLUMNS} FROM splits_v1")
+    op.drop_table("splits_v1")
