@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
-from auditor.store.database import Store, store_url
+from auditor.store.database import MIGRATIONS, Store, store_url
 from auditor.store.records import StoredAudit, StoredRun, StoredSplit, StoredTrial
 from auditor.store.schema import npy_bytes
 
-HEAD = "0001"
+HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
 V5 = (Path(__file__).parent / "data" / "store_v5.sql").read_text()
 V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
