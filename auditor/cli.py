@@ -118,7 +118,7 @@ def _source(text: str) -> Path | str:
 
 def _take_secrets(args: argparse.Namespace) -> None:
     """Store URLs read from the environment, once, before any process is started."""
-    from auditor.store.records import take_secret_url
+    from auditor.store.database import take_secret_url
 
     if getattr(args, "store", None):
         args.store = take_secret_url(args.store)
@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     from auditor.config.suite import load_suite
     from auditor.pipeline.plan import plan
     from auditor.pipeline.run import run_suite
-    from auditor.store.records import store_url
+    from auditor.store.database import store_url
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")

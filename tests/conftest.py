@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import yaml
 from adapters.contract import SetupFailure
 from adapters.systems import environments
 from adapters.systems.environments import EnvSpec
+from auditor.store.database import RESULTS_DB, Store
+from auditor.store.records import StoredAudit, StoredRun, StoredTrial
 from tests.services import new_database, start_postgres, start_ray
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,18 +64,29 @@ def write_suite(folder: Path, **fields: Any) -> Path:
     return path
 
 
-def store_rows(out: Path, sql: str) -> list[dict[str, Any]]:
-    """The rows of a query on the SQLite store of output folder `out`."""
-    conn = sqlite3.connect(out / "results.sqlite")
-    conn.row_factory = sqlite3.Row
+@contextmanager
+def open_store(out: Path) -> Iterator[Store]:
+    """The store of output folder `out`."""
+    store = Store(out / RESULTS_DB)
     try:
-        return [dict(r) for r in conn.execute(sql)]
+        yield store
     finally:
-        conn.close()
+        store.close()
 
 
-def runs(out: Path) -> list[dict[str, Any]]:
-    return store_rows(out, "SELECT * FROM runs ORDER BY dataset, system, seed")
+def runs(out: Path) -> list[StoredRun]:
+    with open_store(out) as store:
+        return store.runs()
+
+
+def trials(out: Path) -> list[StoredTrial]:
+    with open_store(out) as store:
+        return store.trials()
+
+
+def audits(out: Path) -> list[StoredAudit]:
+    with open_store(out) as store:
+        return store.audits()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +13,14 @@ from sklearn.datasets import load_breast_cancer
 from adapters.metrics import get_metric
 from auditor.audit.checks import shared_rows_effect
 from auditor.cli import main
-from tests.conftest import WALL_CAP, store_rows, write_suite
-
-
-def audits(out: Path) -> list[dict]:
-    return store_rows(out, "SELECT * FROM audits")
+from tests.conftest import WALL_CAP, audits, write_suite
 
 
 def flagged(out: Path) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for a in audits(out):
-        if a["flag"]:
-            found.setdefault(a["check_name"], []).append(a["summary"])
+        if a.flag:
+            found.setdefault(a.check_name, []).append(a.summary)
     return found
 
 
@@ -59,11 +54,11 @@ def honest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_honest_run_is_flagged_by_nothing(honest: Path) -> None:
     assert flagged(honest) == {}
-    checks = {a["check_name"]: a for a in audits(honest)}
+    checks = {a.check_name: a for a in audits(honest)}
     assert {"leakage screen", "duplicate rows across the split", "budget adequacy",
             "overtuning", "selection bias", "reported score measured on"} <= set(checks)
-    adequacy = json.loads(checks["budget adequacy"]["detail"])
-    assert adequacy["verdict"] == "adequate", checks["budget adequacy"]["summary"]
+    adequacy = checks["budget adequacy"].detail
+    assert adequacy["verdict"] == "adequate", checks["budget adequacy"].summary
     assert adequacy["evaluations"] == 80 and adequacy["p_top5"] > 0.95
 
 
@@ -92,25 +87,25 @@ def test_rows_duplicated_across_the_split_are_flagged(tmp_path: Path) -> None:
                budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 3000, "max_trials": 8},
                systems=["constant", {"system": "random", "options": {"space": "rf6"}}])
     [summary] = flagged(out)["duplicate rows across the split"]
-    by_check = {(a["check_name"], a["system"]): a for a in audits(out)}
-    detail = json.loads(by_check["duplicate rows across the split", None]["detail"])
+    by_check = {(a.check_name, a.system): a for a in audits(out)}
+    detail = by_check["duplicate rows across the split", None].detail
     assert detail["shared_rows"] > 0.5 * 0.2 * len(frame) and "not fully unseen" in summary
     # the forest is flattered by the rows it has seen; the constant baseline cannot be
     [flattered] = flagged(out)["shared holdout rows"]
     assert "they flatter the score" in flattered
-    effect = json.loads(by_check["shared holdout rows", "random"]["detail"])
+    effect = by_check["shared holdout rows", "random"].detail
     assert effect["effect_lo"] > 0 and effect["unseen_score"] < 0.8
-    assert not by_check["shared holdout rows", "constant"]["flag"]
+    assert not by_check["shared holdout rows", "constant"].flag
 
 
 def test_five_trial_search_over_gbm11_is_inadequate(tmp_path: Path) -> None:
     out = _run(tmp_path, budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 3000,
                                  "max_trials": 5},
                systems=[{"system": "tpe", "options": {"space": "gbm11"}}])
-    check = next(a for a in audits(out) if a["check_name"] == "budget adequacy")
-    detail = json.loads(check["detail"])
-    assert check["flag"] == 1 and detail["verdict"] == "inadequate"
-    assert "59" in check["summary"] and "110" in check["summary"]  # coverage and 10·d rules
+    check = next(a for a in audits(out) if a.check_name == "budget adequacy")
+    detail = check.detail
+    assert check.flag == 1 and detail["verdict"] == "inadequate"
+    assert "59" in check.summary and "110" in check.summary  # coverage and 10·d rules
     assert detail["recommended_trials"] >= 110
     assert detail["space"]["dimension"] == 11
 

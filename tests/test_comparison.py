@@ -7,7 +7,8 @@ import csv
 import json
 import math
 import shutil
-import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from adapters.metrics import get_metric
 from auditor.cli import main
 from auditor.report.sentences import executive
 from auditor.stats.compare import NOT_ENOUGH, Observation, compare, holm, mean_ci
+from auditor.store.records import StoredDataset, StoredRun
 from reports import fmt_p
-from tests.conftest import COMPARISON_DATASETS, COMPARISON_SYSTEMS
+from tests.conftest import COMPARISON_DATASETS, COMPARISON_SYSTEMS, open_store
 
 RNG = np.random.default_rng(7)
 
@@ -136,12 +138,26 @@ def test_datasets_missing_a_system_are_left_out_of_the_ranks() -> None:
 # -- the real suite ------------------------------------------------------------------------------
 
 
+def _copy_store(src: Path, dst: Path, keep: Callable[[StoredRun], bool],
+                change: Callable[[StoredDataset], StoredDataset] = lambda d: d) -> None:
+    """A new store in `dst` with the data and audits of the store in `src`, and the runs it
+    `keep`s."""
+    with open_store(src) as old, open_store(dst) as new:
+        for d in old.datasets():
+            new.put_dataset(change(d))
+        for s in old.splits():
+            new.put_split(s)
+        for r in filter(keep, old.runs()):
+            new.put_run(r, old.trials(r.job_id), "copy/1/1.00")
+        new.put_audits(old.audits())
+
+
 def _store_means(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Raw and oriented per-dataset mean holdout scores, from the store's runs table."""
-    conn = sqlite3.connect(out / "results.sqlite")
-    runs = pd.read_sql("SELECT dataset, system, holdout_score, metric FROM runs "
-                       "WHERE status = 'ok'", conn)
-    conn.close()
+    with open_store(out) as store:
+        runs = pd.DataFrame([{"dataset": r.dataset, "system": r.system, "metric": r.metric,
+                              "holdout_score": r.holdout_score}
+                             for r in store.runs(status="ok")])
     lower = runs["metric"].isin(["log_loss", "rmse"])
     runs["oriented"] = np.where(lower, -runs["holdout_score"], runs["holdout_score"])
     grouped = runs.groupby(["dataset", "system"])
@@ -193,11 +209,11 @@ def test_suite_statistics_match_an_independent_computation(comparison_run: Path,
         if p["p_holm"] is not None:
             assert p["p_holm"] == pytest.approx(wilcoxon.loc[p["a"], p["b"]])
             assert p["p_value"] == pytest.approx(stats.wilcoxon(means[p["a"]], means[p["b"]])[1])
-    conn = sqlite3.connect(comparison_run / "results.sqlite")
-    seeds = pd.read_sql("SELECT dataset, system, seed, holdout_score FROM runs WHERE status = 'ok'",
-                        conn).pivot_table(index=["dataset", "seed"], columns="system",
-                                          values="holdout_score")
-    conn.close()
+    with open_store(comparison_run) as store:
+        seeds = pd.DataFrame([{"dataset": r.dataset, "system": r.system, "seed": r.seed,
+                               "score": r.holdout_score} for r in store.runs(status="ok")]
+                             ).pivot_table(index=["dataset", "seed"], columns="system",
+                                           values="score")
     for row in _json(tables, "normalized_amlb"):
         if row["dataset"] != "mean":
             one = seeds.loc[row["dataset"]]
@@ -233,14 +249,9 @@ def test_merged_folders_give_the_same_statistics(comparison_run: Path, report: P
     halves = []
     for name, keep in (("a", ("constant", "lgbm-default")), ("b", ("random", "tpe"))):
         folder = tmp_path / name
-        shutil.copytree(comparison_run, folder, ignore=shutil.ignore_patterns("report*"))
-        conn = sqlite3.connect(folder / "results.sqlite")
-        marks = ", ".join("?" * len(keep))
-        conn.execute(f"DELETE FROM trials WHERE job_id IN (SELECT job_id FROM runs WHERE system "
-                     f"NOT IN ({marks}))", keep)
-        conn.execute(f"DELETE FROM runs WHERE system NOT IN ({marks})", keep)
-        conn.commit()
-        conn.close()
+        shutil.copytree(comparison_run, folder, ignore=shutil.ignore_patterns(
+            "report*", "results.sqlite*"))
+        _copy_store(comparison_run, folder, lambda r, keep=keep: r.system in keep)
         halves.append(folder)
     merged = tmp_path / "merged.html"
     assert main(["report", *map(str, halves), "-o", str(merged)]) == 0
@@ -250,11 +261,9 @@ def test_merged_folders_give_the_same_statistics(comparison_run: Path, report: P
     assert "Merged results stores" in merged.read_text()
     # the same dataset name over different data is refused in one line
     clash = tmp_path / "clash"
-    shutil.copytree(halves[0], clash)
-    conn = sqlite3.connect(clash / "results.sqlite")
-    conn.execute("UPDATE datasets SET fingerprint = 'f00d' WHERE name = 'iris'")
-    conn.commit()
-    conn.close()
+    shutil.copytree(halves[0], clash, ignore=shutil.ignore_patterns("results.sqlite*"))
+    _copy_store(halves[0], clash, lambda r: True, lambda d: replace(
+        d, fingerprint="f00d") if d.name == "iris" else d)
     capsys.readouterr()
     assert main(["report", str(halves[1]), str(clash), "-o", str(tmp_path / "x.html")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from auditor.config.suite import load_suite
 from auditor.pipeline.plan import plan
 from auditor.stats.gap import ZERO_WIDTH
 from tests.browser import chromium_available, open_page
-from tests.conftest import REPO, WALL_CAP, runs, store_rows
+from tests.conftest import REPO, WALL_CAP, runs, trials
 
 SYSTEMS = ["constant", "lgbm-default", "random", "tpe"]
 
@@ -55,25 +54,25 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_store_holds_audited_runs(small_run: Path) -> None:
     rows = runs(small_run)
     assert len(rows) == 3 * len(SYSTEMS)
-    assert all(r["status"] == "ok" for r in rows), [r["failure_message"] for r in rows]
+    assert all(r.status == "ok" for r in rows), [r.failure_message for r in rows]
     for r in rows:
-        assert r["holdout_lo"] <= r["holdout_score"] <= r["holdout_hi"]
+        assert r.holdout_lo <= r.holdout_score <= r.holdout_hi
         # a constant predictor's ROC AUC is 0.5 in every resample: no verdict from that interval
-        zero_width = r["holdout_lo"] == r["holdout_hi"]
-        assert r["verdict"] in ({ZERO_WIDTH} if zero_width else {"consistent", "optimistic",
+        zero_width = r.holdout_lo == r.holdout_hi
+        assert r.verdict in ({ZERO_WIDTH} if zero_width else {"consistent", "optimistic",
                                                                  "pessimistic"})
-        uncertainty = json.loads(r["extra_metrics"])["reported_uncertainty"]
+        uncertainty = r.extra_metrics["reported_uncertainty"]
         assert "Nadeau–Bengio" in uncertainty["method"] and len(uncertainty["fold_scores"]) >= 2
-        assert r["wall_s"] > 0 and r["peak_rss_mb"] > 0 and r["cpu_s"] >= 0
-        assert r["dataset_fingerprint"] and r["split_fingerprint"]
-    by = {(r["dataset"], r["system"]): r for r in rows}
+        assert r.wall_s > 0 and r.peak_rss_mb > 0 and r.cpu_s >= 0
+        assert r.dataset_fingerprint and r.split_fingerprint
+    by = {(r.dataset, r.system): r for r in rows}
     # the searchers beat the constant baseline on the holdout, on every dataset
-    assert by[("breast-cancer", "tpe")]["holdout_score"] > 0.9
-    assert by[("breast-cancer", "constant")]["holdout_score"] == pytest.approx(0.5)
-    diabetes = {s: by[("diabetes", s)]["holdout_score"] for s in SYSTEMS}
+    assert by[("breast-cancer", "tpe")].holdout_score > 0.9
+    assert by[("breast-cancer", "constant")].holdout_score == pytest.approx(0.5)
+    diabetes = {s: by[("diabetes", s)].holdout_score for s in SYSTEMS}
     assert diabetes["random"] < diabetes["constant"]
-    n_trials = store_rows(small_run, "SELECT count(*) AS n FROM trials")[0]["n"]
-    assert n_trials >= sum(r["n_configs"] for r in rows)
+    n_trials = len(trials(small_run))
+    assert n_trials >= sum(r.n_configs for r in rows)
 
 
 def test_report_has_every_dataset_and_system(small_run: Path) -> None:

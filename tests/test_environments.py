@@ -34,11 +34,11 @@ def test_run_records_setup_failure_and_goes_on(tmp_path: Path, suite_factory) ->
     suite = suite_factory(systems=["constant", {"system": BROKEN, "label": "broken"}])
     out = tmp_path / "out"
     assert main(["run", str(suite), "--out", str(out), "--envs", str(tmp_path / "envs")]) == 0
-    rows = {r["system"]: r for r in runs(out)}
-    assert rows["constant"]["status"] == "ok"
-    assert rows["broken"]["status"] == "failed"
-    assert rows["broken"]["failure_class"] == "setup"
-    assert "flaml==0.0.999" in rows["broken"]["failure_message"]
+    rows = {r.system: r for r in runs(out)}
+    assert rows["constant"].status == "ok"
+    assert rows["broken"].status == "failed"
+    assert rows["broken"].failure_class == "setup"
+    assert "flaml==0.0.999" in rows["broken"].failure_message
     assert "setup" in (out / "report.html").read_text()
 
 

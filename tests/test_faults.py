@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,8 +20,9 @@ import psutil
 import pytest
 
 from auditor.cli import main
-from auditor.store.records import Store
-from tests.conftest import REPO, WALL_CAP, runs
+from auditor.store.database import RESULTS_DB, Store
+from auditor.store.records import StoredRun, StoredTrial
+from tests.conftest import REPO, WALL_CAP, open_store, runs
 
 FAULTS = {
     "crasher": ("tests.fault_adapters:Crasher", "crash"),
@@ -52,16 +52,16 @@ def test_system_failures_are_classified_and_never_retried(tmp_path: Path, suite_
     out = tmp_path / "out"
     assert main(["run", str(suite), "--out", str(out), *executor]) == 0
     assert "retry" not in capsys.readouterr().err
-    rows = {r["system"]: r for r in runs(out)}
+    rows = {r.system: r for r in runs(out)}
     assert len(runs(out)) == len(rows) == 1 + len(FAULTS)
-    assert rows["constant"]["status"] == "ok"
+    assert rows["constant"].status == "ok"
     for label, (_, failure) in FAULTS.items():
-        assert (rows[label]["status"], rows[label]["failure_class"]) == ("failed", failure), (
-            label, rows[label]["failure_message"])
-    assert 16 <= rows["sleeper"]["wall_s"] <= 16 + 5  # killed at wall + grace; slack for load
-    assert rows["hog"]["peak_rss_mb"] > 700
-    assert "could not convert string to float" in rows["garbage"]["failure_message"]
-    assert "shape" in rows["wrong-shape"]["failure_message"]
+        assert (rows[label].status, rows[label].failure_class) == ("failed", failure), (
+            label, rows[label].failure_message)
+    assert 16 <= rows["sleeper"].wall_s <= 16 + 5  # killed at wall + grace; slack for load
+    assert rows["hog"].peak_rss_mb > 700
+    assert "could not convert string to float" in rows["garbage"].failure_message
+    assert "shape" in rows["wrong-shape"].failure_message
 
 
 def _ray_worker_of(job_pid: int) -> psutil.Process:
@@ -107,9 +107,9 @@ def test_ray_worker_killed_mid_job_is_retried(tmp_path: Path, suite_factory, ray
     err = capsys.readouterr().err
     assert err.count("  retry  ") == min(hang, 2)
     (row,) = runs(out)
-    assert (row["status"], row["failure_class"]) == (status, failure), row["failure_message"]
+    assert (row.status, row.failure_class) == (status, failure), row.failure_message
     if failure:
-        assert "WorkerCrashedError" in row["failure_message"] or "died" in row["failure_message"]
+        assert "WorkerCrashedError" in row.failure_message or "died" in row.failure_message
     assert len(list(marks.glob("attempt-*.pid"))) == min(hang + 1, 3)
 
 
@@ -140,13 +140,13 @@ def test_dropped_store_connections_lose_nothing(tmp_path: Path, suite_factory, p
     assert sum(dropped) >= 2  # connections were cut while it ran
     store = Store(pg_url)
     try:
-        rows = store.rows("SELECT job_id, status FROM runs")
-        claims = store.rows("SELECT done FROM claims")
+        rows = store.runs()
+        claims = store.claims()
     finally:
         store.close()
-    assert len(rows) == len({r["job_id"] for r in rows}) == 12
-    assert all(r["status"] == "ok" for r in rows)
-    assert len(claims) == 12 and all(c["done"] == 1 for c in claims)
+    assert len(rows) == len({r.job_id for r in rows}) == 12
+    assert all(r.status == "ok" for r in rows)
+    assert len(claims) == 12 and all(c.done for c in claims)
 
 
 def test_a_write_cut_mid_transaction_is_retried_once_recorded(pg_url) -> None:
@@ -164,26 +164,19 @@ def test_a_write_cut_mid_transaction_is_retried_once_recorded(pg_url) -> None:
             cut.append(pid)
 
     event.listen(store.engine, "before_cursor_execute", cut_first_insert)
-    run = {"job_id": "j", "suite": "s", "dataset": "d", "system": "x", "system_ref": "x",
-           "options": "{}", "seed": 0, "metric": "m", "status": "ok", "wall_s": 1.0,
-           "overrun": 0, "budget": "{}", "versions": "{}", "dataset_fingerprint": "f",
-           "split_fingerprint": "f", "started_at": "t", "finished_at": "t"}
-    trial = {"job_id": "j", "number": 0, "config": "{}", "score": 0.5, "start_s": 0.0,
-             "end_s": 1.0, "fidelity": 1.0, "status": "complete", "cpu_s": 1.0}
+    run = StoredRun("j", "s", "d", "x", "x", {}, 0, "m", "ok", 1.0, False, {}, {}, "f", "f",
+                    "t", "t")
+    trial = StoredTrial("j", 0, {}, 0.5, 0.0, 1.0, 1.0, "complete", 1.0)
     try:
         assert store.put_run(run, [trial], "me/1/1.00")
         assert cut
-        assert len(store.rows("SELECT * FROM runs")) == len(store.rows("SELECT * FROM trials")) == 1
+        assert len(store.runs()) == len(store.trials()) == 1
     finally:
         store.close()
 
 
-def _count(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
+def _count(out: Path) -> int:
+    return len(runs(out)) if (out / RESULTS_DB).exists() else 0
 
 
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
@@ -209,14 +202,14 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
         runner.wait()
         _, alive = psutil.wait_procs(family, timeout=10)
         assert not alive, "job processes outlived their runner"
-        counts.append(_count(out / "results.sqlite"))
+        counts.append(_count(out))
     assert counts == sorted(counts)  # what was recorded stays recorded
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=WALL_CAP)
     assert done.returncode == 0, done.stderr
     rows = runs(out)
-    assert len(rows) == len({r["job_id"] for r in rows}) == 12
-    assert all(r["status"] == "ok" for r in rows)
-    assert all((out / r["predictions_path"]).is_file() for r in rows)
-    with sqlite3.connect(out / "results.sqlite") as conn:
-        claims = conn.execute("SELECT count(*), sum(done) FROM claims").fetchone()
-    assert claims == (12, 12)
+    assert len(rows) == len({r.job_id for r in rows}) == 12
+    assert all(r.status == "ok" for r in rows)
+    assert all((out / r.predictions_path).is_file() for r in rows)
+    with open_store(out) as store:
+        claims = store.claims()
+    assert len(claims) == sum(c.done for c in claims) == 12

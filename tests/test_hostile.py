@@ -19,7 +19,7 @@ from adapters import protocol
 from auditor.cli import main
 from auditor.execution import recording
 from auditor.execution.outputs import check_result, space_problem
-from tests.conftest import WALL_CAP, runs, store_rows
+from tests.conftest import WALL_CAP, audits, runs, trials
 
 H = "tests.hostile_adapters:"
 # label: (adapter, status, failure class, words in the failure message or the notes)
@@ -55,32 +55,29 @@ def test_hostile_answers_are_recorded_and_nothing_crashes(tmp_path: Path, suite_
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 1_000_000  # kB
     err = capsys.readouterr().err
     assert err.count("  retry  ") == 2  # the job whose disk filled up, twice
-    rows = {r["system"]: r for r in runs(out)}
+    rows = {r.system: r for r in runs(out)}
     assert set(rows) == {"constant", *HOSTILE}
     for label, (_, status, failure, words) in HOSTILE.items():
         row = rows[label]
-        assert (row["status"], row["failure_class"]) == (status, failure), (label, row)
-        said = row["failure_message"] if failure else row["notes"]
+        assert (row.status, row.failure_class) == (status, failure), (label, row)
+        said = row.failure_message if failure else row.notes
         assert words in said, (label, said)
-    assert rows["string-score"]["reported_score"] is None
-    assert rows["string-score"]["holdout_score"] is not None
-    assert rows["many-configs"]["n_configs"] is None and "1 trial(s)" in rows["many-configs"][
-        "notes"]
-    assert len(store_rows(out, "SELECT * FROM trials WHERE job_id = '"
-                          f"{rows['many-configs']['job_id']}'")) == 1
-    assert rows["no-dimension"]["search_space"] == "null"
+    assert rows["string-score"].reported_score is None
+    assert rows["string-score"].holdout_score is not None
+    assert rows["many-configs"].n_configs is None and "1 trial(s)" in rows["many-configs"].notes
+    assert len([t for t in trials(out) if t.job_id == rows["many-configs"].job_id]) == 1
+    assert rows["no-dimension"].search_space is None
     verbose = rows["verbose"]
-    assert len(verbose["model_description"]) == len(verbose["reported_on"]) == 10_000
-    assert verbose["reported_on"].startswith("CV \ufffd?") and verbose["n_configs"] is None
-    traceback, stderr = rows["noisy"]["failure_detail"].split("-- stderr --\n")
+    assert len(verbose.model_description) == len(verbose.reported_on) == 10_000
+    assert verbose.reported_on.startswith("CV \ufffd?") and verbose.n_configs is None
+    traceback, stderr = rows["noisy"].failure_detail.split("-- stderr --\n")
     assert "RuntimeError: gave up after a noisy search" in traceback
     stderr = stderr.splitlines()
     assert len(stderr) == 100 and stderr[-1] == "<script>alert('stderr')</script>"
     assert stderr[0] == "progress line 101"
-    assert rows["constant"]["status"] == "ok"
-    audited = store_rows(out, "SELECT DISTINCT job_id FROM audits WHERE job_id IS NOT NULL")
-    assert {rows[k]["job_id"] for k in ("string-score", "many-configs", "no-dimension",
-                                        "verbose")} <= {r["job_id"] for r in audited}
+    assert rows["constant"].status == "ok"
+    assert {rows[k].job_id for k in ("string-score", "many-configs", "no-dimension",
+                                     "verbose")} <= {a.job_id for a in audits(out)}
     html = (out / "report.html").read_text()
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
     assert "<details><summary>last lines of traceback and stderr" in html
@@ -101,16 +98,16 @@ def test_disk_full_on_the_harness_side_is_infrastructure_and_rerun(
     assert main(["run", str(suite), "--out", str(out)]) == 0
     assert capsys.readouterr().err.count("  retry  ") == 2
     (row,) = runs(out)
-    assert (row["status"], row["failure_class"]) == ("failed", "infrastructure")
-    assert "could not save the predictions" in row["failure_message"]
-    assert "ENOSPC" in row["failure_detail"] or "No space left" in row["failure_detail"]
+    assert (row.status, row.failure_class) == ("failed", "infrastructure")
+    assert "could not save the predictions" in row.failure_message
+    assert "ENOSPC" in row.failure_detail or "No space left" in row.failure_detail
     assert not list((out / "predictions").glob("*"))
     monkeypatch.undo()
     assert main(["run", str(suite), "--out", str(out)]) == 0
     assert "0 already recorded" in capsys.readouterr().err
     (row,) = runs(out)
-    assert row["status"] == "ok" and row["failure_detail"] is None
-    assert (out / row["predictions_path"]).is_file()
+    assert row.status == "ok" and row.failure_detail is None
+    assert (out / row.predictions_path).is_file()
 
 
 def test_predictions_header_is_checked_before_loading(tmp_path: Path) -> None:
@@ -167,15 +164,16 @@ def test_a_store_written_before_the_checks_is_cleaned_on_opening(tmp_path: Path,
     conn.execute("UPDATE runs SET reported_score = 'high', n_configs = 'many', "
                  "search_space = '{\"name\": \"x\"}'")
     conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    conn.execute("DROP TABLE alembic_version")  # as written before Alembic
     conn.execute("DELETE FROM audits")
     conn.commit()
     conn.close()
     assert main(["report", str(out)]) == 0
     (row,) = runs(out)
-    assert (row["reported_score"], row["n_configs"], row["search_space"]) == (None, None, "null")
-    assert "n_configs 'many' dropped" in row["notes"]
+    assert (row.reported_score, row.n_configs, row.search_space) == (None, None, None)
+    assert "n_configs 'many' dropped" in row.notes
     assert main(["run", str(suite), "--out", str(out)]) == 0  # the audit runs again
-    assert store_rows(out, "SELECT * FROM audits WHERE job_id IS NOT NULL")
+    assert [a for a in audits(out) if a.job_id is not None]
 
 
 def test_numbers_a_system_may_hand_back() -> None:

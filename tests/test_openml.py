@@ -25,8 +25,7 @@ from auditor.data.dataset import Dataset, OpenMLOrigin
 from auditor.data.sources import load_dataset
 from auditor.data.split import official
 from auditor.pipeline.plan import plan
-from auditor.store.schema import npy_load
-from tests.conftest import REPO, WALL_CAP, runs, store_rows
+from tests.conftest import REPO, WALL_CAP, open_store, runs
 from tests.openml_replay import RECORDED, Replay
 
 TEST_SERVER = "https://test.openml.org/api/v1/xml"
@@ -224,24 +223,25 @@ def test_suite_over_task_folds_runs_end_to_end(cache: Path, tmp_path: Path, suit
            TEST_SERVER, "--offline"]
     assert main(cmd) == 0
     rows = runs(out)
-    assert len(rows) == 9 and all(r["status"] == "ok" for r in rows), rows
-    assert sorted((r["system"], r["fold"]) for r in rows) == sorted(
+    assert len(rows) == 9 and all(r.status == "ok" for r in rows), rows
+    assert sorted((r.system, r.fold) for r in rows) == sorted(
         (s, f) for s in SYSTEMS for f in (0, 1, 2))
-    assert {(r["openml_task_id"], r["repeat"], r["openml_dataset_id"],
-             r["openml_dataset_version"], r["seed"]) for r in rows} == {(1882, 0, 2, 1, 3)}
+    assert {(r.openml_task_id, r.repeat, r.openml_dataset_id,
+             r.openml_dataset_version, r.seed) for r in rows} == {(1882, 0, 2, 1, 3)}
     d = load_dataset("anneal", "openml:task/1882")
-    splits = {r["fold"]: r for r in store_rows(out, "SELECT * FROM splits")}
-    (dataset,) = store_rows(out, "SELECT * FROM datasets")
+    with open_store(out) as store:
+        splits = {s.fold: s for s in store.splits()}
+        (dataset,) = store.datasets()
     assert sorted(splits) == [0, 1, 2]
     for fold, split in splits.items():
         train, test = official_rows(0, fold)
-        assert (split["openml_task_id"], split["repeat"]) == (1882, 0)
-        assert (split["n_search"], split["n_holdout"]) == (len(train), len(test))
-        assert np.array_equal(npy_load(split["holdout_y"]), d.y[test])
-        assert {r["split_fingerprint"] for r in rows if r["fold"] == fold} == {
-            split["fingerprint"]}
-    assert (dataset["openml_dataset_id"], dataset["openml_dataset_version"],
-            dataset["openml_task_id"]) == (2, 1, 1882)
+        assert (split.openml_task_id, split.repeat) == (1882, 0)
+        assert (split.n_search, split.n_holdout) == (len(train), len(test))
+        assert np.array_equal(split.holdout_y, d.y[test])
+        assert {r.split_fingerprint for r in rows if r.fold == fold} == {
+            split.fingerprint}
+    assert (dataset.openml_dataset_id, dataset.openml_dataset_version,
+            dataset.openml_task_id) == (2, 1, 1882)
     html = (out / "report.html").read_text()
     assert "OpenML dataset 2, version 1" in html
     for fold in (0, 1, 2):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -12,20 +11,12 @@ from pathlib import Path
 
 import psutil
 
+from auditor.store.database import RESULTS_DB
 from tests.conftest import REPO, WALL_CAP, runs
 
 
-def _recorded(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(db, timeout=5)
-        try:
-            return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:
-        return 0
+def _recorded(out: Path) -> int:
+    return len(runs(out)) if (out / RESULTS_DB).exists() else 0
 
 
 def test_sigkill_then_rerun_records_every_job_once(tmp_path: Path, suite_factory) -> None:
@@ -40,14 +31,14 @@ def test_sigkill_then_rerun_records_every_job_once(tmp_path: Path, suite_factory
     cmd = [sys.executable, "-m", "auditor", "run", str(suite), "--out", str(out)]
     first = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while _recorded(out / "results.sqlite") < 3:
+    while _recorded(out) < 3:
         assert first.poll() is None, first.stderr.read().decode()
         assert time.monotonic() < deadline
         time.sleep(0.05)
     family = psutil.Process(first.pid).children(recursive=True)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
-    before = {r["job_id"] for r in runs(out)}
+    before = {r.job_id for r in runs(out)}
     assert 3 <= len(before) < 12
     # the job processes die with the harness instead of writing on behind its back
     _, alive = psutil.wait_procs(family, timeout=10)
@@ -57,14 +48,14 @@ def test_sigkill_then_rerun_records_every_job_once(tmp_path: Path, suite_factory
     assert second.returncode == 0, second.stderr
     assert f"({len(before)} already recorded)" in second.stderr
     rows = runs(out)
-    ids = [r["job_id"] for r in rows]
+    ids = [r.job_id for r in rows]
     assert len(ids) == len(set(ids)) == 12
     assert before <= set(ids)
-    assert {(r["dataset"], r["system"], r["seed"]) for r in rows} == {
+    assert {(r.dataset, r.system, r.seed) for r in rows} == {
         (d, s, seed) for d in ("breast-cancer", "diabetes")
         for s in ("constant", "lgbm-default", "random") for seed in (0, 1)}
-    assert all(r["status"] == "ok" for r in rows)
-    assert all((out / r["predictions_path"]).is_file() for r in rows)
+    assert all(r.status == "ok" for r in rows)
+    assert all((out / r.predictions_path).is_file() for r in rows)
 
     third = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=WALL_CAP)
     assert third.returncode == 0

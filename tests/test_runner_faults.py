@@ -25,18 +25,18 @@ def test_faults_are_classified_and_the_suite_goes_on(tmp_path: Path, suite_facto
     )
     out = tmp_path / "out"
     assert main(["run", str(suite), "--out", str(out), "--workers", "2"]) == 0
-    rows = {r["system"]: r for r in runs(out)}
+    rows = {r.system: r for r in runs(out)}
     assert set(rows) == {"constant", *FAULTS}
-    assert rows["constant"]["status"] == "ok"
+    assert rows["constant"].status == "ok"
     for label, (_, failure) in FAULTS.items():
-        assert rows[label]["status"] == "failed", label
-        assert rows[label]["failure_class"] == failure, (label, rows[label]["failure_message"])
+        assert rows[label].status == "failed", label
+        assert rows[label].failure_class == failure, (label, rows[label].failure_message)
     sleeper = rows["sleeper"]
-    assert wall + grace <= sleeper["wall_s"] <= wall + grace + 5  # slack for a loaded machine
-    assert sleeper["overrun"] == 1
-    assert rows["hog"]["peak_rss_mb"] > 700
-    assert "deliberate failure" in rows["crasher"]["failure_message"]
-    assert "NaN" in rows["nan"]["failure_message"]
+    assert wall + grace <= sleeper.wall_s <= wall + grace + 5  # slack for a loaded machine
+    assert sleeper.overrun == 1
+    assert rows["hog"].peak_rss_mb > 700
+    assert "deliberate failure" in rows["crasher"].failure_message
+    assert "NaN" in rows["nan"].failure_message
     assert (out / "report.html").is_file()
     report = (out / "report.html").read_text()
     for failure in ("timeout", "oom", "crash", "invalid-output"):

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import main
+from auditor.store.database import Store
 from auditor.store.leases import owner_id
-from auditor.store.records import Store
+from auditor.store.records import StoredRun
 from tests.conftest import REPO, WALL_CAP
 
 # quickstart's datasets and deterministic systems, small enough to be quick everywhere
@@ -37,8 +38,7 @@ KEY = ("job_id", "dataset", "system", "seed", "status", "holdout_score", "n_conf
 
 def _rows(store: Store) -> list[tuple]:
     try:
-        return [tuple(r[k] for k in KEY)
-                for r in store.rows("SELECT * FROM runs ORDER BY job_id")]
+        return sorted(tuple(getattr(r, k) for k in KEY) for r in store.runs())
     finally:
         store.close()
 
@@ -59,7 +59,7 @@ def test_ray_into_postgres_matches_local_into_sqlite(tmp_path: Path, suite_facto
     assert (remote / "report.html").is_file()
     store = Store(pg_url)
     try:
-        paths = [r["predictions_path"] for r in store.rows("SELECT predictions_path FROM runs")]
+        paths = [r.predictions_path for r in store.runs()]
     finally:
         store.close()
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in paths)
@@ -83,7 +83,7 @@ def test_two_runners_share_one_store_without_duplicates(tmp_path: Path, suite_fa
     assert len(started[0] | started[1]) == 12
     store = Store(pg_url)
     try:
-        ids = [r["job_id"] for r in store.rows("SELECT job_id FROM runs")]
+        ids = [r.job_id for r in store.runs()]
     finally:
         store.close()
     assert len(ids) == len(set(ids)) == 12
@@ -109,11 +109,9 @@ def test_leases_are_taken_once_and_taken_over_when_stale(store: Store) -> None:
     assert store.lease("b", me, stale_s=60)  # its owner was a process on this host, now dead
     store.release(me)
     assert store.lease("a", other, stale_s=60)  # given back
-    run = {"job_id": "a", "suite": "s", "dataset": "d", "system": "x", "system_ref": "x",
-           "options": "{}", "seed": 0, "metric": "m", "status": "ok", "wall_s": 1.0,
-           "overrun": 0, "budget": "{}", "versions": "{}", "dataset_fingerprint": "f",
-           "split_fingerprint": "f", "started_at": "t", "finished_at": "t"}
+    run = StoredRun("a", "s", "d", "x", "x", {}, 0, "m", "ok", 1.0, False, {}, {}, "f", "f",
+                    "t", "t")
     assert store.put_run(run, [], other)
     assert not store.put_run(run, [], me)  # recorded once, whoever finishes second
     assert not store.lease("a", me, stale_s=0)  # done: never run again
-    assert len(store.rows("SELECT * FROM runs")) == 1
+    assert len(store.runs()) == 1

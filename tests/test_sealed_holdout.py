@@ -61,7 +61,7 @@ def test_holdout_labels_never_reach_the_system(tmp_path: Path, suite_factory) ->
         seeds=[0, 1],
     )
     assert main(["run", str(suite), "--out", str(out), "--workers", "1"]) == 0
-    assert all(r["status"] == "ok" for r in runs(out))
+    assert all(r.status == "ok" for r in runs(out))
 
     dataset = load_dataset("client", f"file:{data_file}", target="target", task="regression")
     for seed, spy in zip((0, 1), sorted(dump.iterdir(), key=lambda p: p.stat().st_mtime),
@@ -84,4 +84,4 @@ def test_holdout_labels_never_reach_the_system(tmp_path: Path, suite_factory) ->
             leaked = _numbers_in(path) & holdout
             assert not leaked, f"{path.name} holds {len(leaked)} holdout labels"
     # the harness itself kept them: the audit scored the holdout
-    assert all(r["holdout_score"] is not None for r in runs(out))
+    assert all(r.holdout_score is not None for r in runs(out))

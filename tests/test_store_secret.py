@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from auditor.config.errors import UsageError
-from auditor.store.records import Store, take_secret_url
+from auditor.store.database import Store, take_secret_url
 from tests.conftest import REPO
 
 PASSWORD = "pw-never-on-a-command-line-7f3a"
@@ -74,7 +74,7 @@ def test_password_is_on_no_command_line(route: str, tmp_path: Path, suite_factor
     assert all(secret not in environ for _, environ in children.values())
     recorded = Store(pg_url)
     try:
-        assert {r["system"] for r in recorded.rows("SELECT system FROM runs")} == {
+        assert {r.system for r in recorded.runs()} == {
             "constant", "sleeper"}
     finally:
         recorded.close()

@@ -6,12 +6,11 @@ fails on CI and is skipped elsewhere.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from adapters.systems.autosklearn import AutoSklearn
 from auditor.cli import main
-from tests.conftest import WALL_CAP, require_environment, runs, store_rows, write_suite
+from tests.conftest import WALL_CAP, require_environment, runs, trials, write_suite
 
 
 def test_autosklearn_on_telco(tmp_path: Path) -> None:
@@ -26,15 +25,15 @@ def test_autosklearn_on_telco(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["run", str(suite), "--out", str(out), "--no-install"]) == 0
     [run] = runs(out)
-    assert run["status"] == "ok", run["failure_message"]
-    assert run["metric"] == "roc_auc" and run["holdout_score"] > 0.75
-    assert run["reported_score"] is not None and "internal holdout" in run["reported_on"]
-    assert run["n_configs"] >= 1 and run["model_description"]
-    assert not run["overrun"]
-    environment = json.loads(run["environment"])
+    assert run.status == "ok", run.failure_message
+    assert run.metric == "roc_auc" and run.holdout_score > 0.75
+    assert run.reported_score is not None and "internal holdout" in run.reported_on
+    assert run.n_configs >= 1 and run.model_description
+    assert not run.overrun
+    environment = run.environment
     assert environment["python"] == "3.9" and len(environment["freeze_sha256"]) == 64
-    space = json.loads(run["search_space"])
+    space = run.search_space
     assert space["dimension"] > 100 and space["conditional"] > 0
     assert space["dimension"] == space["unconditional"] + space["conditional"]
-    statuses = [r["status"] for r in store_rows(out, "SELECT status FROM trials")]
-    assert statuses.count("complete") == run["n_configs"]
+    statuses = [t.status for t in trials(out)]
+    assert statuses.count("complete") == run.n_configs

@@ -6,7 +6,6 @@ when it is missing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +38,12 @@ def test_system_through_the_harness(system: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["run", str(suite), "--out", str(out), "--no-install"]) == 0
     [row] = runs(out)
-    assert row["status"] == "ok", row["failure_message"]
-    assert row["metric"] == "roc_auc" and row["holdout_score"] > 0.75
-    assert row["reported_score"] is not None and row["reported_on"].strip()
-    assert row["n_configs"] >= 1 and row["model_description"].strip()
-    environment = json.loads(row["environment"])
+    assert row.status == "ok", row.failure_message
+    assert row.metric == "roc_auc" and row.holdout_score > 0.75
+    assert row.reported_score is not None and row.reported_on.strip()
+    assert row.n_configs >= 1 and row.model_description.strip()
+    environment = row.environment
     assert environment["system"] == system and environment["freeze_sha256"]
-    space = json.loads(row["search_space"])
+    space = row.search_space
     assert space["name"] == system and space["description"]
-    assert not row["overrun"]
+    assert not row.overrun

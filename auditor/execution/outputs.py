@@ -17,9 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, inspect
-from sqlalchemy import text as sql
-
 from adapters import protocol
 from adapters.contract import RunResult, Trial
 
@@ -42,7 +39,8 @@ def _repr(value: object) -> str:
         return f"<{type(value).__name__}>"
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
+    """A value as a note quotes it: its repr, cut at 40 characters."""
     text = _repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -120,7 +118,7 @@ def space_problem(space: object) -> str | None:
     for hp in hps:
         if problem := _hp_problem(hp):
             name = hp.get("name") if isinstance(hp, dict) else hp
-            return f"hyperparameter {_shown(name)}: {problem}"
+            return f"hyperparameter {shown(name)}: {problem}"
     return None
 
 
@@ -178,11 +176,11 @@ def check_result(result: RunResult, extra: dict[str, Any]
     notes: list[str] = []
     score = real(result.reported_score)
     if score is None and result.reported_score is not None:
-        notes.append(f"reported score {_shown(result.reported_score)} is not a finite real "
+        notes.append(f"reported score {shown(result.reported_score)} is not a finite real "
                      "number; recorded without a reported score")
     n_configs = count(result.n_configs)
     if n_configs is None and result.n_configs is not None:
-        notes.append(f"n_configs {_shown(result.n_configs)} is not an integer from 0 to "
+        notes.append(f"n_configs {shown(result.n_configs)} is not an integer from 0 to "
                      f"{MAX_COUNT:,}; dropped")
     space = result.search_space
     if space is not None and (why := space_problem(space) or _too_large(space)):
@@ -241,34 +239,3 @@ def read_job_error(folder: Path) -> tuple[str, str, str] | None:
 def tail(detail: str, lines: int = DETAIL_LINES) -> str:
     """The last `lines` lines of `detail`, each cut at 500 characters."""
     return storable("\n".join(line[:500] for line in detail.splitlines()[-lines:]))
-
-
-def clean_stored_runs(c: Connection) -> None:
-    """Runs recorded before answers were checked (store versions before 5): a reported score,
-    count or search space that would crash the audit or the report becomes NULL, with a note."""
-    wanted = {"job_id", "reported_score", "n_configs", "search_space", "notes"}
-    if not wanted <= {column["name"] for column in inspect(c).get_columns("runs")}:
-        return  # a store too old to hold any of them
-    rows = c.execute(sql("SELECT job_id, reported_score, n_configs, search_space, notes "
-                         "FROM runs")).mappings().all()
-    for row in rows:
-        notes: list[str] = []
-        fixed = dict(row)
-        if row["reported_score"] is not None and real(row["reported_score"]) is None:
-            fixed["reported_score"] = None
-            notes.append(f"reported score {_shown(row['reported_score'])} dropped")
-        if row["n_configs"] is not None and count(row["n_configs"]) is None:
-            fixed["n_configs"] = None
-            notes.append(f"n_configs {_shown(row['n_configs'])} dropped")
-        try:
-            space = json.loads(row["search_space"] or "null")
-        except (TypeError, ValueError, RecursionError):
-            space = "unreadable"
-        if space is not None and (why := space_problem(space)):
-            fixed["search_space"] = "null"
-            notes.append(f"search space dropped: {why}")
-        if notes:
-            fixed["notes"] = "; ".join(filter(None, [row["notes"], *notes]))
-            c.execute(sql("UPDATE runs SET reported_score = :reported_score, n_configs = "
-                          ":n_configs, search_space = :search_space, notes = :notes "
-                          "WHERE job_id = :job_id"), fixed)

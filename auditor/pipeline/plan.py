@@ -18,7 +18,7 @@ from auditor.data.dataset import Dataset
 from auditor.data.openml import suite_tasks
 from auditor.data.sources import load_dataset
 from auditor.data.split import SealedSplit, official, seal
-from auditor.store.records import RESULTS_DB, Store
+from auditor.store.database import RESULTS_DB, Store
 
 HARNESS_PACKAGES = ("automl-auditor", "numpy", "pandas", "scipy", "scikit-learn", "lightgbm",
                     "optuna", "pyarrow", "threadpoolctl", "psutil", "openml")

@@ -21,7 +21,7 @@ from collections import Counter, deque
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import asdict
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -41,8 +41,9 @@ from auditor.pipeline.plan import (
     job_id,
     open_store,
 )
+from auditor.store.database import RESULTS_DB, Store, StoreUnavailable
 from auditor.store.leases import dead_here, owner_id
-from auditor.store.records import RESULTS_DB, Store, StoreUnavailable
+from auditor.store.records import StoredDataset, StoredRun, StoredSplit, StoredTrial
 
 INFRA_RETRIES = 2
 HEARTBEAT_S = 5.0
@@ -103,21 +104,21 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
     job = o.job
     r = o.result
     holdout = None
-    row = {
+    row: dict[str, Any] = {
         "job_id": job.job_id, "suite": suite.name, "dataset": job.split.dataset.name,
         "system": job.system.label, "system_ref": job.system.system,
-        "options": json.dumps(job.system.options, sort_keys=True), "seed": job.seed,
+        "options": job.system.options, "seed": job.seed,
         "metric": job.metric, "status": o.status, "failure_class": o.failure_class,
         "failure_message": o.failure_message, "failure_detail": o.failure_detail,
         "notes": "; ".join(o.notes) or None, "wall_s": o.wall_s, "cpu_s": o.cpu_s,
         "peak_rss_mb": o.peak_rss_mb, "search_s": o.extra.get("search_s"),
-        "overrun": int(o.overrun), "budget": json.dumps(suite.budget.as_dict()),
-        "versions": json.dumps(versions), "dataset_fingerprint": job.split.dataset.fingerprint(),
+        "overrun": o.overrun, "budget": suite.budget.as_dict(),
+        "versions": versions, "dataset_fingerprint": job.split.dataset.fingerprint(),
         "split_fingerprint": job.split.fingerprint(), "started_at": o.started_at,
         "finished_at": o.finished_at, "system_version": o.extra.get("system_version"),
         **_openml_columns(job.split.dataset), "repeat": job.split.repeat, "fold": job.split.fold,
     }
-    trials = []
+    trials: list[StoredTrial] = []
     if r is not None:
         metric = get_metric(job.metric)
         classification = job.split.dataset.task_type != "regression"
@@ -131,25 +132,24 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
             "reported_score": a.reported, "reported_on": r.reported_on,
             "holdout_score": a.holdout, "holdout_lo": a.holdout_lo, "holdout_hi": a.holdout_hi,
             "gap": a.gap, "gap_lo": a.gap_lo, "gap_hi": a.gap_hi, "verdict": a.verdict,
-            "n_configs": r.n_configs, "best_config": json.dumps(r.best_config, default=str),
+            "n_configs": r.n_configs, "best_config": r.best_config,
             "model_description": r.model_description,
             "predictions_path": str((out / pred_path).resolve() if shared else pred_path),
-            "search_space": json.dumps(r.search_space), "environment": json.dumps(r.environment),
+            "search_space": r.search_space, "environment": r.environment,
             "compute_cpu_s": spent.cpu_s, "full_fidelity_evals": spent.full_fidelity_evals,
-            "trajectory": json.dumps(trajectory(r.trials, metric)),
-            "extra_metrics": json.dumps({**_extra_metrics(job, r.predictions),
+            "trajectory": trajectory(r.trials, metric),
+            "extra_metrics": {**_extra_metrics(job, r.predictions),
                                          "reported_uncertainty": {  # what the gap's CI used
                                              "method": a.reported_uncertainty, "sd": a.reported_sd,
                                              "fold_scores": r.fold_scores,
-                                             "validation_rows": r.validation_rows}}),
+                                             "validation_rows": r.validation_rows}},
         })
         trials = [
-            {"job_id": job.job_id, "number": t.number, "config": json.dumps(t.config, default=str),
-             "score": t.score, "start_s": t.start, "end_s": t.end, "fidelity": t.fidelity,
-             "status": t.status, "cpu_s": t.cpu_s}
+            StoredTrial(job.job_id, t.number, t.config, t.score, t.start, t.end, t.fidelity,
+                        t.status, t.cpu_s)
             for t in r.trials
         ]
-    store.put_run(row, trials, owner)
+    store.put_run(StoredRun(**row), trials, owner)
     return holdout
 
 
@@ -233,18 +233,16 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
 
 def _put_data(store: Store, p: Plan) -> None:
     for name, d in p.datasets.items():
-        store.put_dataset({"name": name, "source": d.source, "target": d.target,
-                           "task_type": d.task_type, "classes": d.classes,
-                           "n_rows": len(d.y), "n_features": d.X.shape[1],
-                           "n_categorical": sum(t == "categorical"
-                                                for t in d.feature_types.values()),
-                           "n_missing": d.n_missing, "fingerprint": d.fingerprint(),
-                           **_openml_columns(d)})
+        store.put_dataset(StoredDataset(
+            name=name, source=d.source, target=d.target, task_type=d.task_type,
+            classes=d.classes, n_rows=len(d.y), n_features=d.X.shape[1],
+            n_categorical=sum(t == "categorical" for t in d.feature_types.values()),
+            n_missing=d.n_missing, fingerprint=d.fingerprint(), **_openml_columns(d)))
     for (name, seed, repeat, fold), s in p.splits.items():
-        store.put_split({"dataset": name, "seed": seed, "holdout_fraction": s.fraction,
-                         "fingerprint": s.fingerprint(), "n_search": len(s.search_idx),
-                         "n_holdout": len(s.holdout_idx), "holdout_y": s.holdout_y,
-                         "openml_task_id": s.task_id, "repeat": repeat, "fold": fold})
+        store.put_split(StoredSplit(
+            dataset=name, seed=seed, holdout_fraction=s.fraction, fingerprint=s.fingerprint(),
+            n_search=len(s.search_idx), n_holdout=len(s.holdout_idx), holdout_y=s.holdout_y,
+            openml_task_id=s.task_id, repeat=repeat, fold=fold))
 
 
 def _run_jobs(runner: Runner, store: Store, out: Path, p: Plan, planned: list[Job],

@@ -24,7 +24,7 @@ from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
 from auditor.stats.chance import family_view
 from auditor.stats.chance import sentence as chance_sentence
 from auditor.stats.compare import Comparison, Interval, Observation, compare, mean_ci
-from auditor.store.schema import npy_load
+from auditor.store.records import StoredDataset
 
 RUN_FIELDS = ("system", "seed", "repeat", "fold", "status", "failure_class", "failure_message",
               "failure_detail", "notes", "reported_on", "verdict", "n_configs", "wall_s", "cpu_s",
@@ -36,17 +36,17 @@ BASELINE, REFERENCES, RANDOM = "constant", ("tpe",), "random"
 
 def _run_view(row: dict[str, Any]) -> dict[str, Any]:
     view = {k: row[k] for k in RUN_FIELDS}
-    extra = json.loads(row["extra_metrics"] or "{}")
+    extra = row["extra_metrics"] or {}
     view.update({
         "holdout": row["holdout_score"], "holdout_lo": row["holdout_lo"],
         "holdout_hi": row["holdout_hi"], "reported": row["reported_score"], "gap": row["gap"],
         "gap_lo": row["gap_lo"], "gap_hi": row["gap_hi"], "overrun": bool(row["overrun"]),
-        "best_config": json.loads(row["best_config"]) if row["best_config"] else {},
-        "environment": json.loads(row["environment"] or "{}"),
-        "search_space": json.loads(row["search_space"] or "null"),
+        "best_config": row["best_config"] or {},
+        "environment": row["environment"] or {},
+        "search_space": row["search_space"],
         "top_decile": extra.get("top_decile_precision"),
         "reported_uncertainty": (extra.get("reported_uncertainty") or {}).get("method"),
-        "trajectory": json.loads(row["trajectory"] or "[]"),
+        "trajectory": row["trajectory"] or [],
     })
     return view
 
@@ -62,9 +62,9 @@ def paired_difference(results: Results, dataset: str, metric: str, a: str, b: st
     shared splits; positive means `a` is better. None when the two share no successful split."""
     m = get_metric(metric)
     sign = 1.0 if m.greater_is_better else -1.0
-    task = next(d["task_type"] for d in results.datasets if d["name"] == dataset)
-    labels = {(s["seed"], s["fingerprint"]): s["holdout_y"] for s in results.splits
-              if s["dataset"] == dataset}
+    task = next(d.task_type for d in results.datasets if d.name == dataset)
+    labels = {(s.seed, s.fingerprint): s.holdout_y for s in results.splits
+              if s.dataset == dataset}
     by_split: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
     for r in results.runs:
         if r["dataset"] == dataset and r["status"] == "ok" and r["system"] in (a, b):
@@ -73,7 +73,7 @@ def paired_difference(results: Results, dataset: str, metric: str, a: str, b: st
     for (seed, fp), pair in sorted(by_split.items()):
         if len(pair) != 2:
             continue
-        y = npy_load(labels[seed, fp])
+        y = labels[seed, fp]
         pa, pb = (np.load(pair[s]["root"] / pair[s]["predictions_path"]) for s in (a, b))
         points.append(sign * (m(y, pa) - m(y, pb)))
         idx = bootstrap_indices(y, task != "regression", seed)
@@ -86,26 +86,26 @@ def paired_difference(results: Results, dataset: str, metric: str, a: str, b: st
     return float(np.mean(points)), lo, hi, len(points)
 
 
-def _dataset_finding(results: Results, d: dict[str, Any], metric: str, c: Comparison | None
+def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Comparison | None
                      ) -> str:
-    cells = [x for x in (c.cells if c else []) if x.dataset == d["name"]]
+    cells = [x for x in (c.cells if c else []) if x.dataset == d.name]
     if not cells:
-        return f"On {d['name']}, no system finished successfully."
-    unit = "seed" if d["openml_task_id"] is None else "split"
+        return f"On {d.name}, no system finished successfully."
+    unit = "seed" if d.openml_task_id is None else "split"
     if cells[0].paired is None:
-        return (f"On {d['name']}, the systems finished on different {unit}s (none on which all "
+        return (f"On {d.name}, the systems finished on different {unit}s (none on which all "
                 "did), so their means are not compared here.")
     m = get_metric(metric)
     ranked = sorted(cells, key=lambda x: m.loss(x.paired.mean))
     best = ranked[0]
     i = best.paired
     spread = (f", 95 % CI {i.lo:.4g} to {i.hi:.4g} across them" if i.lo is not None else "")
-    text = (f"On {d['name']}, {best.system} had the best mean holdout {metric}: "
+    text = (f"On {d.name}, {best.system} had the best mean holdout {metric}: "
             f"{i.mean:.4g} over {i.n} {unit}{'s' if i.n != 1 else ''}{spread}")
     if len(ranked) == 1:
         return text + "; no other system finished to compare with."
     runner_up = ranked[1].system
-    diff = paired_difference(results, d["name"], metric, best.system, runner_up)
+    diff = paired_difference(results, d.name, metric, best.system, runner_up)
     if diff is None:
         return text + f"; it shares no successful {unit} with {runner_up}, so no paired comparison."
     point, lo, hi, shared = diff
@@ -119,12 +119,12 @@ def _dataset_finding(results: Results, d: dict[str, Any], metric: str, c: Compar
             f"{over}) — {clear}.")
 
 
-def _openml_view(d: dict[str, Any]) -> dict[str, int | None] | None:
+def _openml_view(d: StoredDataset) -> dict[str, int | None] | None:
     """OpenML data set id and version and task id, or None for other sources."""
-    if d["openml_dataset_id"] is None:
+    if d.openml_dataset_id is None:
         return None
-    return {"dataset_id": d["openml_dataset_id"], "version": d["openml_dataset_version"],
-            "task_id": d["openml_task_id"]}
+    return {"dataset_id": d.openml_dataset_id, "version": d.openml_dataset_version,
+            "task_id": d.openml_task_id}
 
 
 def _interval(i: Interval | None) -> dict[str, Any] | None:
@@ -251,8 +251,8 @@ def _compliance(runs: list[dict[str, Any]], order: list[str]) -> list[dict[str, 
     rows = []
     for system in order:
         mine = [r for r in runs if r["system"] == system]
-        ratios = [r["wall_s"] / json.loads(r["budget"])["wall_seconds"] for r in mine]
-        memory = [r["peak_rss_mb"] / json.loads(r["budget"])["memory_mb"] for r in mine
+        ratios = [r["wall_s"] / r["budget"]["wall_seconds"] for r in mine]
+        memory = [r["peak_rss_mb"] / r["budget"]["memory_mb"] for r in mine
                   if r["peak_rss_mb"] is not None]
         failures = Counter(r["failure_class"] or "unknown" for r in mine if r["status"] != "ok")
         rows.append({
@@ -276,7 +276,7 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
     runs = results.runs
     if not runs:
         raise UsageError(f"no run recorded in {', '.join(map(str, results.stores))} yet")
-    views_by = {d["name"]: [] for d in results.datasets}
+    views_by = {d.name: [] for d in results.datasets}
     for r in runs:
         views_by[r["dataset"]].append(_run_view(r))
     metrics = {r["dataset"]: r["metric"] for r in runs}
@@ -290,26 +290,26 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
     order = ranked + sorted({r["system"] for r in runs} - set(ranked))
     sections = []
     for d in results.datasets:
-        views = views_by[d["name"]]
+        views = views_by[d.name]
         if not views:
             continue
-        metric = metrics[d["name"]]
+        metric = metrics[d.name]
         sections.append({
-            "name": d["name"], "source": d["source"], "task_type": d["task_type"],
+            "name": d.name, "source": d.source, "task_type": d.task_type,
             "metric": metric, "greater_is_better": get_metric(metric).greater_is_better,
-            "n_rows": d["n_rows"], "n_features": d["n_features"],
-            "n_categorical": d["n_categorical"], "n_missing": d["n_missing"],
-            "fingerprint": d["fingerprint"], "openml": _openml_view(d),
-            "splits": [{k: s[k] for k in ("seed", "fingerprint", "n_search", "n_holdout",
+            "n_rows": d.n_rows, "n_features": d.n_features,
+            "n_categorical": d.n_categorical, "n_missing": d.n_missing,
+            "fingerprint": d.fingerprint, "openml": _openml_view(d),
+            "splits": [{k: getattr(s, k) for k in ("seed", "fingerprint", "n_search", "n_holdout",
                                           "openml_task_id", "repeat", "fold")}
-                       for s in results.splits if s["dataset"] == d["name"]],
+                       for s in results.splits if s.dataset == d.name],
             "runs": views,
             "finding": _dataset_finding(results, d, metric, c),
-            "across_seeds": _across_seeds(views, c, d["name"], order),
+            "across_seeds": _across_seeds(views, c, d.name, order),
         })
     unit = "seed" if all(r["fold"] is None for r in runs) else "split"
     summary = sentences.executive(c, unit, baseline) if c else ["No run finished successfully."]
-    budgets = list({r["budget"]: json.loads(r["budget"]) for r in runs}.values())
+    budgets = list({json.dumps(r["budget"], sort_keys=True): r["budget"] for r in runs}.values())
     if len(budgets) > 1:
         summary.append(f"These runs used {len(budgets)} different budgets (see Budget), so not "
                        "every comparison here is under a matched budget.")
@@ -336,11 +336,11 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
         "budgets": budgets,
         "seeds": sorted({r["seed"] for r in runs}),
         # the harness's own splits; an OpenML task's folds have the sizes the task gives them
-        "holdout_fraction": next((s["holdout_fraction"] for s in results.splits
-                                  if s["openml_task_id"] is None), None),
-        "cv_folds": next((json.loads(r["options"])["cv_folds"] for r in runs
-                          if "cv_folds" in json.loads(r["options"])), None),
-        "versions": json.loads(first["versions"]),
+        "holdout_fraction": next((s.holdout_fraction for s in results.splits
+                                  if s.openml_task_id is None), None),
+        "cv_folds": next((r["options"]["cv_folds"] for r in runs if "cv_folds" in r["options"]),
+                         None),
+        "versions": first["versions"],
         "summary": summary,
         "system_order": order,
         "comparison": _comparison_view(c, metrics, _skipped(baseline, tuned, random))

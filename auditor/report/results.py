@@ -9,21 +9,23 @@ several stores (same `job_id`) is kept once; each run keeps the folder its predi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from auditor.audit.suite_pass import audit_rows
 from auditor.config.errors import UsageError
-from auditor.store.records import RESULTS_DB, Store, store_url
+from auditor.store.database import RESULTS_DB, Store, store_url
+from auditor.store.records import StoredDataset, StoredSplit
 
 
 @dataclass
 class Results:
     stores: list[Path | str] = field(default_factory=list)  # store files and URLs
-    datasets: list[dict[str, Any]] = field(default_factory=list)
-    splits: list[dict[str, Any]] = field(default_factory=list)  # with the sealed `holdout_y`
-    runs: list[dict[str, Any]] = field(default_factory=list)  # each with its `root` and `store`
+    datasets: list[StoredDataset] = field(default_factory=list)
+    splits: list[StoredSplit] = field(default_factory=list)  # with the sealed `holdout_y`
+    # the fields of each `StoredRun` as a plain row, with its `root` and `store`
+    runs: list[dict[str, Any]] = field(default_factory=list)
     # rows of `auditor.audit.suite_pass.audit_rows`
     audits: list[dict[str, Any]] = field(default_factory=list)
 
@@ -44,15 +46,11 @@ def root(store: Path | str) -> Path:
     return store.parent if isinstance(store, Path) else Path("/")
 
 
-def _read(path: Path | str) -> dict[str, list[dict[str, Any]]]:
+def _read(path: Path | str) -> Results:
     store = Store(path)
     try:
-        return {
-            "datasets": store.rows("SELECT * FROM datasets ORDER BY rowid"),
-            "splits": store.rows("SELECT * FROM splits ORDER BY dataset, seed, repeat, fold"),
-            "runs": store.rows("SELECT * FROM runs ORDER BY dataset, system, seed, repeat, fold"),
-            "audits": audit_rows(store),
-        }
+        return Results(datasets=store.datasets(), splits=store.splits(),
+                       runs=[asdict(r) for r in store.runs()], audits=audit_rows(store))
     finally:
         store.close()
 
@@ -71,29 +69,29 @@ def load_results(sources: Sequence[Path | str]) -> Results:
             continue
         merged.stores.append(shown)
         rows = _read(path)
-        for d in rows["datasets"]:
-            known = origin.setdefault(d["name"], (d["fingerprint"], shown))
-            if known[0] != d["fingerprint"]:
+        for d in rows.datasets:
+            known = origin.setdefault(d.name, (d.fingerprint, shown))
+            if known[0] != d.fingerprint:
                 raise UsageError(
-                    f"dataset {d['name']!r} is different data in {known[1]} and {shown} "
-                    f"(fingerprints {known[0][:12]}… and {d['fingerprint'][:12]}…); rename it in "
+                    f"dataset {d.name!r} is different data in {known[1]} and {shown} "
+                    f"(fingerprints {known[0][:12]}… and {d.fingerprint[:12]}…); rename it in "
                     "one suite")
             if known[1] == shown:
                 merged.datasets.append(d)
-        for s in rows["splits"]:
-            if (key := (s["dataset"], s["seed"], s["fingerprint"])) not in seen_splits:
+        for s in rows.splits:
+            if (key := (s.dataset, s.seed, s.fingerprint)) not in seen_splits:
                 seen_splits.add(key)
                 merged.splits.append(s)
-        for r in rows["runs"]:
+        for r in rows.runs:
             if r["job_id"] not in seen_runs:
                 seen_runs.add(r["job_id"])
                 merged.runs.append({**r, "root": root(path), "store": shown})
-        for a in rows["audits"]:
+        for a in rows.audits:
             if (key := (a["dataset"], a["system"], a["seed"], a["check"], a["detail"])
                 ) not in seen_audits:
                 seen_audits.add(key)
                 merged.audits.append(a)
-    key = {d["name"]: i for i, d in enumerate(merged.datasets)}
+    key = {d.name: i for i, d in enumerate(merged.datasets)}
     merged.runs.sort(key=lambda r: (key[r["dataset"]], r["system"], r["seed"], r["repeat"] or 0,
                                     r["fold"] or 0))
     return merged

@@ -1,9 +1,11 @@
-"""The results store's tables, and the .npy encoding of arrays in them.
+"""The results store's tables as SQLAlchemy Core definitions (one schema for SQLite and
+PostgreSQL), and the .npy encoding of arrays in them.
 
 Schema (see also README, "Results store"):
 - `datasets`: one row per dataset — source, task, shape, sha256 fingerprint; for OpenML data the
   data set id and version (`openml_dataset_id`, `openml_dataset_version`) and the task id
-  (`openml_task_id`), NULL otherwise.
+  (`openml_task_id`), NULL otherwise. Rows keep their insertion order in `rowid` (implicit in
+  SQLite; in PostgreSQL a BIGSERIAL column that the migrations add, not part of `DATASETS`).
 - `splits`: one row per (dataset, seed, split fingerprint) — holdout fraction, sizes, the sealed
   holdout labels (`holdout_y`, .npy bytes), which never leave the harness, and for an OpenML task's
   official split its `openml_task_id`, `repeat` and `fold` (NULL for the harness's own splits).
@@ -21,10 +23,13 @@ Schema (see also README, "Results store"):
   dataset for seed stability) — `flag` (1: something to look at), a plain-words `summary` and
   the figures as JSON `detail`; recomputed from the rows above by `auditor.audit.suite_pass`.
 - `trials`: every evaluation of each run (config, score, start, end, fidelity, status, CPU s).
-
 - `claims`: one lease per job a runner took (`owner` = host/pid/start time, `heartbeat` in epoch
   seconds, `done` once its `runs` row is written): the job leases of `auditor.store.leases`, so
   that runners sharing a store never run the same job twice.
+- `meta`: `schema_version` of the stores before Alembic (1–5); it stays at 5, the last of them.
+  Versions since are Alembic's `alembic_version`.
+
+A change to these tables goes with an Alembic revision in `auditor/store/migrations/versions/`.
 """
 
 from __future__ import annotations
@@ -32,50 +37,67 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+)
 
-SCHEMA_VERSION = "5"
-SPLITS = """
-CREATE TABLE IF NOT EXISTS splits (
-    dataset TEXT NOT NULL REFERENCES datasets(name), seed INTEGER NOT NULL,
-    holdout_fraction REAL NOT NULL, fingerprint TEXT NOT NULL, n_search INTEGER NOT NULL,
-    n_holdout INTEGER NOT NULL, holdout_y BLOB NOT NULL, openml_task_id INTEGER, repeat INTEGER,
-    fold INTEGER, PRIMARY KEY (dataset, seed, fingerprint));
-"""
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS datasets (
-    name TEXT PRIMARY KEY, source TEXT NOT NULL, target TEXT NOT NULL, task_type TEXT NOT NULL,
-    classes TEXT NOT NULL, n_rows INTEGER NOT NULL, n_features INTEGER NOT NULL,
-    n_categorical INTEGER NOT NULL, n_missing INTEGER NOT NULL, fingerprint TEXT NOT NULL,
-    openml_dataset_id INTEGER, openml_dataset_version INTEGER, openml_task_id INTEGER);
-""" + SPLITS + """
-CREATE TABLE IF NOT EXISTS runs (
-    job_id TEXT PRIMARY KEY, suite TEXT NOT NULL, dataset TEXT NOT NULL, system TEXT NOT NULL,
-    system_ref TEXT NOT NULL, options TEXT NOT NULL, seed INTEGER NOT NULL, metric TEXT NOT NULL,
-    status TEXT NOT NULL, failure_class TEXT, failure_message TEXT,
-    reported_score REAL, reported_on TEXT, holdout_score REAL, holdout_lo REAL, holdout_hi REAL,
-    gap REAL, gap_lo REAL, gap_hi REAL, verdict TEXT, n_configs INTEGER, best_config TEXT,
-    model_description TEXT, system_version TEXT, search_space TEXT, environment TEXT,
-    wall_s REAL NOT NULL, cpu_s REAL, peak_rss_mb REAL, search_s REAL, overrun INTEGER NOT NULL,
-    budget TEXT NOT NULL, versions TEXT NOT NULL, dataset_fingerprint TEXT NOT NULL,
-    split_fingerprint TEXT NOT NULL, predictions_path TEXT,
-    started_at TEXT NOT NULL, finished_at TEXT NOT NULL, openml_dataset_id INTEGER,
-    openml_dataset_version INTEGER, openml_task_id INTEGER, repeat INTEGER, fold INTEGER,
-    compute_cpu_s REAL, full_fidelity_evals REAL, trajectory TEXT, extra_metrics TEXT,
-    notes TEXT, failure_detail TEXT);
-CREATE TABLE IF NOT EXISTS audits (
-    scope TEXT NOT NULL, check_name TEXT NOT NULL, job_id TEXT, dataset TEXT NOT NULL,
-    system TEXT, seed INTEGER, flag INTEGER NOT NULL, summary TEXT NOT NULL, detail TEXT NOT NULL,
-    PRIMARY KEY (scope, check_name));
-CREATE TABLE IF NOT EXISTS trials (
-    job_id TEXT NOT NULL REFERENCES runs(job_id), number INTEGER NOT NULL, config TEXT NOT NULL,
-    score REAL, start_s REAL NOT NULL, end_s REAL NOT NULL, fidelity REAL NOT NULL,
-    status TEXT NOT NULL, cpu_s REAL, PRIMARY KEY (job_id, number));
-CREATE TABLE IF NOT EXISTS claims (
-    job_id TEXT PRIMARY KEY, owner TEXT NOT NULL, heartbeat REAL NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0);
-"""
-PG_TYPES = {"BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"}
+METADATA = MetaData()
+
+
+def _cols(spec: str, nullable: bool = True) -> list[Column]:
+    """Columns from "name:type ..." (t: TEXT, i: INTEGER, r: REAL, b: BLOB)."""
+    types = {"t": Text, "i": Integer, "r": Float, "b": LargeBinary}
+    return [Column(name, types[kind], nullable=nullable)
+            for name, kind in (word.split(":") for word in spec.split())]
+
+
+def _key(spec: str) -> list[Column]:
+    columns = _cols(spec, nullable=False)
+    for column in columns:
+        column.primary_key = True
+    return columns
+
+
+OPENML = "openml_dataset_id:i openml_dataset_version:i openml_task_id:i"
+META = Table("meta", METADATA, *_key("key:t"), *_cols("value:t", False))
+DATASETS = Table(
+    "datasets", METADATA, *_key("name:t"),
+    *_cols("source:t target:t task_type:t classes:t n_rows:i n_features:i n_categorical:i "
+           "n_missing:i fingerprint:t", False), *_cols(OPENML))
+SPLITS = Table(
+    "splits", METADATA, Column("dataset", Text, ForeignKey("datasets.name"), primary_key=True),
+    *_key("seed:i"), *_cols("holdout_fraction:r", False), *_key("fingerprint:t"),
+    *_cols("n_search:i n_holdout:i holdout_y:b", False),
+    *_cols("openml_task_id:i repeat:i fold:i"))
+RUNS = Table(
+    "runs", METADATA, *_key("job_id:t"),
+    *_cols("suite:t dataset:t system:t system_ref:t options:t seed:i metric:t status:t", False),
+    *_cols("failure_class:t failure_message:t reported_score:r reported_on:t holdout_score:r "
+           "holdout_lo:r holdout_hi:r gap:r gap_lo:r gap_hi:r verdict:t n_configs:i "
+           "best_config:t model_description:t system_version:t search_space:t environment:t"),
+    *_cols("wall_s:r", False), *_cols("cpu_s:r peak_rss_mb:r search_s:r"),
+    *_cols("overrun:i budget:t versions:t dataset_fingerprint:t split_fingerprint:t", False),
+    *_cols("predictions_path:t"), *_cols("started_at:t finished_at:t", False),
+    *_cols(OPENML + " repeat:i fold:i compute_cpu_s:r full_fidelity_evals:r trajectory:t "
+           "extra_metrics:t notes:t failure_detail:t"))
+AUDITS = Table(
+    "audits", METADATA, *_key("scope:t check_name:t"), *_cols("job_id:t"),
+    *_cols("dataset:t", False), *_cols("system:t seed:i"),
+    *_cols("flag:i summary:t detail:t", False))
+TRIALS = Table(
+    "trials", METADATA, Column("job_id", Text, ForeignKey("runs.job_id"), primary_key=True),
+    *_key("number:i"), *_cols("config:t", False), *_cols("score:r"),
+    *_cols("start_s:r end_s:r fidelity:r status:t", False), *_cols("cpu_s:r"))
+CLAIMS = Table(
+    "claims", METADATA, *_key("job_id:t"), *_cols("owner:t heartbeat:r", False),
+    Column("done", Integer, nullable=False, server_default="0"))
 
 
 def npy_bytes(array: np.ndarray) -> bytes:

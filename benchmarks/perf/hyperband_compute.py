@@ -11,38 +11,30 @@ Compute is counted two ways: CPU seconds summed over evaluations, and full-fidel
 from __future__ import annotations
 
 import argparse
-import json
-import sqlite3
 import statistics
 from pathlib import Path
 
 from adapters.metrics import get_metric
+from auditor.store.database import RESULTS_DB, Store
+from auditor.store.records import StoredRun, StoredTrial
 
 
-def _runs(db: Path, system: str) -> dict[int, dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        rows = conn.execute("SELECT * FROM runs WHERE system = ? AND status = 'ok'", (system,))
-        out = {}
-        for r in rows:
-            trials = [dict(t) for t in conn.execute(
-                "SELECT * FROM trials WHERE job_id = ? ORDER BY end_s", (r["job_id"],))]
-            out[r["seed"]] = {**dict(r), "trials": trials}
-        return out
-    finally:
-        conn.close()
+def _runs(store: Store, system: str) -> dict[int, tuple[StoredRun, list[StoredTrial]]]:
+    """Per seed, the successful run of `system` and its trials by end time."""
+    return {r.seed: (r, sorted(store.trials(r.job_id), key=lambda t: t.end_s))
+            for r in store.runs(status="ok") if r.system == system}
 
 
-def reach(trials: list[dict], target: float, greater: bool) -> tuple[float, float] | None:
+def reach(trials: list[StoredTrial], target: float, greater: bool
+          ) -> tuple[float, float] | None:
     """(CPU s, full-fidelity equivalents) spent when a complete evaluation first matches
     `target`; None when none does."""
     cpu = ffe = 0.0
     for t in trials:
-        cpu += t["cpu_s"] or 0.0
-        ffe += t["fidelity"]
-        if t["status"] == "complete" and t["score"] is not None and (
-                t["score"] >= target if greater else t["score"] <= target):
+        cpu += t.cpu_s or 0.0
+        ffe += t.fidelity
+        if t.status == "complete" and t.score is not None and (
+                t.score >= target if greater else t.score <= target):
             return cpu, ffe
     return None
 
@@ -53,17 +45,20 @@ def main() -> None:
     ap.add_argument("--reference", default="random")
     ap.add_argument("--candidate", default="hyperband")
     args = ap.parse_args()
-    db = args.out / "results.sqlite"
-    reference, candidate = _runs(db, args.reference), _runs(db, args.candidate)
+    store = Store(args.out / RESULTS_DB)
+    try:
+        reference, candidate = _runs(store, args.reference), _runs(store, args.candidate)
+    finally:
+        store.close()
     cpu_ratios, ffe_ratios = [], []
     print(f"compute {args.candidate} needs to reach {args.reference}'s final validation score")
     for seed in sorted(set(reference) & set(candidate)):
-        ref = reference[seed]
-        greater = get_metric(ref["metric"]).greater_is_better
-        final = json.loads(ref["trajectory"])[-1][3]
-        total_cpu = sum(t["cpu_s"] or 0.0 for t in ref["trials"])
-        total_ffe = sum(t["fidelity"] for t in ref["trials"])
-        hit = reach(candidate[seed]["trials"], final, greater)
+        ref, ref_trials = reference[seed]
+        greater = get_metric(ref.metric).greater_is_better
+        final = (ref.trajectory or [])[-1][3]
+        total_cpu = sum(t.cpu_s or 0.0 for t in ref_trials)
+        total_ffe = sum(t.fidelity for t in ref_trials)
+        hit = reach(candidate[seed][1], final, greater)
         if hit is None:
             print(f"  seed {seed}: {args.reference} final {final:.4f} "
                   f"({total_cpu:.0f} CPU s, {total_ffe:.0f} FFE); {args.candidate} never "

