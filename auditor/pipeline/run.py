@@ -25,11 +25,11 @@ from typing import TextIO
 
 import numpy as np
 
+from adapters.contract import FailureClass
 from adapters.metrics import get_metric
 from auditor.audit.score import audit_run, score_with_ci
 from auditor.audit.suite_pass import run_audits
 from auditor.audit.trajectory import compute, trajectory
-from auditor.config.errors import INFRASTRUCTURE
 from auditor.config.suite import Suite
 from auditor.data.dataset import Dataset
 from auditor.execution.local import Job, Limits, Outcome, Runner
@@ -269,7 +269,7 @@ def _run_jobs(runner: Runner, store: Store, out: Path, p: Plan, planned: list[Jo
 
     def on_done(o: Outcome) -> None:
         o = save_predictions(o, out)
-        if o.failure_class == INFRASTRUCTURE and tries[o.job.job_id] < INFRA_RETRIES:
+        if o.failure_class == FailureClass.INFRASTRUCTURE and tries[o.job.job_id] < INFRA_RETRIES:
             tries[o.job.job_id] += 1
             progress.say(f"  retry  {o.job.split.dataset.name} · {o.job.system.label} · "
                          f"{o.job.split.label} after {o.failure_message}")
