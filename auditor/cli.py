@@ -1,5 +1,6 @@
 """Command line: `auditor run SUITE`, `auditor report OUT`, `auditor datasets show SOURCE`,
-`auditor systems ...`; `auditor tabulate` and `auditor regress` live in `auditor.gate.commands`."""
+`auditor suite schema`, `auditor systems ...`; `auditor tabulate` and `auditor regress` live in
+`auditor.gate.commands`."""
 
 from __future__ import annotations
 
@@ -43,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
                      "postgresql://USER@HOST:5432/DB with the password in $PGPASSWORD or "
                      "~/.pgpass, or env:VAR to read the URL from $VAR (default: "
                      "OUT/results.sqlite)")
+    suite = sub.add_parser("suite", help="about suite files")
+    suite.add_subparsers(dest="verb", required=True, parser_class=_Parser).add_parser(
+        "schema", help="print the JSON Schema of suite files (for editors to validate and "
+        "complete them)")
     datasets = sub.add_parser("datasets", help="inspect a data source")
     show = datasets.add_subparsers(dest="verb", required=True, parser_class=_Parser).add_parser(
         "show", help="rows, features, task, classes, missing values and categoricals of a source")
@@ -200,6 +205,15 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema() -> int:
+    import json
+
+    from auditor.config.suite_models import SuiteFile
+
+    print(json.dumps(SuiteFile.model_json_schema(), indent=2))
+    return 0
+
+
 def _systems(args: argparse.Namespace) -> int:
     from adapters.contract import SetupFailure
     from auditor.execution import installs
@@ -286,6 +300,8 @@ def _main(argv: list[str] | None) -> int:
             return _run(args)
         if args.command == "datasets":
             return _show(args)
+        if args.command == "suite":
+            return _schema()
         if args.command == "seal":
             return _seal(args)
         if args.command == "claim":
