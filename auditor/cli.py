@@ -12,11 +12,8 @@ from pathlib import Path
 
 from adapters.systems.environments import ENVS_VAR
 from auditor.config.errors import UsageError
+from auditor.config.settings import CACHE_VAR, OFFLINE_VAR, SERVER_VAR, Settings
 from auditor.gate import commands as gate_commands
-
-# --openml-cache, --openml-server and --offline reach auditor.data.openml through these
-OPENML_VARS = {"openml_cache": "AUDITOR_OPENML_CACHE", "openml_server": "AUDITOR_OPENML_SERVER",
-               "offline": "AUDITOR_OFFLINE"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,13 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--target", help="target column (default: the source's own, if it has one)")
     for parser in (run, show):
         parser.add_argument("--openml-cache", type=Path,
-                            help=f"OpenML cache folder (default: ${OPENML_VARS['openml_cache']} "
-                            "or openml's own)")
+                            help=f"OpenML cache folder (default: ${CACHE_VAR} or openml's own)")
         parser.add_argument("--openml-server",
-                            help=f"OpenML API URL (default: ${OPENML_VARS['openml_server']} or "
-                            "openml's configured server)")
+                            help=f"OpenML API URL (default: ${SERVER_VAR} or openml's "
+                            "configured server)")
         parser.add_argument("--offline", action="store_true",
-                            help=f"use only the OpenML cache (also ${OPENML_VARS['offline']}=1)")
+                            help=f"use only the OpenML cache (also ${OFFLINE_VAR}=1)")
     rep = sub.add_parser("report", help="render the report of one or more output folders")
     rep.add_argument("out", type=_source, nargs="+",
                      help="output folder holding results.sqlite, a results store, or a store URL "
@@ -131,7 +127,7 @@ def _take_secrets(args: argparse.Namespace) -> None:
         args.out = [take_secret_url(s) if isinstance(s, str) else s for s in args.out]
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     from auditor.config.suite import load_suite
     from auditor.pipeline.plan import plan
     from auditor.pipeline.run import run_suite
@@ -148,11 +144,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.executor == "local":
         workers = workers or max(1, (os.cpu_count() or 1) // suite.budget.cores)
     out = args.out or Path("results") / suite.name
-    p = plan(suite)
+    p = plan(suite, settings)
     if not args.no_install:
         from auditor.execution.installs import ensure_installed
 
-        ensure_installed([s.system for s in p.systems], None,
+        ensure_installed([s.system for s in p.systems], settings.envs,
                          lambda line: print(line, file=sys.stderr))
     run_suite(p, out, workers, args.store, args.executor, args.address)
     return _report([args.store or out], out / "report.html")
@@ -175,10 +171,10 @@ def _report(sources: list[Path | str], target: Path | None, reference: str | Non
     return 0
 
 
-def _show(args: argparse.Namespace) -> int:
+def _show(args: argparse.Namespace, settings: Settings) -> int:
     from auditor.data.sources import load_dataset
 
-    d = load_dataset(args.source, args.source, target=args.target)
+    d = load_dataset(args.source, args.source, target=args.target, settings=settings)
     categorical = [c for c, t in d.feature_types.items() if t == "categorical"]
     lines = {"source": d.source}
     if d.openml:
@@ -214,12 +210,12 @@ def _schema() -> int:
     return 0
 
 
-def _systems(args: argparse.Namespace) -> int:
+def _systems(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.contract import SetupFailure
     from auditor.execution import installs
 
     if args.verb == "list":
-        rows = installs.list_systems()
+        rows = installs.list_systems(settings.envs)
         width = max(len(name) for name, _, _ in rows)
         for name, python, state in rows:
             print(f"{name:<{width}}  python {python:<16} {state}")
@@ -228,11 +224,11 @@ def _systems(args: argparse.Namespace) -> int:
     for name in args.names:
         try:
             if args.verb == "install":
-                installs.install(name, python=args.python, force=args.force,
+                installs.install(name, settings.envs, python=args.python, force=args.force,
                                  skip_unavailable=args.skip_unavailable,
                                 say=lambda line: print(line, file=sys.stderr))
             else:
-                print(installs.check(name))
+                print(installs.check(name, settings.envs))
         except SetupFailure as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed = 1
@@ -286,20 +282,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    saved = dict(os.environ)
+    saved = dict(os.environ)  # taking the store's secrets and capping threads change it
     try:
         args = _parser().parse_args(argv)
         _take_secrets(args)
-        # settings for this command only (job processes get them through their job file)
-        if getattr(args, "envs", None):
-            os.environ[ENVS_VAR] = str(args.envs.resolve())
-        for option, var in OPENML_VARS.items():
-            if getattr(args, option, None):
-                os.environ[var] = "1" if option == "offline" else str(getattr(args, option))
+        settings = Settings.from_args(args)  # job processes get them through their job file
         if args.command == "run":
-            return _run(args)
+            return _run(args, settings)
         if args.command == "datasets":
-            return _show(args)
+            return _show(args, settings)
         if args.command == "suite":
             return _schema()
         if args.command == "seal":
@@ -309,7 +300,7 @@ def _main(argv: list[str] | None) -> int:
         if args.command in gate_commands.COMMANDS:
             return gate_commands.run_command(args)
         if args.command == "systems":
-            return _systems(args)
+            return _systems(args, settings)
         return _report(args.out, args.output, args.reference)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

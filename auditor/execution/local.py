@@ -58,6 +58,7 @@ class Job:
     split: SealedSplit
     system: SystemSpec
     metric: str
+    settings: dict[str, str] = field(default_factory=dict)  # for the job's process
 
     @property
     def seed(self) -> int:
@@ -66,8 +67,7 @@ class Job:
     def task(self) -> JobSpec:
         d = self.split.dataset
         return JobSpec(self.job_id, self.system.system, self.system.options, self.seed, self.metric,
-                    d.task_type, d.classes, len(self.split.holdout_idx),
-                    {k: v for k, v in os.environ.items() if k.startswith("AUDITOR_")})
+                    d.task_type, d.classes, len(self.split.holdout_idx), self.settings)
 
     def data(self) -> JobData:
         s = self.split

@@ -205,7 +205,8 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
                 for system in p.systems:
                     jid = job_id(split, system, p.metrics[name], suite)
                     if jid not in finished:
-                        planned.append(Job(jid, split, system, p.metrics[name]))
+                        planned.append(Job(jid, split, system, p.metrics[name],
+                                           p.settings.child_env()))
             total = len(p.splits) * len(p.systems)
             progress = Progress(total, total - len(planned))
             where = "" if store_url is None else f", store {store.name}"
