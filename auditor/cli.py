@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import warnings
 from pathlib import Path
 
 from adapters.systems.environments import ENVS_VAR
 from auditor.config.errors import UsageError
+from auditor.config.progress import LOG, logging_to_stderr
 from auditor.config.settings import CACHE_VAR, OFFLINE_VAR, SERVER_VAR, Settings
 from auditor.gate import commands as gate_commands
 
@@ -148,8 +148,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_install:
         from auditor.execution.installs import ensure_installed
 
-        ensure_installed([s.system for s in p.systems], settings.envs,
-                         lambda line: print(line, file=sys.stderr))
+        ensure_installed([s.system for s in p.systems], settings.envs, LOG.info)
     run_suite(p, out, workers, args.store, args.executor, args.address)
     return _report([args.store or out], out / "report.html")
 
@@ -167,7 +166,7 @@ def _report(sources: list[Path | str], target: Path | None, reference: str | Non
             raise UsageError("give the report's file with -o FILE when reading a store URL")
         target = (sources[0] if sources[0].is_dir() else sources[0].parent) / "report.html"
     write_report(build_context(sources, reference=reference), target)
-    print(f"report: {target} (tables: {tables_dir(target)})", file=sys.stderr)
+    LOG.info("report: %s (tables: %s)", target, tables_dir(target))
     return 0
 
 
@@ -226,11 +225,11 @@ def _systems(args: argparse.Namespace, settings: Settings) -> int:
             if args.verb == "install":
                 installs.install(name, settings.envs, python=args.python, force=args.force,
                                  skip_unavailable=args.skip_unavailable,
-                                say=lambda line: print(line, file=sys.stderr))
+                                say=LOG.info)
             else:
                 print(installs.check(name, settings.envs))
         except SetupFailure as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            LOG.error("error: %s", exc)
             failed = 1
     return failed
 
@@ -273,10 +272,11 @@ def _format_warning(message: Warning | str, *args: object, **kwargs: object) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The `auditor` command; warnings print as one line each while it runs."""
+    """The `auditor` command; its log and warnings print as one line each while it runs."""
     format_warning, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
-        return _main(argv)
+        with logging_to_stderr():
+            return _main(argv)
     finally:
         warnings.formatwarning = format_warning
 
@@ -303,10 +303,10 @@ def _main(argv: list[str] | None) -> int:
             return _systems(args, settings)
         return _report(args.out, args.output, args.reference)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        LOG.error("error: %s", exc)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; run the same command again to resume", file=sys.stderr)
+        LOG.error("interrupted; run the same command again to resume")
         return 130
     finally:
         os.environ.clear()
