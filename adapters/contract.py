@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -21,6 +22,22 @@ TaskType = Literal["binary", "multiclass", "regression"]
 HPKind = Literal["float", "int", "categorical"]
 # How far a row of class probabilities may sum from 1
 PROBABILITY_TOLERANCE = 1e-4
+
+
+class FailureClass(str, Enum):  # noqa: UP042 (runs on Python 3.9)
+    """Why a job failed, as the store records it (a `str` enum: Python 3.9 has no StrEnum)."""
+
+    CRASH = "crash"
+    OOM = "oom"
+    TIMEOUT = "timeout"
+    INVALID_OUTPUT = "invalid-output"
+    SETUP = "setup"
+    # lost to the machinery (a worker died, the harness's disk filled): not charged to the
+    # system, and run again by the next `auditor run`
+    INFRASTRUCTURE = "infrastructure"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
 
 
 @dataclass(frozen=True)
@@ -180,14 +197,14 @@ class SystemFailure(Exception):
     """A system failed in a known way; `failure_class` goes into the store, `detail` (its
     evidence: output lines) joins the traceback."""
 
-    failure_class = "crash"
+    failure_class: str = FailureClass.CRASH
     detail = ""
 
 
 class SetupFailure(SystemFailure):
     """The system's environment is missing or broken; the message says how to fix it."""
 
-    failure_class = "setup"
+    failure_class = FailureClass.SETUP
 
 
 class RunContext:

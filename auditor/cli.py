@@ -1,21 +1,19 @@
 """Command line: `auditor run SUITE`, `auditor report OUT`, `auditor datasets show SOURCE`,
-`auditor systems ...`; `auditor tabulate` and `auditor regress` live in `auditor.gate.commands`."""
+`auditor suite schema`, `auditor systems ...`; `auditor tabulate` and `auditor regress` live in
+`auditor.gate.commands`."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import warnings
 from pathlib import Path
 
 from adapters.systems.environments import ENVS_VAR
 from auditor.config.errors import UsageError
+from auditor.config.progress import LOG, logging_to_stderr
+from auditor.config.settings import CACHE_VAR, OFFLINE_VAR, SERVER_VAR, Settings
 from auditor.gate import commands as gate_commands
-
-# --openml-cache, --openml-server and --offline reach auditor.data.openml through these
-OPENML_VARS = {"openml_cache": "AUDITOR_OPENML_CACHE", "openml_server": "AUDITOR_OPENML_SERVER",
-               "offline": "AUDITOR_OFFLINE"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
                      "postgresql://USER@HOST:5432/DB with the password in $PGPASSWORD or "
                      "~/.pgpass, or env:VAR to read the URL from $VAR (default: "
                      "OUT/results.sqlite)")
+    suite = sub.add_parser("suite", help="about suite files")
+    suite.add_subparsers(dest="verb", required=True, parser_class=_Parser).add_parser(
+        "schema", help="print the JSON Schema of suite files (for editors to validate and "
+        "complete them)")
     datasets = sub.add_parser("datasets", help="inspect a data source")
     show = datasets.add_subparsers(dest="verb", required=True, parser_class=_Parser).add_parser(
         "show", help="rows, features, task, classes, missing values and categoricals of a source")
@@ -51,13 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--target", help="target column (default: the source's own, if it has one)")
     for parser in (run, show):
         parser.add_argument("--openml-cache", type=Path,
-                            help=f"OpenML cache folder (default: ${OPENML_VARS['openml_cache']} "
-                            "or openml's own)")
+                            help=f"OpenML cache folder (default: ${CACHE_VAR} or openml's own)")
         parser.add_argument("--openml-server",
-                            help=f"OpenML API URL (default: ${OPENML_VARS['openml_server']} or "
-                            "openml's configured server)")
+                            help=f"OpenML API URL (default: ${SERVER_VAR} or openml's "
+                            "configured server)")
         parser.add_argument("--offline", action="store_true",
-                            help=f"use only the OpenML cache (also ${OPENML_VARS['offline']}=1)")
+                            help=f"use only the OpenML cache (also ${OFFLINE_VAR}=1)")
     rep = sub.add_parser("report", help="render the report of one or more output folders")
     rep.add_argument("out", type=_source, nargs="+",
                      help="output folder holding results.sqlite, a results store, or a store URL "
@@ -126,7 +127,7 @@ def _take_secrets(args: argparse.Namespace) -> None:
         args.out = [take_secret_url(s) if isinstance(s, str) else s for s in args.out]
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     from auditor.config.suite import load_suite
     from auditor.pipeline.plan import plan
     from auditor.pipeline.run import run_suite
@@ -143,12 +144,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.executor == "local":
         workers = workers or max(1, (os.cpu_count() or 1) // suite.budget.cores)
     out = args.out or Path("results") / suite.name
-    p = plan(suite)
+    p = plan(suite, settings)
     if not args.no_install:
         from auditor.execution.installs import ensure_installed
 
-        ensure_installed([s.system for s in p.systems], None,
-                         lambda line: print(line, file=sys.stderr))
+        ensure_installed([s.system for s in p.systems], settings.envs, LOG.info)
     run_suite(p, out, workers, args.store, args.executor, args.address)
     return _report([args.store or out], out / "report.html")
 
@@ -166,14 +166,14 @@ def _report(sources: list[Path | str], target: Path | None, reference: str | Non
             raise UsageError("give the report's file with -o FILE when reading a store URL")
         target = (sources[0] if sources[0].is_dir() else sources[0].parent) / "report.html"
     write_report(build_context(sources, reference=reference), target)
-    print(f"report: {target} (tables: {tables_dir(target)})", file=sys.stderr)
+    LOG.info("report: %s (tables: %s)", target, tables_dir(target))
     return 0
 
 
-def _show(args: argparse.Namespace) -> int:
+def _show(args: argparse.Namespace, settings: Settings) -> int:
     from auditor.data.sources import load_dataset
 
-    d = load_dataset(args.source, args.source, target=args.target)
+    d = load_dataset(args.source, args.source, target=args.target, settings=settings)
     categorical = [c for c, t in d.feature_types.items() if t == "categorical"]
     lines = {"source": d.source}
     if d.openml:
@@ -200,12 +200,21 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _systems(args: argparse.Namespace) -> int:
+def _schema() -> int:
+    import json
+
+    from auditor.config.suite_models import SuiteFile
+
+    print(json.dumps(SuiteFile.model_json_schema(), indent=2))
+    return 0
+
+
+def _systems(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.contract import SetupFailure
     from auditor.execution import installs
 
     if args.verb == "list":
-        rows = installs.list_systems()
+        rows = installs.list_systems(settings.envs)
         width = max(len(name) for name, _, _ in rows)
         for name, python, state in rows:
             print(f"{name:<{width}}  python {python:<16} {state}")
@@ -214,13 +223,13 @@ def _systems(args: argparse.Namespace) -> int:
     for name in args.names:
         try:
             if args.verb == "install":
-                installs.install(name, python=args.python, force=args.force,
+                installs.install(name, settings.envs, python=args.python, force=args.force,
                                  skip_unavailable=args.skip_unavailable,
-                                say=lambda line: print(line, file=sys.stderr))
+                                say=LOG.info)
             else:
-                print(installs.check(name))
+                print(installs.check(name, settings.envs))
         except SetupFailure as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            LOG.error("error: %s", exc)
             failed = 1
     return failed
 
@@ -263,29 +272,27 @@ def _format_warning(message: Warning | str, *args: object, **kwargs: object) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The `auditor` command; warnings print as one line each while it runs."""
+    """The `auditor` command; its log and warnings print as one line each while it runs."""
     format_warning, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
-        return _main(argv)
+        with logging_to_stderr():
+            return _main(argv)
     finally:
         warnings.formatwarning = format_warning
 
 
 def _main(argv: list[str] | None) -> int:
-    saved = dict(os.environ)
+    saved = dict(os.environ)  # taking the store's secrets and capping threads change it
     try:
         args = _parser().parse_args(argv)
         _take_secrets(args)
-        # settings for this command only (job processes get them through their job file)
-        if getattr(args, "envs", None):
-            os.environ[ENVS_VAR] = str(args.envs.resolve())
-        for option, var in OPENML_VARS.items():
-            if getattr(args, option, None):
-                os.environ[var] = "1" if option == "offline" else str(getattr(args, option))
+        settings = Settings.from_args(args)  # job processes get them through their job file
         if args.command == "run":
-            return _run(args)
+            return _run(args, settings)
         if args.command == "datasets":
-            return _show(args)
+            return _show(args, settings)
+        if args.command == "suite":
+            return _schema()
         if args.command == "seal":
             return _seal(args)
         if args.command == "claim":
@@ -293,13 +300,13 @@ def _main(argv: list[str] | None) -> int:
         if args.command in gate_commands.COMMANDS:
             return gate_commands.run_command(args)
         if args.command == "systems":
-            return _systems(args)
+            return _systems(args, settings)
         return _report(args.out, args.output, args.reference)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        LOG.error("error: %s", exc)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; run the same command again to resume", file=sys.stderr)
+        LOG.error("interrupted; run the same command again to resume")
         return 130
     finally:
         os.environ.clear()

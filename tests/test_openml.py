@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from auditor.cli import OPENML_VARS, main
+from auditor.cli import main
 from auditor.config.errors import UsageError
+from auditor.config.settings import CACHE_VAR, OFFLINE_VAR, SERVER_VAR
 from auditor.config.suite import load_suite
 from auditor.data import openml as openml_source
 from auditor.data.dataset import Dataset, OpenMLOrigin
@@ -52,7 +53,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(socket.socket, "connect", connect)
-    for var in OPENML_VARS.values():  # the CLI sets these; monkeypatch restores them
+    for var in (CACHE_VAR, OFFLINE_VAR, SERVER_VAR):  # the machine's own settings stay out
         monkeypatch.setenv(var, "")
 
 

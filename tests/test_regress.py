@@ -223,8 +223,7 @@ def test_bad_arguments_are_one_line_exit_2(case: str, tmp_path: Path, capsys,
 
 
 def test_the_html_summary_escapes_what_it_shows(small_table: tuple[Path, str]) -> None:
-    comparison = gate([small_table[0]], "RandomSampler", "CmaEsSampler()", trials=5, seeds=2,
-                      say=lambda line: None)
+    comparison = gate([small_table[0]], "RandomSampler", "CmaEsSampler()", trials=5, seeds=2)
     comparison.rows[0] = replace(comparison.rows[0], task="<script>alert(1)</script>")
     page = html_page(comparison)
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from adapters import protocol
-from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, SystemFailure
+from adapters.contract import (
+    FailureClass,
+    RunContext,
+    RunResult,
+    SearchData,
+    SearchSpace,
+    SystemFailure,
+)
 from adapters.systems import environments
 from adapters.systems.environments import EnvSpec
 
@@ -88,7 +95,7 @@ class ExternalSystem:
                     proc.kill()
         error = protocol.read_error(folder)
         if error is not None:
-            if error["failure_class"] == "oom":
+            if error["failure_class"] == FailureClass.OOM:
                 raise MemoryError(error["message"])
             failure = SystemFailure(f"{self.name}: {error['message']}")
             failure.failure_class = error["failure_class"]

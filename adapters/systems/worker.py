@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from adapters import protocol
-from adapters.contract import Budget, RunContext, SearchData, SystemFailure
+from adapters.contract import Budget, FailureClass, RunContext, SearchData, SystemFailure
 
 PR_SET_PDEATHSIG = 1
 
@@ -34,10 +34,11 @@ def main(folder: Path) -> int:
         result = importlib.import_module(job["module"]).work(data, ctx, job["options"], folder)
         protocol.write_result(folder, result, {})
     except MemoryError:
-        protocol.write_error(folder, "oom", "MemoryError inside the system", traceback.format_exc())
+        protocol.write_error(folder, FailureClass.OOM, "MemoryError inside the system",
+                             traceback.format_exc())
         return 1
     except Exception as exc:
-        failure = exc.failure_class if isinstance(exc, SystemFailure) else "crash"
+        failure = exc.failure_class if isinstance(exc, SystemFailure) else FailureClass.CRASH
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         protocol.write_error(folder, failure, message, traceback.format_exc())
         return 1

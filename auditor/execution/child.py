@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 
 from adapters import protocol, registry
-from adapters.contract import Budget, RunContext, RunResult, SearchData, SystemFailure
+from adapters.contract import (
+    Budget,
+    FailureClass,
+    RunContext,
+    RunResult,
+    SearchData,
+    SystemFailure,
+)
 from auditor.execution.confinement import confine
 
 STDERR = "stderr.log"  # the job's stderr, in its folder; the harness keeps its tail on failure
@@ -26,7 +33,7 @@ DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT)
 class InvalidOutput(SystemFailure):
     """The system returned something that is not a usable result."""
 
-    failure_class = "invalid-output"
+    failure_class = FailureClass.INVALID_OUTPUT
 
 
 def _usage() -> dict[str, float]:
@@ -71,15 +78,16 @@ def main(job_dir: str, cpus: list[int], X: pd.DataFrame, y: np.ndarray,
         except OSError as exc:
             if exc.errno not in DISK_ERRORS:
                 raise
-            protocol.write_error(folder, "infrastructure", f"saving the result: {exc}",
+            protocol.write_error(folder, FailureClass.INFRASTRUCTURE, f"saving the result: {exc}",
                                  traceback.format_exc())
             raise SystemExit(1) from None
     except MemoryError:
-        protocol.write_error(folder, "oom", "MemoryError: allocation failed inside the system",
+        protocol.write_error(folder, FailureClass.OOM,
+                             "MemoryError: allocation failed inside the system",
                              traceback.format_exc())
         raise SystemExit(1) from None
     except Exception as exc:
-        failure = exc.failure_class if isinstance(exc, SystemFailure) else "crash"
+        failure = exc.failure_class if isinstance(exc, SystemFailure) else FailureClass.CRASH
         message = str(exc) if isinstance(exc, SystemFailure) else f"{type(exc).__name__}: {exc}"
         protocol.write_error(folder, failure, message.splitlines()[0][:500] if message else failure,
                              str(getattr(exc, "detail", "") or "") + traceback.format_exc())

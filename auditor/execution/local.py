@@ -30,7 +30,13 @@ import pandas as pd
 import psutil
 
 from adapters import protocol
-from adapters.contract import Budget, RunResult, prediction_problem, prediction_shape
+from adapters.contract import (
+    Budget,
+    FailureClass,
+    RunResult,
+    prediction_problem,
+    prediction_shape,
+)
 from auditor.config.suite import SystemSpec
 from auditor.data.split import SealedSplit
 from auditor.execution import child, outputs
@@ -52,6 +58,7 @@ class Job:
     split: SealedSplit
     system: SystemSpec
     metric: str
+    settings: dict[str, str] = field(default_factory=dict)  # for the job's process
 
     @property
     def seed(self) -> int:
@@ -60,8 +67,7 @@ class Job:
     def task(self) -> JobSpec:
         d = self.split.dataset
         return JobSpec(self.job_id, self.system.system, self.system.options, self.seed, self.metric,
-                    d.task_type, d.classes, len(self.split.holdout_idx),
-                    {k: v for k, v in os.environ.items() if k.startswith("AUDITOR_")})
+                    d.task_type, d.classes, len(self.split.holdout_idx), self.settings)
 
     def data(self) -> JobData:
         s = self.split
@@ -198,10 +204,10 @@ class JobProcess:
         rss = self.usage.sample(self.ps) if self.ps else 0.0
         elapsed = time.monotonic() - self.started
         if rss > budget.memory_mb:
-            self.killed_for = self.killed_for or "oom"
+            self.killed_for = self.killed_for or FailureClass.OOM
             self.kill()
         elif elapsed > budget.wall_seconds + self.limits.grace_s:
-            self.killed_for = self.killed_for or "timeout"
+            self.killed_for = self.killed_for or FailureClass.TIMEOUT
             self.kill()
         elif elapsed > budget.wall_seconds and not self.termed:
             self.termed = True
@@ -234,16 +240,16 @@ class JobProcess:
         budget, task, folder = self.limits.budget, self.task, self.folder
         result, extra, notes, detail = None, {}, [], ""
         failure, message = self.killed_for, None
-        if failure == "timeout":
+        if failure == FailureClass.TIMEOUT:
             message = f"killed after {wall:.1f} s (budget {budget.wall_seconds:g} s + grace)"
-        elif failure == "oom":
+        elif failure == FailureClass.OOM:
             message = (f"killed at {self.usage.peak_rss_mb:.0f} MB resident "
                        f"(limit {budget.memory_mb} MB)")
         elif (error := outputs.read_job_error(folder)) is not None:
             failure, message, detail = error
         elif not (folder / protocol.RESULT).exists():
             code = self.process.exitcode
-            failure = "crash"
+            failure = FailureClass.CRASH
             message = (f"process killed by signal {-code}" if code and code < 0
                        else f"process exited with code {code} and no result")
         else:
@@ -251,12 +257,12 @@ class JobProcess:
             try:
                 result, extra, notes = outputs.read_checked(folder, shape)
             except Exception as exc:  # whatever the job wrote, it must not crash the harness
-                failure = "invalid-output"
+                failure = FailureClass.INVALID_OUTPUT
                 message = outputs.storable(str(exc)[:500]) or type(exc).__name__
             else:
                 message = prediction_problem(result.predictions, task.n_holdout,
                                              task.task_type, len(task.classes))
-                failure = "invalid-output" if message else None
+                failure = FailureClass.INVALID_OUTPUT if message else None
         self.process.close()
         if failure:  # the last lines of the traceback, then of stderr
             detail = "\n".join(filter(None, (outputs.tail(detail), _stderr_tail(folder))))

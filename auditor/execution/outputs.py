@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from adapters import protocol
-from adapters.contract import RunResult, Trial
+from adapters.contract import FailureClass, RunResult, Trial
 
 TEXT_CAP = 10_000  # characters of a text field
 JSON_CAP = 200_000  # characters of a JSON field (best config, search space, environment)
 RESULT_CAP = 64 * 2**20  # bytes of a result or error file
 DETAIL_LINES = 100  # lines of traceback / stderr kept for a failed run
 MAX_COUNT = 2**31 - 1  # the largest count every store's INTEGER column holds
-# failure classes a job's error file may name; any other becomes `crash`
-JOB_CLASSES = ("crash", "oom", "timeout", "invalid-output", "setup", "infrastructure")
 HP_TYPES = ("float", "int", "categorical")
 SPACE_COUNTS = ("conditional", "unconditional", "conditions", "forbidden")
 EXTRA_REALS = ("search_s", "cpu_s", "maxrss_mb")
@@ -226,13 +224,14 @@ def read_job_error(folder: Path) -> tuple[str, str, str] | None:
             raise ValueError("too large")
         error = protocol.read_error(folder)
     except (ValueError, OSError, RecursionError) as exc:
-        return "crash", f"unreadable {protocol.ERROR}: {str(exc)[:200]}", ""
+        return FailureClass.CRASH, f"unreadable {protocol.ERROR}: {str(exc)[:200]}", ""
     if not isinstance(error, dict):
-        return "crash", f"{protocol.ERROR} is not an object", ""
+        return FailureClass.CRASH, f"{protocol.ERROR} is not an object", ""
     failure = error.get("failure_class")
     notes: list[str] = []
     message = text(error.get("message"), "message", notes, 500) or "no message"
-    return (failure if failure in JOB_CLASSES else "crash", message,
+    known = failure in tuple(FailureClass)  # any other class the job names becomes a crash
+    return (FailureClass(failure) if known else FailureClass.CRASH, message,
             tail(text(error.get("detail"), "detail", notes, 200_000) or ""))
 
 

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from auditor.config.errors import INFRASTRUCTURE, UsageError
+from adapters.contract import FailureClass
+from auditor.config.errors import UsageError
 from auditor.execution.local import (
     POLL_S,
     Job,
@@ -164,7 +165,8 @@ class RayRunner:
                     try:
                         fields = ray.get(ref)
                     except ray.exceptions.RayError as exc:
-                        fields = failed(_first_line(exc), INFRASTRUCTURE, started, started_at)
+                        fields = failed(_first_line(exc), FailureClass.INFRASTRUCTURE, started,
+                                        started_at)
                     on_done(Outcome(job=job, **fields))
         finally:
             for ref in inflight:

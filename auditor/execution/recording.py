@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adapters.contract import FailureClass
 from adapters.protocol import save_npy, write_atomic
-from auditor.config.errors import INFRASTRUCTURE
 from auditor.execution.local import Outcome
 
 PREDICTIONS_DIR = "predictions"
@@ -37,7 +37,7 @@ def save_predictions(o: Outcome, out: Path) -> Outcome:
     try:
         write_npy(out / predictions_path(o.job.job_id), o.result.predictions)
     except OSError as exc:
-        return replace(o, status="failed", failure_class=INFRASTRUCTURE, result=None,
+        return replace(o, status="failed", failure_class=FailureClass.INFRASTRUCTURE, result=None,
                        failure_message=f"the harness could not save the predictions: {exc}",
                        failure_detail=traceback.format_exc())
     return o

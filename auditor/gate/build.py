@@ -25,7 +25,6 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -46,6 +45,7 @@ from adapters.searchers.families import FAMILIES, Family
 from adapters.searchers.fidelity import ladder
 from adapters.spaces import FAMILY_OF, SPACES, suggest
 from auditor.config.errors import UsageError
+from auditor.config.progress import LOG, ProgressDisplay
 from auditor.data.sources import load_dataset
 from auditor.data.split import SealedSplit, seal
 from auditor.execution.confinement import thread_env
@@ -181,7 +181,7 @@ def _splits(args: list[DatasetArg], drop: list[str], seed: int, fraction: float
 
 def build_table(space: str, datasets: list[str], out: Path, n_configs: int = 300, seed: int = 0,
                 folds: int = 3, holdout_fraction: float = 0.2, drop: list[str] | None = None,
-                workers: int = 1, say: Callable[[str], None] = print) -> dict[str, Any]:
+                workers: int = 1) -> dict[str, Any]:
     """Build the table in `out`; returns its manifest."""
     if space not in SPACES:
         raise UsageError(f"unknown space {space!r} — choose one of {', '.join(SPACES)}")
@@ -213,10 +213,10 @@ def build_table(space: str, datasets: list[str], out: Path, n_configs: int = 300
         manifest["datasets"].append(_entry(arg, split, metric))
         part = partial / f"scores-{i}.parquet"
         if part.exists():
-            say(f"{space} on {arg.name}: kept from an earlier, interrupted build")
+            LOG.info("%s on %s: kept from an earlier, interrupted build", space, arg.name)
             continue
         job = _Job(_search_data(split, metric), split.holdout_y, family, folds, seed)
-        rows = _score_all(job, configs, workers, f"{space} on {arg.name}", say)
+        rows = _score_all(job, configs, workers, f"{space} on {arg.name}: configurations")
         scores = pd.DataFrame(rows).assign(dataset=arg.name)
         write_atomic(part, lambda p, s=scores: s.to_parquet(p, index=False))
     _finish(partial, out, configs, manifest)
@@ -252,19 +252,14 @@ def _resume(partial: Path, settings: dict[str, Any]) -> None:
     marker.write_text(json.dumps(settings))
 
 
-def _score_all(job: _Job, configs: list[dict[str, Any]], workers: int, label: str,
-               say: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Every configuration's rows, with a progress line about every tenth of the way."""
-    start = time.monotonic()
+def _score_all(job: _Job, configs: list[dict[str, Any]], workers: int, label: str
+               ) -> list[dict[str, Any]]:
+    """Every configuration's rows, with progress (a plain line about every tenth of the way)."""
     rows: list[dict[str, Any]] = []
-    step = -(-len(configs) // 10)
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_start_worker, initargs=(job,)) as pool:
-        for done, scored in enumerate(pool.imap(_score, enumerate(configs)), start=1):
+    with (context.Pool(workers, initializer=_start_worker, initargs=(job,)) as pool,
+          ProgressDisplay(label, len(configs), every=-(-len(configs) // 10)) as progress):
+        for scored in pool.imap(_score, enumerate(configs)):
             rows += scored
-            if done % step == 0 or done == len(configs):
-                elapsed = time.monotonic() - start
-                left = elapsed / done * (len(configs) - done)
-                say(f"{label}: {done}/{len(configs)} configurations, {elapsed:.0f} s"
-                    + (f", about {left:.0f} s left" if done < len(configs) else ""))
+            progress.advance()
     return rows

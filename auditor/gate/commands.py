@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from auditor.config.progress import LOG
 
 COMMANDS = ("tabulate", "regress")
 
@@ -62,8 +63,7 @@ def _tabulate(args: argparse.Namespace) -> int:
     from auditor.gate.build import build_table
 
     m = build_table(args.space, args.datasets, args.out, args.configs, args.seed, args.folds,
-                    args.holdout_fraction, args.drop, args.workers,
-                    lambda line: print(line, file=sys.stderr))
+                    args.holdout_fraction, args.drop, args.workers)
     print(f"table: {args.out} ({m['configs']} configurations of {args.space} × "
           f"{len(m['datasets'])} data sets × {len(m['fidelities'])} fidelities)")
     return 0
@@ -79,8 +79,8 @@ def _regress(args: argparse.Namespace) -> int:
     levels = {k: v for k in ("tolerance", "alpha") if (v := getattr(args, k)) is not None}
     comparison = gate(args.tables, args.candidate, args.baseline, args.baseline_strategy,
                       args.trials, args.seeds, args.seed_offset, workers=args.workers,
-                      say=lambda line: print(line, file=sys.stderr), **levels)
+                      **levels)
     paths = write_summary(comparison, args.out)
     print(comparison.line())
-    print(f"summary: {paths[0]}, {paths[1]}", file=sys.stderr)
+    LOG.info("summary: %s, %s", *paths)
     return 1 if comparison.worse else 0

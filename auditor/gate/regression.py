@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -38,6 +37,7 @@ from scipy.stats import wilcoxon
 
 from adapters.protocol import write_atomic
 from auditor.config.errors import UsageError
+from auditor.config.progress import LOG, ProgressDisplay
 from auditor.gate.benchmark_tables import TableTask, load_tasks
 from auditor.gate.strategies import RunRecord, Strategy, parse_strategy, run
 from auditor.stats.bootstrap import percentile_interval
@@ -109,19 +109,18 @@ def _run_one(job: tuple[int, int]) -> RunRecord:
 
 
 def run_results(strategy: Strategy, tasks: list[TableTask], trials: int, seeds: list[int],
-                workers: int = 1, say: Callable[[str], None] = print) -> StrategyRuns:
+                workers: int = 1) -> StrategyRuns:
     """Run `strategy` on every task with every seed."""
     jobs = [(t, seed) for t in range(len(tasks)) for seed in seeds]
     start = time.monotonic()
-    step = -(-len(jobs) // 10)
     records: list[RunRecord] = []
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, _start_worker, ((strategy, tasks, trials),)) as pool:
+    with (context.Pool(workers, _start_worker, ((strategy, tasks, trials),)) as pool,
+          ProgressDisplay(f"{strategy.spec}: runs", len(jobs),
+                          every=-(-len(jobs) // 10)) as progress):
         for record in pool.imap(_run_one, jobs, chunksize=max(1, len(jobs) // (8 * workers))):
             records.append(record)
-            if len(records) % step == 0 or len(records) == len(jobs):
-                say(f"{strategy.spec}: {len(records)}/{len(jobs)} runs, "
-                    f"{time.monotonic() - start:.1f} s")
+            progress.advance()
     return StrategyRuns(strategy.spec, trials, list(seeds), {t.name: t.fingerprint for t in tasks},
                    records, {p: version(p) for p in ("optuna", "numpy", "scipy")},
                    time.monotonic() - start)
@@ -244,8 +243,7 @@ def _matched_tasks(results: StrategyRuns, available: list[TableTask], source: Pa
 def gate(tables: list[Path], candidate: str, baseline: str,
          baseline_strategy: str | None = None, trials: int | None = None,
          seeds: int | None = None, seed_offset: int = 0, tolerance: float = DEFAULT_TOLERANCE,
-         alpha: float = DEFAULT_ALPHA, workers: int = 1,
-         say: Callable[[str], None] = print) -> GateComparison:
+         alpha: float = DEFAULT_ALPHA, workers: int = 1) -> GateComparison:
     """Compare `candidate` with `baseline`: a results file (made from `baseline_strategy` and
     saved there when missing) or a strategy run on the spot. Checks every input before running
     anything and writes nothing but a missing baseline file."""
@@ -277,10 +275,10 @@ def gate(tables: list[Path], candidate: str, baseline: str,
         base = parse_strategy(baseline_strategy if path else baseline)
         tasks = available
         base_results = run_results(base, tasks, trials or 100, list(range(seeds or 10)),
-                                   workers, say)
+                                   workers)
     cand_results = run_results(cand, tasks, base_results.trials,
-                               [s + seed_offset for s in base_results.seeds], workers, say)
+                               [s + seed_offset for s in base_results.seeds], workers)
     if path and not stored:
         base_results.save(path)
-        say(f"baseline saved to {path}; keep it with the project")
+        LOG.info("baseline saved to %s; keep it with the project", path)
     return compare(base_results, cand_results, tasks, tolerance, alpha)

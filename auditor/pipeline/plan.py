@@ -7,12 +7,13 @@ import inspect
 import json
 import platform
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
 from adapters import registry
 from auditor.config.errors import UsageError
+from auditor.config.settings import Settings
 from auditor.config.suite import DatasetSpec, Suite, SystemSpec
 from auditor.data.dataset import Dataset
 from auditor.data.openml import suite_tasks
@@ -64,14 +65,14 @@ def resolve_systems(suite: Suite) -> list[SystemSpec]:
     return resolved
 
 
-def dataset_specs(suite: Suite) -> list[DatasetSpec]:
+def dataset_specs(suite: Suite, settings: Settings) -> list[DatasetSpec]:
     """The suite's datasets, each OpenML suite replaced by its tasks (named SUITE/DATA-taskID)."""
     specs: list[DatasetSpec] = []
     for spec in suite.datasets:
         if spec.openml_suite is None:
             specs.append(spec)
             continue
-        tasks = suite_tasks(spec.openml_suite, spec.limit, spec.max_rows)
+        tasks = suite_tasks(spec.openml_suite, settings, spec.limit, spec.max_rows)
         if not tasks:
             raise UsageError(f"OpenML suite {spec.openml_suite} has no task with at most "
                              f"{spec.max_rows} rows — raise max_rows of dataset {spec.name!r}")
@@ -86,10 +87,11 @@ def dataset_specs(suite: Suite) -> list[DatasetSpec]:
     return specs
 
 
-def load_datasets(specs: list[DatasetSpec], base: Path) -> dict[str, Dataset]:
+def load_datasets(specs: list[DatasetSpec], base: Path, settings: Settings
+                  ) -> dict[str, Dataset]:
     return {
         spec.name: load_dataset(spec.name, spec.source, target=spec.target, task=spec.task,
-                                drop=spec.drop, base_dir=base)
+                                drop=spec.drop, base_dir=base, settings=settings)
         for spec in specs
     }
 
@@ -117,13 +119,16 @@ class Plan:
     datasets: dict[str, Dataset]
     splits: dict[SplitKey, SealedSplit]
     metrics: dict[str, str]
+    settings: Settings = field(default_factory=Settings)
 
 
-def plan(suite: Suite) -> Plan:
-    """Everything that can fail on bad input, done before any output is written."""
+def plan(suite: Suite, settings: Settings | None = None) -> Plan:
+    """Everything that can fail on bad input, done before any output is written (with
+    `settings`, default: from the environment)."""
+    settings = settings or Settings.from_environ()
     systems = resolve_systems(suite)
-    specs = dataset_specs(suite)
-    datasets = load_datasets(specs, suite.path.parent)
+    specs = dataset_specs(suite, settings)
+    datasets = load_datasets(specs, suite.path.parent, settings)
     metrics = {s.name: suite.metric_for(s, datasets[s.name].task_type) for s in specs}
     splits: dict[SplitKey, SealedSplit] = {}
     for spec in specs:
@@ -135,7 +140,7 @@ def plan(suite: Suite) -> Plan:
             for repeat in spec.repeats:
                 for fold in spec.folds:
                     splits[(spec.name, seed, repeat, fold)] = official(d, seed, repeat, fold)
-    return Plan(suite, systems, datasets, splits, metrics)
+    return Plan(suite, systems, datasets, splits, metrics, settings)
 
 
 def open_store(out: Path, p: Plan, url: str | None) -> Store | None:

@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import threading
 import time
 from collections import Counter, deque
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
+from adapters.contract import FailureClass
 from adapters.metrics import get_metric
 from auditor.audit.score import audit_run, score_with_ci
 from auditor.audit.suite_pass import run_audits
 from auditor.audit.trajectory import compute, trajectory
-from auditor.config.errors import INFRASTRUCTURE
+from auditor.config.progress import LOG, ProgressDisplay
 from auditor.config.suite import Suite
 from auditor.data.dataset import Dataset
 from auditor.execution.local import Job, Limits, Outcome, Runner
@@ -52,29 +52,20 @@ STALE_MARGIN_S = 60.0
 WAIT_S = 2.0  # between looks at jobs that other runners hold
 
 
-class Progress:
-    """One line per started and finished job, with a bar of finished jobs."""
+def _named(job: Job) -> str:
+    return f"{job.split.dataset.name} · {job.system.label} · {job.split.label}"
 
-    def __init__(self, total: int, done: int, stream: TextIO | None = None) -> None:
-        self.total, self.done, self.stream = total, done, stream or sys.stderr
 
-    def say(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+def _started(job: Job) -> None:
+    LOG.info("  start  %s", _named(job))
 
-    def started(self, job: Job) -> None:
-        self.say(f"  start  {job.split.dataset.name} · {job.system.label} · {job.split.label}")
 
-    def finished(self, o: Outcome, holdout: float | None) -> None:
-        self.done += 1
-        width = 20
-        filled = round(width * self.done / self.total)
-        bar = "#" * filled + "-" * (width - filled)
-        j = o.job
-        what = (f"holdout {o.job.metric} {holdout:.4g}" if holdout is not None
-                else f"FAILED {o.failure_class}: {o.failure_message}")
-        flag = " OVERRUN" if o.overrun else ""
-        self.say(f"[{bar}] {self.done}/{self.total}  {j.split.dataset.name} · {j.system.label} · "
-                 f"{j.split.label}  {what}  ({o.wall_s:.1f} s{flag})")
+def _finished(progress: ProgressDisplay, o: Outcome, holdout: float | None) -> None:
+    """One line per finished job: its holdout score or its failure."""
+    what = (f"holdout {o.job.metric} {holdout:.4g}" if holdout is not None
+            else f"FAILED {o.failure_class}: {o.failure_message}")
+    flag = " OVERRUN" if o.overrun else ""
+    progress.advance(f"{_named(o.job)}  {what}  ({o.wall_s:.1f} s{flag})")
 
 
 def _openml_columns(d: Dataset) -> dict[str, int | None]:
@@ -185,7 +176,7 @@ def _executor(kind: str, limits: Limits, workers: int | None, work: Path,
 
 
 def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = None,
-              executor: str = "local", address: str | None = None) -> Progress:
+              executor: str = "local", address: str | None = None) -> ProgressDisplay:
     """Run every job not yet recorded in the store (`store_url`, default the output folder's
     SQLite file) on `executor` ("local" or "ray"); returns the progress counters."""
     suite = p.suite
@@ -205,17 +196,19 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
                 for system in p.systems:
                     jid = job_id(split, system, p.metrics[name], suite)
                     if jid not in finished:
-                        planned.append(Job(jid, split, system, p.metrics[name]))
+                        planned.append(Job(jid, split, system, p.metrics[name],
+                                           p.settings.child_env()))
             total = len(p.splits) * len(p.systems)
-            progress = Progress(total, total - len(planned))
+            progress = ProgressDisplay(suite.name, total, total - len(planned))
             where = "" if store_url is None else f", store {store.name}"
-            progress.say(f"{suite.name}: {total} jobs ({total - len(planned)} already recorded), "
-                         f"{runner.workers} worker(s) on {executor}{where}, "
-                         f"budget {json.dumps(asdict(suite.budget))}")
+            LOG.info("%s: %d jobs (%d already recorded), %d worker(s) on %s%s, budget %s",
+                     suite.name, total, total - len(planned), runner.workers, executor, where,
+                     json.dumps(asdict(suite.budget)))
             beat = _Heartbeat(store, owner)
             beat.start()
-            _run_jobs(runner, store, out, p, planned, progress, owner, store_url is not None)
-            progress.say("auditing: protocol checks, budget adequacy, overtuning, seed stability")
+            with progress:
+                _run_jobs(runner, store, out, p, planned, progress, owner, store_url is not None)
+            LOG.info("auditing: protocol checks, budget adequacy, overtuning, seed stability")
             run_audits(store, out, {s.fingerprint(): s for s in p.splits.values()},
                        suite.budget.cores)
     finally:
@@ -246,7 +239,7 @@ def _put_data(store: Store, p: Plan) -> None:
 
 
 def _run_jobs(runner: Runner, store: Store, out: Path, p: Plan, planned: list[Job],
-              progress: Progress, owner: str, shared: bool) -> None:
+              progress: ProgressDisplay, owner: str, shared: bool) -> None:
     """Claim and run the planned jobs, retrying infrastructure failures, until every one is
     recorded (by this runner or another)."""
     suite = p.suite
@@ -267,24 +260,23 @@ def _run_jobs(runner: Runner, store: Store, out: Path, p: Plan, planned: list[Jo
 
     def on_done(o: Outcome) -> None:
         o = save_predictions(o, out)
-        if o.failure_class == INFRASTRUCTURE and tries[o.job.job_id] < INFRA_RETRIES:
+        if o.failure_class == FailureClass.INFRASTRUCTURE and tries[o.job.job_id] < INFRA_RETRIES:
             tries[o.job.job_id] += 1
-            progress.say(f"  retry  {o.job.split.dataset.name} · {o.job.system.label} · "
-                         f"{o.job.split.label} after {o.failure_message}")
+            LOG.info("  retry  %s after %s", _named(o.job), o.failure_message)
             retry.append(o.job)
             return
-        progress.finished(o, _record(store, out, suite, o, versions, owner, shared))
+        _finished(progress, o, _record(store, out, suite, o, versions, owner, shared))
 
     waiting = 0
     while True:
-        runner.run(next_job, on_done, on_start=progress.started)
+        runner.run(next_job, on_done, on_start=_started)
         finished = store.finished_jobs()
-        progress.done += sum(j.job_id in finished for j in held)
+        progress.count(sum(j.job_id in finished for j in held))
         queue.extend(j for j in held if j.job_id not in finished)
         held.clear()
         if not queue:
             return
         if len(queue) != waiting:
             waiting = len(queue)
-            progress.say(f"waiting for {waiting} job(s) that other runners hold")
+            LOG.info("waiting for %d job(s) that other runners hold", waiting)
         time.sleep(WAIT_S)

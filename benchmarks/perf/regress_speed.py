@@ -41,8 +41,7 @@ def main() -> None:
     start, cpu = time.monotonic(), _cpu()
     simulated = 0.0
     for spec in STRATEGIES:
-        results = run_results(parse_strategy(spec), tasks, args.trials, seeds, args.workers,
-                              lambda line: None)
+        results = run_results(parse_strategy(spec), tasks, args.trials, seeds, args.workers)
         simulated += results.simulated_seconds
         per_trial = results.wall_seconds / (len(results.runs) * args.trials) * 1000
         print(f"  {spec:<32} {results.wall_seconds:6.1f} s on tables ({per_trial:.2f} ms per "
