@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, Trial
+from adapters.contract import Adapter, RunContext, RunResult, SearchData, SearchSpace, Trial
 from adapters.systems.environments import EnvSpec
 from adapters.systems.external import ExternalSystem
 
 
-class _Base:
+class _Base(Adapter):
     name = "fault"
 
     def __init__(self, **options: object) -> None:
@@ -23,9 +23,6 @@ class _Base:
 
     def version(self) -> str:
         return "test"
-
-    def search_space(self) -> SearchSpace | None:
-        return None
 
     @staticmethod
     def prior(data: SearchData) -> np.ndarray:

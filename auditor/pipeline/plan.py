@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import platform
 import warnings
@@ -46,16 +45,14 @@ def resolve_systems(suite: Suite) -> list[SystemSpec]:
     resolved = []
     for spec in suite.systems:
         try:
-            ref = registry.resolve(spec.system)
+            caps = registry.adapter_class(spec.system).capabilities
             options = dict(spec.options)
-            module, _, cls = ref.partition(":")
-            params = inspect.signature(getattr(__import__(module, fromlist=[cls]), cls)).parameters
-            if "cv_folds" in params and "cv_folds" not in options:
+            if caps.cv_folds and "cv_folds" not in options:
                 options["cv_folds"] = suite.cv_folds
-            adapter = registry.load(spec.system, options)
+            registry.load(spec.system, options)
         except registry.UnknownSystem as exc:
             raise UsageError(f"suite system {spec.label!r}: {exc}") from None
-        minimum = getattr(adapter, "min_wall_seconds", 0.0)
+        minimum = caps.min_wall_seconds
         if suite.budget.wall_seconds < minimum:
             warnings.warn(f"system {spec.label!r} needs at least {minimum:g} s to search; the "
                           f"budget gives {suite.budget.wall_seconds:g} s, so its jobs will "
