@@ -61,6 +61,21 @@ def resolve_systems(suite: Suite) -> list[SystemSpec]:
     return resolved
 
 
+def check_claims(systems: list[SystemSpec], tasks: dict[str, str], metrics: dict[str, str]) -> None:
+    """Every system claims each dataset's task type and metric (its `Capabilities`)."""
+    for spec in systems:
+        caps = registry.adapter_class(spec.system).capabilities
+        for name, metric in metrics.items():
+            task = tasks[name]
+            if task not in caps.tasks:
+                raise UsageError(f"suite system {spec.label!r} does not take {task} tasks "
+                                 f"(dataset {name!r}); it takes {', '.join(caps.tasks)}")
+            if caps.metrics is not None and metric not in caps.metrics:
+                raise UsageError(f"suite system {spec.label!r} cannot optimise {metric!r} "
+                                 f"(dataset {name!r}); give one of {', '.join(caps.metrics)} "
+                                 "as the metric, or drop the system")
+
+
 def dataset_specs(suite: Suite) -> list[DatasetSpec]:
     """The suite's datasets, each OpenML suite replaced by its tasks (named SUITE/DATA-taskID)."""
     specs: list[DatasetSpec] = []
@@ -122,6 +137,7 @@ def plan(suite: Suite) -> Plan:
     specs = dataset_specs(suite)
     datasets = load_datasets(specs, suite.path.parent)
     metrics = {s.name: suite.metric_for(s, datasets[s.name].task_type) for s in specs}
+    check_claims(systems, {n: d.task_type for n, d in datasets.items()}, metrics)
     splits: dict[SplitKey, SealedSplit] = {}
     for spec in specs:
         d = datasets[spec.name]

@@ -1,0 +1,43 @@
+"""The suspicion check flags a run that predicts a holdout it was never shown perfectly (the
+labels reach it by a test-only route), and none of the honest reference runs beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adapters.metrics import get_metric
+from auditor.audit.suspicion import perfect_value
+from auditor.cli import main
+from auditor.config.suite import load_suite
+from auditor.pipeline.plan import plan
+from tests.conftest import store_rows, write_suite
+from tests.fault_adapters import HOLDOUT_LABELS
+
+CHEATER = "tests.fault_adapters:Cheater"
+CHECK = "suspicious: check for leakage"
+
+
+def test_a_run_given_the_holdout_labels_is_suspicious(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = write_suite(tmp_path, systems=["constant", "lgbm-default", CHEATER])
+    split = next(iter(plan(load_suite(suite)).splits.values()))
+    np.save(tmp_path / "labels.npy", split.holdout_y)
+    monkeypatch.setenv(HOLDOUT_LABELS, str(tmp_path / "labels.npy"))
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out)]) == 0
+    rows = {r["system"]: r for r in store_rows(
+        out, f"SELECT system, flag, summary FROM audits WHERE check_name = '{CHECK}'")}
+    assert {s: r["flag"] for s, r in rows.items()} == {"constant": 0, "lgbm-default": 0,
+                                                       CHEATER: 1}
+    assert "perfect value" in rows[CHEATER]["summary"]
+    assert rows["lgbm-default"]["summary"].startswith("nothing suspicious")
+    assert CHECK in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_perfect_values() -> None:
+    assert perfect_value(get_metric("roc_auc")) == 1.0
+    assert perfect_value(get_metric("log_loss")) == 0.0
+    assert perfect_value(get_metric("r2")) == 1.0
