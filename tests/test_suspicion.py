@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from adapters.metrics import get_metric
+from auditor.audit.catalog import CHECKS, RunSubject, registered
 from auditor.audit.suspicion import perfect_value
 from auditor.cli import main
 from auditor.config.suite import load_suite
@@ -41,3 +42,26 @@ def test_perfect_values() -> None:
     assert perfect_value(get_metric("roc_auc")) == 1.0
     assert perfect_value(get_metric("log_loss")) == 0.0
     assert perfect_value(get_metric("r2")) == 1.0
+
+
+def _run(system: str, holdout: float, lo: float, hi: float, gap_hi: float | None) -> dict:
+    return {"system": system, "metric": "roc_auc", "holdout_score": holdout, "holdout_lo": lo,
+            "holdout_hi": hi, "gap_hi": gap_hi, "reported_score": 0.8, "seed": 0,
+            "predictions_path": "absent.npy"}
+
+
+def test_beating_own_score_and_every_peer_beyond_the_ci_is_suspicious(tmp_path: Path) -> None:
+    check = next(c for c in registered("run") if c.name == CHECK)
+    assert CHECKS[CHECK] is check
+
+    def flag(me: dict, peers: list[dict]) -> bool:
+        [finding] = check.findings(RunSubject(me, [], tmp_path, None, 1, peers))
+        return finding.flag
+
+    me, peers = _run("x", 0.97, 0.95, 0.99, -0.1), [_run("a", 0.8, 0.75, 0.85, 0.0),
+                                                     _run("b", 0.85, 0.8, 0.9, 0.0)]
+    assert flag(me, peers)
+    assert not flag(me, [])  # no other system to beat
+    assert not flag(me, [*peers, _run("c", 0.95, 0.93, 0.97, 0.0)])  # within the CI of c
+    assert not flag(_run("x", 0.97, 0.95, 0.99, 0.02), peers)  # not beyond its own score
+    assert not flag(_run("x", 0.97, 0.95, 0.99, None), peers)  # no reported score

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from auditor.config.errors import UsageError
+
 if TYPE_CHECKING:
     from auditor.execution.local import Job, Limits, NextJob, Outcome
 
@@ -62,5 +64,7 @@ class Executor(ABC):
 
 def executor_class(name: str) -> type[Executor]:
     """The registered executor called `name`."""
+    if name not in EXECUTORS:
+        raise UsageError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
     module, _, cls = EXECUTORS[name].partition(":")
     return getattr(importlib.import_module(module), cls)
