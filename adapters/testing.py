@@ -179,7 +179,11 @@ def check_adapter(cls: type[Adapter] | str, options: dict[str, Any] | None = Non
     options = dict(options or {})
     if cls.capabilities.cv_folds:
         options.setdefault("cv_folds", 2)
-    adapter = cls(**options)
+    try:
+        adapter = cls(**options)
+    except Exception as exc:
+        raise AdapterCheckFailed(f"{cls.name}: the constructor raised {type(exc).__name__}: "
+                                 f"{exc} (options {options})") from exc
     version = adapter.version()
     _require(isinstance(version, str) and version, cls.name, "version() gave no version")
     startup = adapter.n_startup_trials
