@@ -11,15 +11,20 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
 TaskType = Literal["binary", "multiclass", "regression"]
 HPKind = Literal["float", "int", "categorical"]
+# how a system chooses configurations: one fixed configuration, random draws, a model of the
+# scores, or a strategy of its own (portfolios, meta-learning, ensembling)
+SearchKind = Literal["fixed", "random", "model-based", "own-strategy"]
+TASK_TYPES: tuple[TaskType, ...] = ("binary", "multiclass", "regression")
 # How far a row of class probabilities may sum from 1
 PROBABILITY_TOLERANCE = 1e-4
 
@@ -242,14 +247,36 @@ class RunContext:
         signal.signal(signal.SIGTERM, handler)
 
 
-@runtime_checkable
-class Adapter(Protocol):
-    """A system or searcher. `options` come from the suite file."""
+@dataclass(frozen=True)
+class Capabilities:
+    """What an adapter declares about itself; the harness reads these instead of guessing from
+    names. `metrics` None: every harness metric of its tasks (scored with `adapters.metrics`);
+    `search` None: a searcher of unknown kind (judged as random search)."""
 
-    name: str
+    tasks: tuple[TaskType, ...] = TASK_TYPES
+    metrics: tuple[str, ...] | None = None
+    search: SearchKind | None = None
+    min_wall_seconds: float = 0.0  # below this the system cannot do a search at all
+    cv_folds: bool = False  # takes the suite's `cv_folds` as an option
+    title: str = ""  # how findings name the system (default: its `name`)
 
-    def version(self) -> str: ...
 
-    def search_space(self) -> SearchSpace | None: ...
+class Adapter:
+    """Base of every system and searcher. `options` come from the suite file. Subclasses set
+    `name` and `capabilities`, and implement `version` and `run`."""
 
-    def run(self, data: SearchData, ctx: RunContext) -> RunResult: ...
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    # the system's own name for each harness metric it claims, when it translates them
+    metric_map: ClassVar[Mapping[str, Any] | None] = None
+    # random trials a model-based searcher draws before its model proposes (its own setting)
+    n_startup_trials: int | None = None
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def search_space(self) -> SearchSpace | None:
+        return None
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        raise NotImplementedError

@@ -1,8 +1,9 @@
 """Systems and reference searchers behind one small contract (see `adapters.contract`).
 
-Adding a system: one module here with an `Adapter` class, an entry in `SYSTEMS`, and it must pass
-`tests/test_adapter_contract.py`. A suite may also name any adapter class by import path
-(`package.module:Class`). This module stays light: nothing heavy is imported until `load()`.
+Adding a system: one module here with an `Adapter` subclass declaring its `Capabilities`, an
+entry in `SYSTEMS`, and it must pass `adapters.testing.check_adapter`. A suite may also name any
+adapter class by import path (`package.module:Class`). This module stays light: nothing heavy is
+imported until `load()`.
 """
 
 from __future__ import annotations
@@ -47,13 +48,22 @@ def resolve(system: str) -> str:
     )
 
 
-def load(system: str, options: dict[str, Any] | None = None) -> Adapter:
-    """Instantiate the adapter for `system` with the suite's `options`."""
+def adapter_class(system: str) -> type[Adapter]:
+    """The adapter class of a registered name or an import path, without instantiating it."""
     module_name, _, class_name = resolve(system).partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise UnknownSystem(f"cannot import system {system!r}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise UnknownSystem(f"system {system!r} is not an adapter: subclass "
+                            "adapters.contract.Adapter and declare its capabilities")
+    return cls
+
+
+def load(system: str, options: dict[str, Any] | None = None) -> Adapter:
+    """Instantiate the adapter for `system` with the suite's `options`."""
+    cls = adapter_class(system)
     try:
         return cls(**(options or {}))
     except (TypeError, ValueError) as exc:

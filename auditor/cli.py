@@ -13,6 +13,7 @@ from adapters.systems.environments import ENVS_VAR
 from auditor.config.errors import UsageError
 from auditor.config.progress import LOG, logging_to_stderr
 from auditor.config.settings import CACHE_VAR, OFFLINE_VAR, SERVER_VAR, Settings
+from auditor.execution.executor import EXECUTORS, executor_class
 from auditor.gate import commands as gate_commands
 
 
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="jobs run in parallel (default: cores // budget cores)")
     run.add_argument("--no-install", action="store_true",
                      help="do not build missing system environments (their jobs fail as setup)")
-    run.add_argument("--executor", choices=("local", "ray"), default="local",
+    run.add_argument("--executor", choices=tuple(EXECUTORS), default="local",
                      help="local: a process pool on this machine (default); ray: Ray tasks on an "
                      "existing cluster")
     run.add_argument("--address", help="Ray cluster address, e.g. 10.0.0.5:6379 (default: the "
@@ -135,14 +136,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    if args.address and args.executor != "ray":
-        raise UsageError("--address is for Ray clusters; add --executor ray")
+    executor = executor_class(args.executor)
+    if args.address and not executor.takes_address:
+        clusters = " or ".join(f"--executor {n}" for n in EXECUTORS
+                               if executor_class(n).takes_address)
+        raise UsageError(f"--address is for Ray clusters; add {clusters}")
     if args.store:
         store_url(args.store)
     suite = load_suite(args.suite)
-    workers = args.workers
-    if args.executor == "local":
-        workers = workers or max(1, (os.cpu_count() or 1) // suite.budget.cores)
+    workers = executor.default_workers(args.workers, suite.budget.cores)
     out = args.out or Path("results") / suite.name
     p = plan(suite, settings)
     if not args.no_install:

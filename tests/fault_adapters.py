@@ -7,15 +7,27 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, Trial
+from adapters.contract import (
+    Adapter,
+    Capabilities,
+    RunContext,
+    RunResult,
+    SearchData,
+    SearchSpace,
+    Trial,
+)
 from adapters.systems.environments import EnvSpec
 from adapters.systems.external import ExternalSystem
 
+# a test-only route to the holdout labels: a .npy file named by this variable
+HOLDOUT_LABELS = "AUDITOR_TEST_HOLDOUT_LABELS"
 
-class _Base:
+
+class _Base(Adapter):
     name = "fault"
 
     def __init__(self, **options: object) -> None:
@@ -23,9 +35,6 @@ class _Base:
 
     def version(self) -> str:
         return "test"
-
-    def search_space(self) -> SearchSpace | None:
-        return None
 
     @staticmethod
     def prior(data: SearchData) -> np.ndarray:
@@ -149,3 +158,37 @@ class Hanger(_Base):
         if attempt < int(str(self.options["hang"])):
             time.sleep(3600)
         return self.result(data, self.prior(data))
+
+
+class Cheater(_Base):
+    """Predicts the holdout labels it reads from `$AUDITOR_TEST_HOLDOUT_LABELS` exactly, while
+    reporting a modest CV score: the leak the audit's suspicion check is for."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        labels = np.load(os.environ[HOLDOUT_LABELS])
+        preds = (labels.astype(float) if data.task_type == "regression"
+                 else np.eye(len(data.classes))[labels])
+        return RunResult(preds, 0.6, "5-fold CV on search rows", 1,
+                         fold_scores=[0.55, 0.6, 0.65, 0.6, 0.6])
+
+
+class Unmapped(_Base):
+    """Claims log_loss, which its metric map misses (a KeyError inside a worker, in a system)."""
+
+    capabilities = Capabilities(tasks=("binary",), metrics=("roc_auc", "log_loss"),
+                                search="fixed")
+    metric_map: ClassVar[dict[str, str]] = {"roc_auc": "auc"}
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        return self.result(data, self.prior(data))
+
+
+class BackwardTrial(_Base):
+    """Reports a trial that ends before it starts."""
+
+    capabilities = Capabilities(tasks=("binary",), search="fixed")
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        result = self.result(data, self.prior(data))
+        result.trials = [Trial(0, {}, 0.5, start=0.2, end=0.1)]
+        return result

@@ -79,6 +79,15 @@ SUITES: dict[str, tuple[str, str]] = {
     "unknown search space": ("budget: {wall_seconds: 3}\nsystems: [{system: random, options: "
                              "{space: nope}}]\ndatasets: [{name: d, source: 'sklearn:iris'}]\n",
                              "nope"),
+    "metric a system does not claim": ("budget: {wall_seconds: 3}\n"
+                                       "metric: {binary: top_decile_precision}\n"
+                                       "systems: [flaml]\n"
+                                       "datasets: [{name: d, source: 'sklearn:breast_cancer'}]\n",
+                                       "cannot optimise 'top_decile_precision'"),
+    "system that is not an adapter": ("budget: {wall_seconds: 3}\n"
+                                      "systems: ['adapters.contract:Budget']\n"
+                                      "datasets: [{name: d, source: 'sklearn:iris'}]\n",
+                                      "not an adapter"),
     "unknown data source scheme": ("budget: {wall_seconds: 3}\nsystems: [constant]\n"
                                    "datasets: [{name: d, source: 'ftp:x'}]\n", "ftp:x"),
 }

@@ -50,15 +50,15 @@ def test_power_at_two_half_widths_and_of_the_budget_rule(rates: list[Rate]) -> N
 
 
 def test_adequacy_has_no_unknown_and_no_fractions() -> None:
-    one = assess([0.8], [1.0], True, 1, None, "random")
-    none = assess([], [], True, 0, None, "tpe")
+    one = assess([0.8], [1.0], True, 1, None, "random", "random")
+    none = assess([], [], True, 0, None, "tpe", "model-based")
     assert one.verdict == none.verdict == "inadequate"
     assert "only one configuration" in one.reasons[0]
-    portfolio = assess([0.8, 0.9], [1.0, 2.0], True, 2, None, "autogluon")
+    portfolio = assess([0.8, 0.9], [1.0, 2.0], True, 2, None, "AutoGluon", "own-strategy")
     assert portfolio.verdict == "not applicable" and "AutoGluon" in portfolio.reasons[0]
-    assert assess([0.5] * 3, [1.0, 2.0, 3.0], True, 3, None, "constant").verdict == (
+    assert assess([0.5] * 3, [1.0, 2.0, 3.0], True, 3, None, "constant", "fixed").verdict == (
         "not applicable")
-    many = assess(list(range(60)), list(range(1, 61)), True, 60, None, "random")
+    many = assess(list(range(60)), list(range(1, 61)), True, 60, None, "random", "random")
     assert many.verdict == "adequate" and isinstance(many.figures["evaluations"], int)
 
 

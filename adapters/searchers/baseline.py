@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, Trial
+from adapters.contract import Adapter, Capabilities, RunContext, RunResult, SearchData, Trial
 from adapters.metrics import get_metric
 from adapters.searchers.evaluation import kfold
 
@@ -21,17 +21,15 @@ def _constant(y: np.ndarray, n_rows: int, data: SearchData) -> np.ndarray:
 
 
 @dataclass
-class ConstantPredictor:
+class ConstantPredictor(Adapter):
     """Predicts class priors (classification) or the mean (regression); scored by k-fold CV."""
 
     name: ClassVar[str] = "constant"
+    capabilities: ClassVar[Capabilities] = Capabilities(search="fixed", cv_folds=True)
     cv_folds: int = 5
 
     def version(self) -> str:
         return f"numpy {np.__version__}"
-
-    def search_space(self) -> SearchSpace | None:
-        return None
 
     def run(self, data: SearchData, ctx: RunContext) -> RunResult:
         metric = get_metric(data.metric)

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import lightgbm
 
-from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, Trial
+from adapters.contract import Adapter, Capabilities, RunContext, RunResult, SearchData, Trial
 from adapters.searchers.evaluation import align_categories, cross_validate, predict, reserve_seconds
 from adapters.searchers.families import FAMILIES, StopSearch, describe
 
@@ -15,17 +15,15 @@ LGBM = FAMILIES["lgbm"]
 
 
 @dataclass
-class LightGBMDefault:
+class LightGBMDefault(Adapter):
     """Default LightGBM, scored by k-fold CV on the search rows, refit on all of them."""
 
     name: ClassVar[str] = "lgbm-default"
+    capabilities: ClassVar[Capabilities] = Capabilities(search="fixed", cv_folds=True)
     cv_folds: int = 5
 
     def version(self) -> str:
         return lightgbm.__version__
-
-    def search_space(self) -> SearchSpace | None:
-        return None
 
     def run(self, data: SearchData, ctx: RunContext) -> RunResult:
         start = ctx.elapsed()

@@ -32,7 +32,15 @@ from optuna.samplers import (
     TPESampler,
 )
 
-from adapters.contract import RunContext, RunResult, SearchData, SearchSpace, Trial
+from adapters.contract import (
+    Adapter,
+    Capabilities,
+    RunContext,
+    RunResult,
+    SearchData,
+    SearchSpace,
+    Trial,
+)
 from adapters.metrics import get_metric
 from adapters.searchers.evaluation import align_categories, cross_validate, predict, reserve_seconds
 from adapters.searchers.families import FAMILIES, Family, StopSearch, describe
@@ -61,11 +69,12 @@ def _quiet(factory: Any, **kwargs: Any) -> Any:
 
 
 @dataclass
-class OptunaSearch:
+class OptunaSearch(Adapter):
     """k-fold CV search over a space; subclasses choose the sampler and, for multi-fidelity,
     the pruner and the ladder of fidelities."""
 
     name: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities(cv_folds=True)
     space: str = "gbm11"
     cv_folds: int = 5
     max_trials: int | None = None  # a cap below the suite budget's, for this searcher only
@@ -190,6 +199,7 @@ class RandomSearch(OptunaSearch):
     """Configs drawn uniformly (log-uniformly where marked) from the space."""
 
     name: ClassVar[str] = "random"
+    capabilities: ClassVar[Capabilities] = Capabilities(search="random", cv_folds=True)
 
     def sampler(self, seed: int) -> BaseSampler:
         return RandomSampler(seed=seed)
@@ -201,6 +211,7 @@ class GridSearch(OptunaSearch):
     choices of a categorical) or explicit `values` per hyperparameter."""
 
     name: ClassVar[str] = "grid"
+    capabilities: ClassVar[Capabilities] = Capabilities(search="random", cv_folds=True)
     levels: int = 3
     values: dict[str, list[Any]] = field(default_factory=dict)
 
@@ -233,6 +244,7 @@ class TPESearch(OptunaSearch):
     """Tree-structured Parzen estimator after `n_startup_trials` random configs."""
 
     name: ClassVar[str] = "tpe"
+    capabilities: ClassVar[Capabilities] = Capabilities(search="model-based", cv_folds=True)
     multivariate: bool = False
     n_startup_trials: int = 10
 
@@ -246,6 +258,7 @@ class GPSearch(OptunaSearch):
     """Gaussian-process Bayesian optimisation (Optuna's GPSampler; needs torch)."""
 
     name: ClassVar[str] = "gp"
+    capabilities: ClassVar[Capabilities] = Capabilities(search="model-based", cv_folds=True)
     n_startup_trials: int = 10
 
     def __post_init__(self) -> None:
@@ -265,6 +278,7 @@ class CMAESSearch(OptunaSearch):
     """CMA-ES on the numeric dimensions (categoricals drawn at random); needs `cmaes`."""
 
     name: ClassVar[str] = "cmaes"
+    capabilities: ClassVar[Capabilities] = Capabilities(search="model-based", cv_folds=True)
     n_startup_trials: int = 1
 
     def sampler(self, seed: int) -> BaseSampler:
@@ -277,6 +291,7 @@ class GeneticSearch(OptunaSearch):
     """A genetic algorithm: NSGA-II on the single objective (crossover, mutation, elitism)."""
 
     name: ClassVar[str] = "ga"
+    capabilities: ClassVar[Capabilities] = Capabilities(search="model-based", cv_folds=True)
     population_size: int = 20
 
     def sampler(self, seed: int) -> BaseSampler:
@@ -318,6 +333,7 @@ class BOHB(Hyperband):
     """Hyperband's brackets with TPE proposing the configurations (BOHB-style)."""
 
     name: ClassVar[str] = "bohb"
+    capabilities: ClassVar[Capabilities] = Capabilities(search="model-based", cv_folds=True)
     n_startup_trials: int = 10
 
     def sampler(self, seed: int) -> BaseSampler:

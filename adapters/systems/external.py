@@ -18,11 +18,11 @@ from typing import Any, ClassVar
 
 from adapters import protocol
 from adapters.contract import (
+    Adapter,
     FailureClass,
     RunContext,
     RunResult,
     SearchData,
-    SearchSpace,
     SystemFailure,
 )
 from adapters.systems import environments
@@ -31,15 +31,13 @@ from adapters.systems.environments import EnvSpec
 POLL_S = 0.05
 
 
-class ExternalSystem:
-    """A system in its own environment. Subclasses set `name`, `env` and `module`; `module`
-    provides `work(data, ctx, options, folder) -> RunResult` and is imported only in that
-    environment."""
+class ExternalSystem(Adapter):
+    """A system in its own environment. Subclasses set `name`, `capabilities`, `metric_map`,
+    `env` and `module`; `module` provides `work(data, ctx, options, folder) -> RunResult` and is
+    imported only in that environment."""
 
-    name: ClassVar[str]
     env: ClassVar[EnvSpec]
     module: ClassVar[str]
-    min_wall_seconds: ClassVar[float] = 0.0  # below this the system cannot do a search at all
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -52,9 +50,6 @@ class ExternalSystem:
             return f"{self.env.name} {self._marker()['version']}"
         except SystemFailure:
             return f"{self.env.name} (not installed)"
-
-    def search_space(self) -> SearchSpace | None:
-        return None  # the worker reports what the system searched, in RunResult.search_space
 
     def run(self, data: SearchData, ctx: RunContext) -> RunResult:
         marker = self._marker()

@@ -8,6 +8,7 @@ Rules, with their sources:
   (the usual initial-design size for Bayesian optimisation, Jones et al. 1998; Loeppky et al. 2009).
 - Systems with their own strategy (fixed or meta-learned portfolios: FLAML, auto-sklearn,
   AutoGluon, H2O, TPOT) and fixed configurations get `not applicable`, said plainly.
+The searcher's kind is what its adapter declares (`Capabilities.search`).
 Figures from the trial history, shown but not part of the verdict: the expected best validation
 score after k trials, E[max_k], by the unbiased estimator over the observed scores (Dodge et al.
 2019, as corrected by Tang et al. 2020), its slope at n, and the share of the budget spent since
@@ -23,12 +24,13 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln
 
+from adapters.contract import SearchKind
+
 TOP_Q = 0.05
 TARGET = 0.95
 N_FOR_TARGET = math.ceil(math.log(1 - TARGET) / math.log(1 - TOP_Q))  # 59
 PER_DIMENSION = 10
 GRID_LEVELS = 3  # levels per numeric dimension in the grid-equivalent size
-MODEL_BASED = {"tpe", "gp", "cmaes", "bohb", "ga"}
 
 
 @dataclass(frozen=True)
@@ -85,21 +87,16 @@ class Adequacy:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-NOT_SEARCHES = {"constant", "lgbm-default"}
-OWN_STRATEGY = {"flaml": "FLAML", "auto-sklearn": "auto-sklearn", "autogluon": "AutoGluon",
-                "h2o": "H2O AutoML", "tpot": "TPOT"}
-RANDOM_LIKE = {"random", "grid"}
-
-
-def _not_applicable(searcher: str, stats: SpaceStats | None) -> Adequacy | None:
+def _not_applicable(searcher: str, kind: SearchKind | None,
+                    stats: SpaceStats | None) -> Adequacy | None:
     """The plain statement for systems whose budget the rules here cannot judge."""
     space = {"space": stats.__dict__ if stats else None}
-    if searcher in NOT_SEARCHES:
+    if kind == "fixed":
         return Adequacy("not applicable", [f"{searcher} evaluates one fixed configuration; it is "
                                            "not a search"], None, space)
-    if searcher in OWN_STRATEGY:
+    if kind == "own-strategy":
         return Adequacy("not applicable", [
-            f"{OWN_STRATEGY[searcher]} chooses configurations by its own strategy (fixed or "
+            f"{searcher} chooses configurations by its own strategy (fixed or "
             "meta-learned portfolios, its own search and ensembling), so random-search "
             "arithmetic does not describe it; its completion (portfolio finished, ensemble size) "
             "is not recorded, so its budget is not judged"], None, space)
@@ -107,10 +104,12 @@ def _not_applicable(searcher: str, stats: SpaceStats | None) -> Adequacy | None:
 
 
 def assess(scores: list[float], ends: list[float], greater_is_better: bool, evaluations: int,
-           space: dict[str, Any] | None, searcher: str, startup: int | None = None) -> Adequacy:
+           space: dict[str, Any] | None, searcher: str, kind: SearchKind | None,
+           startup: int | None = None) -> Adequacy:
     """Verdict for one search from the count of configurations it evaluated at full fidelity
     (`evaluations`) and rules that fit the searcher's kind; `scores`/`ends` (complete
-    evaluations in finishing order) give the descriptive figures only.
+    evaluations in finishing order) give the descriptive figures only; `searcher` names the
+    system in the reasons and `kind` is its declared `Capabilities.search`.
 
     Random search (and searchers of unknown kind, said so) gets random-search arithmetic;
     model-based searchers get it for their random start-up phase plus their start-up rules;
@@ -119,15 +118,15 @@ def assess(scores: list[float], ends: list[float], greater_is_better: bool, eval
     never exceed the best one seen, and its 90 % interval held the truth only about 20 % of the
     time for normal scores (`python -m benchmarks.calibration`)."""
     stats = space_stats(space)
-    skipped = _not_applicable(searcher, stats)
+    skipped = _not_applicable(searcher, kind, stats)
     if skipped is not None:
         return skipped
     evaluations = int(evaluations)
-    model_based = searcher in MODEL_BASED
+    model_based = kind == "model-based"
     dim = stats.dimension if stats else None
     needed = [N_FOR_TARGET]
     reasons: list[str] = []
-    if searcher not in RANDOM_LIKE and not model_based:
+    if kind not in ("random", "model-based"):
         reasons.append(f"the searcher ({searcher}) is of unknown kind; judged as random search")
     if evaluations < 2:
         reasons.append(f"{'only one configuration' if evaluations else 'no configuration'} was "

@@ -23,12 +23,14 @@ SHARED_MATERIAL = 0.25
 
 @dataclass
 class Finding:
-    """One check's outcome: `flag` True means something to look at; plain words first."""
+    """One check's outcome: `flag` True means something to look at; plain words first. `system`
+    names the system (or pair of systems) a dataset-scope finding is about."""
 
     check: str
     flag: bool
     summary: str
     detail: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
 
 
 def shared_rows(shared: np.ndarray) -> Finding:
@@ -179,7 +181,7 @@ def seed_stability(holdout_by_system: dict[str, list[float]],
             f"seed stability: {system}", False,
             f"{system}: holdout score varies by SD {sd:.3g} across "
             f"{len(holdout_by_system[system])} seeds",
-            {"sd": sd, "config_relative_spread": cv}))
+            {"sd": sd, "config_relative_spread": cv}, system))
     systems = sorted(spread)
     for i, a in enumerate(systems):
         for b in systems[i + 1:]:
@@ -190,5 +192,5 @@ def seed_stability(holdout_by_system: dict[str, list[float]],
                     f"seed stability: {a} vs {b}", True,
                     f"{a} and {b} differ by {diff:.3g} on average, no more than the "
                     f"between-seed SD ({noise:.3g}): the ranking of the two is not stable",
-                    {"difference": diff, "seed_sd": noise}))
+                    {"difference": diff, "seed_sd": noise}, f"{a} vs {b}"))
     return findings

@@ -206,7 +206,7 @@ def claim(folder: Path, claimed: float, predictions: Path | None = None,
     if trials is not None:
         scores, ends = _read_trials(trials, result["greater_is_better"])
         a = assess(scores, ends, result["greater_is_better"], len(scores),
-                   _read_space(space) if space is not None else None, "vendor")
+                   _read_space(space) if space is not None else None, "vendor", None)
         adequacy = {"verdict": a.verdict, "reasons": a.reasons,
                     "recommended_trials": a.recommended_trials,
                     "figures": {k: v for k, v in a.figures.items() if k != "expected_max"},

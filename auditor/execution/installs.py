@@ -11,17 +11,17 @@ from adapters import registry
 from adapters.contract import SetupFailure
 from adapters.systems import environments
 from adapters.systems.environments import EnvSpec
+from adapters.systems.external import ExternalSystem
 from auditor.config.errors import UsageError
 
 
 def env_spec(system: str) -> EnvSpec | None:
     """The environment spec of a system that runs in its own environment, else None."""
     try:
-        module, _, name = registry.resolve(system).partition(":")
-        cls = getattr(__import__(module, fromlist=[name]), name)
-    except (registry.UnknownSystem, ImportError, AttributeError) as exc:
+        cls = registry.adapter_class(system)
+    except registry.UnknownSystem as exc:
         raise UsageError(str(exc)) from None
-    return getattr(cls, "env", None)
+    return cls.env if issubclass(cls, ExternalSystem) else None
 
 
 def status(spec: EnvSpec | None, root: Path | None = None) -> str:

@@ -41,6 +41,7 @@ from auditor.config.suite import SystemSpec
 from auditor.data.split import SealedSplit
 from auditor.execution import child, outputs
 from auditor.execution.confinement import Usage, cpu_slots, thread_env
+from auditor.execution.executor import Executor, Placement
 
 PRELOAD = [
     "auditor.execution.child", "adapters.searchers.baseline", "adapters.searchers.lgbm_default",
@@ -299,8 +300,10 @@ def _stderr_tail(folder: Path, size: int = 1 << 16) -> str:
 NextJob = Callable[[], Job | None]
 
 
-class Runner:
+class Runner(Executor):
     """Schedules jobs on up to `workers` local processes, each confined to `budget.cores` CPUs."""
+
+    name = "local"
 
     def __init__(self, limits: Limits, workers: int, work_dir: Path) -> None:
         self.limits = limits
@@ -308,6 +311,14 @@ class Runner:
         self.work_dir = work_dir
         self.slots = cpu_slots(limits.budget.cores, workers)
         self.ctx = fork_context(limits.budget.cores)
+
+    @classmethod
+    def open(cls, placement: Placement) -> Runner:
+        return cls(placement.limits, placement.workers or 1, placement.work)
+
+    @classmethod
+    def default_workers(cls, workers: int | None, cores: int) -> int | None:
+        return workers or max(1, (os.cpu_count() or 1) // cores)
 
     def run(self, next_job: NextJob, on_done: Callable[[Outcome], None],
             on_start: Callable[[Job], None] | None = None) -> None:

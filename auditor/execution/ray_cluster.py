@@ -27,6 +27,7 @@ from typing import Any
 
 from adapters.contract import FailureClass
 from auditor.config.errors import UsageError
+from auditor.execution.executor import Executor, Placement
 from auditor.execution.local import (
     POLL_S,
     Job,
@@ -87,12 +88,19 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else 'no detail'}"[:300]
 
 
-class RayRunner:
+class RayRunner(Executor):
     """Schedules jobs as Ray tasks, at most `workers` at a time (default: the cluster's CPUs
     divided by the budget's cores). Use as a context manager: it connects and disconnects."""
 
+    name = "ray"
+    takes_address = True
+
     def __init__(self, limits: Limits, workers: int | None, address: str | None) -> None:
         self.limits, self.workers, self.address = limits, workers, address or "auto"
+
+    @classmethod
+    def open(cls, placement: Placement) -> RayRunner:
+        return cls(placement.limits, placement.workers, placement.address)
 
     def __enter__(self) -> RayRunner:
         if self.address != "auto":

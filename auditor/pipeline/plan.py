@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import platform
 import warnings
@@ -47,22 +46,35 @@ def resolve_systems(suite: Suite) -> list[SystemSpec]:
     resolved = []
     for spec in suite.systems:
         try:
-            ref = registry.resolve(spec.system)
+            caps = registry.adapter_class(spec.system).capabilities
             options = dict(spec.options)
-            module, _, cls = ref.partition(":")
-            params = inspect.signature(getattr(__import__(module, fromlist=[cls]), cls)).parameters
-            if "cv_folds" in params and "cv_folds" not in options:
+            if caps.cv_folds and "cv_folds" not in options:
                 options["cv_folds"] = suite.cv_folds
-            adapter = registry.load(spec.system, options)
+            registry.load(spec.system, options)
         except registry.UnknownSystem as exc:
             raise UsageError(f"suite system {spec.label!r}: {exc}") from None
-        minimum = getattr(adapter, "min_wall_seconds", 0.0)
+        minimum = caps.min_wall_seconds
         if suite.budget.wall_seconds < minimum:
             warnings.warn(f"system {spec.label!r} needs at least {minimum:g} s to search; the "
                           f"budget gives {suite.budget.wall_seconds:g} s, so its jobs will "
                           "likely fail", stacklevel=1)
         resolved.append(replace(spec, options=options))
     return resolved
+
+
+def check_claims(systems: list[SystemSpec], tasks: dict[str, str], metrics: dict[str, str]) -> None:
+    """Every system claims each dataset's task type and metric (its `Capabilities`)."""
+    for spec in systems:
+        caps = registry.adapter_class(spec.system).capabilities
+        for name, metric in metrics.items():
+            task = tasks[name]
+            if task not in caps.tasks:
+                raise UsageError(f"suite system {spec.label!r} does not take {task} tasks "
+                                 f"(dataset {name!r}); it takes {', '.join(caps.tasks)}")
+            if caps.metrics is not None and metric not in caps.metrics:
+                raise UsageError(f"suite system {spec.label!r} cannot optimise {metric!r} "
+                                 f"(dataset {name!r}); give one of {', '.join(caps.metrics)} "
+                                 "as the metric, or drop the system")
 
 
 def dataset_specs(suite: Suite, settings: Settings) -> list[DatasetSpec]:
@@ -130,6 +142,7 @@ def plan(suite: Suite, settings: Settings | None = None) -> Plan:
     specs = dataset_specs(suite, settings)
     datasets = load_datasets(specs, suite.path.parent, settings)
     metrics = {s.name: suite.metric_for(s, datasets[s.name].task_type) for s in specs}
+    check_claims(systems, {n: d.task_type for n, d in datasets.items()}, metrics)
     splits: dict[SplitKey, SealedSplit] = {}
     for spec in specs:
         d = datasets[spec.name]

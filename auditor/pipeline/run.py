@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 from collections import Counter, deque
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,8 @@ from auditor.audit.trajectory import compute, trajectory
 from auditor.config.progress import LOG, ProgressDisplay
 from auditor.config.suite import Suite
 from auditor.data.dataset import Dataset
-from auditor.execution.local import Job, Limits, Outcome, Runner
+from auditor.execution.executor import Executor, Placement, executor_class
+from auditor.execution.local import Job, Limits, Outcome
 from auditor.execution.recording import predictions_path, save_predictions
 from auditor.pipeline.plan import (
     Plan,
@@ -166,19 +167,11 @@ def _work_folder(out: Path, owner: str) -> Path:
     return root / owner.replace("/", "~")
 
 
-def _executor(kind: str, limits: Limits, workers: int | None, work: Path,
-              address: str | None) -> AbstractContextManager:
-    if kind == "ray":
-        from auditor.execution.ray_cluster import RayRunner
-
-        return RayRunner(limits, workers, address)
-    return nullcontext(Runner(limits, workers or 1, work))
-
-
 def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = None,
               executor: str = "local", address: str | None = None) -> ProgressDisplay:
     """Run every job not yet recorded in the store (`store_url`, default the output folder's
-    SQLite file) on `executor` ("local" or "ray"); returns the progress counters."""
+    SQLite file) on the registered `executor` (`auditor.execution.executor.EXECUTORS`); returns
+    the progress counters."""
     suite = p.suite
     store = open_store(out, p, store_url)
     owner = owner_id()
@@ -186,7 +179,8 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
     work = _work_folder(out, owner)
     beat: _Heartbeat | None = None
     try:
-        with _executor(executor, limits, workers, work, address) as runner:
+        placement = Placement(limits, workers, work, address)
+        with executor_class(executor).open(placement) as runner:
             out.mkdir(parents=True, exist_ok=True)
             store = store or Store(out / RESULTS_DB)
             _put_data(store, p)
@@ -238,7 +232,7 @@ def _put_data(store: Store, p: Plan) -> None:
             openml_task_id=s.task_id, repeat=repeat, fold=fold))
 
 
-def _run_jobs(runner: Runner, store: Store, out: Path, p: Plan, planned: list[Job],
+def _run_jobs(runner: Executor, store: Store, out: Path, p: Plan, planned: list[Job],
               progress: ProgressDisplay, owner: str, shared: bool) -> None:
     """Claim and run the planned jobs, retrying infrastructure failures, until every one is
     recorded (by this runner or another)."""

@@ -179,7 +179,8 @@ def budget_adequacy(reps: int, seed: int) -> list[Rate]:
         flags = 0
         for rep in range(reps):
             v = np.random.default_rng([seed, tag, rep]).standard_normal(n)
-            a = adequacy.assess(list(v), list(np.arange(1.0, n + 1)), True, n, None, "random")
+            a = adequacy.assess(list(v), list(np.arange(1.0, n + 1)), True, n, None, "random",
+                                "random")
             flags += a.verdict in ("inadequate", "marginal")
         rates.append(Rate("budget adequacy", f"random search, {n} trials", kind, flags, reps,
                           0.05 if kind == "false alarm" else None,

@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from adapters.contract import RunContext, RunResult, SearchData, Trial, place_probabilities
+from adapters.contract import (
+    Capabilities,
+    RunContext,
+    RunResult,
+    SearchData,
+    Trial,
+    place_probabilities,
+)
 from adapters.systems.environments import EnvSpec
 from adapters.systems.external import ExternalSystem
 
@@ -45,7 +52,11 @@ class AutoGluon(ExternalSystem):
     env = EnvSpec("autogluon", "", ("autogluon/requirements.txt",),
                   "import autogluon.tabular as ag; print(ag.__version__)")
     module = "adapters.systems.autogluon"
-    min_wall_seconds = 10.0  # worker start, 1-2 s of imports, preprocessing, a model, the reserve
+    # worker start, 1-2 s of imports, preprocessing, a model, the reserve
+    capabilities = Capabilities(
+        metrics=tuple(METRICS), search="own-strategy", min_wall_seconds=10.0,
+        title="AutoGluon")
+    metric_map = METRICS
 
 
 def _fit_callback(ctx: RunContext, fits: dict[str, tuple[float, float, str]]) -> Any:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from adapters.contract import (
+    Capabilities,
     RunContext,
     RunResult,
     SearchData,
@@ -56,7 +57,11 @@ class AutoSklearn(ExternalSystem):
                    "autosklearn/requirements-no-build-isolation.txt"),
                   "import autosklearn; print(autosklearn.__version__)")
     module = "adapters.systems.autosklearn"
-    min_wall_seconds = 40.0  # start-up (2–5 s) + auto-sklearn's 30 s floor + the reserve
+    # start-up (2–5 s) + auto-sklearn's 30 s floor + the reserve
+    capabilities = Capabilities(
+        metrics=tuple(METRICS), search="own-strategy", min_wall_seconds=40.0,
+        title="auto-sklearn")
+    metric_map = METRICS
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(OPTIONS)
@@ -86,8 +91,8 @@ def _settings(ctx: RunContext, options: dict[str, Any], folder: Path) -> dict[st
     task_s = int(ctx.remaining() - _reserve(ctx.remaining()))
     if task_s < MIN_TASK_S:
         raise SystemFailure(f"only {task_s} s left for the search, auto-sklearn needs "
-                            f"{MIN_TASK_S} s; give a budget of {AutoSklearn.min_wall_seconds:g} s "
-                            "or more")
+                            f"{MIN_TASK_S} s; give a budget of "
+                            f"{AutoSklearn.capabilities.min_wall_seconds:g} s or more")
     meta = options.get("initial_configurations_via_metalearning", 25)
     scenario = None
     if ctx.budget.max_trials:  # SMAC refuses an initial design (default + warm start) above it

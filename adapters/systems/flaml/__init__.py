@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from adapters.contract import RunContext, RunResult, SearchData, Trial, place_probabilities
+from adapters.contract import (
+    Capabilities,
+    RunContext,
+    RunResult,
+    SearchData,
+    Trial,
+    place_probabilities,
+)
 from adapters.systems.environments import EnvSpec
 from adapters.systems.external import ExternalSystem
 
@@ -35,6 +42,8 @@ class FLAML(ExternalSystem):
     env = EnvSpec("flaml", "", ("flaml/requirements.txt",),
                   "import flaml; print(flaml.__version__)")
     module = "adapters.systems.flaml"
+    capabilities = Capabilities(metrics=tuple(METRICS), search="own-strategy", title="FLAML")
+    metric_map = METRICS
 
 
 def _balanced_accuracy_metric():

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from adapters.contract import (
+    Capabilities,
     RunContext,
     RunResult,
     SearchData,
@@ -63,7 +64,10 @@ class H2OAutoML(ExternalSystem):
     module = "adapters.systems.h2o"
     # JVM start (4-10 s), frame upload, the reserve, a few models: at 25 s on a busy machine H2O
     # built none
-    min_wall_seconds = 40.0
+    capabilities = Capabilities(
+        metrics=tuple(METRICS), search="own-strategy", min_wall_seconds=40.0,
+        title="H2O AutoML")
+    metric_map = METRICS
 
 
 def _free_port() -> int:

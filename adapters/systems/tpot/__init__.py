@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from adapters.contract import RunContext, RunResult, SearchData, Trial, place_probabilities
+from adapters.contract import (
+    Capabilities,
+    RunContext,
+    RunResult,
+    SearchData,
+    Trial,
+    place_probabilities,
+)
 from adapters.systems.environments import EnvSpec
 from adapters.systems.external import ExternalSystem
 
@@ -59,7 +66,10 @@ class TPOT(ExternalSystem):
     module = "adapters.systems.tpot"
     # 3-5 s of imports, 1-1.5 s to start the dask workers and 3.5-6 s for them to import TPOT, the
     # reserve, and time for a few pipelines: at 40 s on a busy machine no pipeline finished
-    min_wall_seconds = 60.0
+    capabilities = Capabilities(
+        metrics=tuple(SCORERS), search="own-strategy", min_wall_seconds=60.0,
+        title="TPOT")
+    metric_map = SCORERS
 
 
 def _search_space(classification: bool, data: SearchData, seed: int) -> dict[str, Any]:
