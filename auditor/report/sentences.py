@@ -16,6 +16,11 @@ def _interval(i: Interval, digits: str = ".3g") -> str:
     return f"{i.mean:{digits}} (95 % CI {i.lo:{digits}} to {i.hi:{digits}})"
 
 
+def wide(i: Interval, scale: float) -> bool:
+    """An interval wider than half the quantity's `scale` (its range, or its size) says little."""
+    return i.lo is not None and i.hi is not None and i.hi - i.lo > scale / 2
+
+
 def _splits(c: Comparison, unit: str) -> str:
     counts = sorted({c.complete[d] for d in c.blocks})
     many = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
@@ -28,8 +33,11 @@ def ranking(c: Comparison, unit: str = "seed") -> str:
         return ("No dataset has a successful run of every system, so the systems are not ranked "
                 "and not tested against each other as a group.")
     best = c.systems[0]
+    tied = [s for s in c.systems if c.mean_ranks[s] == c.mean_ranks[best]]
     k, n = len(c.mean_ranks), len(c.blocks)
-    text = (f"Across {n} dataset{'s' if n != 1 else ''} ({_splits(c, unit)}), {best} had the best "
+    who = (f"{best} had the best" if len(tied) == 1 else
+           f"{_list(tied)} tied for the best")
+    text = (f"Across {n} dataset{'s' if n != 1 else ''} ({_splits(c, unit)}), {who} "
             f"average rank: {c.mean_ranks[best]:.2f} among {k} systems (1 = best)")
     f = c.friedman
     if f.p_value is None:
@@ -68,6 +76,21 @@ def pair(p: Pair, subject: str) -> str:
             f"{verdict}.")
 
 
+def tests_differ(c: Comparison) -> str | None:
+    """One line when a pair is significant by Nemenyi but not by Wilcoxon (or the reverse)."""
+    if c.nemenyi is None or c.friedman.p_value is None:
+        return None
+    differ = [p for p in c.pairs if p.p_holm is not None
+              and (c.nemenyi.p_values[p.a, p.b] < c.nemenyi.alpha) != p.significant]
+    if not differ:
+        return None
+    names = _list([f"{p.a} vs {p.b}" for p in differ])
+    return (f"Nemenyi and Wilcoxon disagree on {names}: Nemenyi compares mean ranks among all "
+            f"{len(c.mean_ranks)} systems at once, Wilcoxon compares that pair's per-dataset "
+            f"differences, Holm-corrected over {len(c.pairs)} pairs; with few datasets the two "
+            "can differ, and neither alone is a firm finding.")
+
+
 def small_sample(c: Comparison) -> str | None:
     """Say so when too few datasets let any Holm-corrected Wilcoxon test reach significance."""
     tested = [p.n_datasets for p in c.pairs if p.p_value is not None]
@@ -89,20 +112,29 @@ def normalized(n: Normalized, leave_out: Sequence[str] = ()) -> str | None:
     digits = ".2f" if n.style == "amlb" else ".0f"
     counts = sorted({i.n for i in shown.values()})
     over = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
-    parts = [f"{s} {_interval(i, digits)}" for s, i in shown.items()]
+    scale = 1.0 if n.style == "amlb" else 100.0
+    parts = [f"{s} {_interval(i, digits)}" + (" — too wide to say much"
+                                               if wide(i, scale) else "")
+             for s, i in shown.items()]
     return (f"Normalized scores ({STYLE_NAMES[n.style]}: {n.zero} = 0, {n.one} = {top}; mean over "
             f"{over} datasets): " + "; ".join(parts) + ".")
 
 
-def executive(c: Comparison, unit: str = "seed", baseline: str | None = None) -> list[str]:
-    """Sentences on the whole comparison: ranks and Friedman, the leader against each other
-    system, Nemenyi, and the normalized scores (the Bayesmark-style ones without `baseline`,
-    whose distance from random search says little)."""
-    lines = [ranking(c, unit)]
+def details(c: Comparison, baseline: str | None = None) -> list[str]:
+    """Sentences after the ranking: the leader against each other system, Nemenyi (and where it
+    and Wilcoxon disagree), and the normalized scores (the Bayesmark-style ones without
+    `baseline`, whose distance from random search says little)."""
+    lines = []
     if c.systems:
         leader = c.systems[0]
         lines += [pair(p, leader) for p in c.pairs if leader in (p.a, p.b)]
-    lines += [line for line in (small_sample(c), nemenyi(c)) if line]
+    lines += [line for line in (nemenyi(c), tests_differ(c)) if line]
     lines += [line for line in (normalized(n, [baseline] if n.style == "bayesmark" and baseline
                                            else []) for n in c.normalized) if line]
     return lines
+
+
+def executive(c: Comparison, unit: str = "seed", baseline: str | None = None) -> list[str]:
+    """Sentences on the whole comparison: ranks and Friedman, then `details`."""
+    return [ranking(c, unit), *[line for line in (small_sample(c),) if line],
+            *details(c, baseline)]
