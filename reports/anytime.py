@@ -25,8 +25,8 @@ NO_TRAJECTORIES = '<p class="chart-empty">no trial history recorded</p>'
 # (trajectory column, run field that ends the line, panel title)
 PANELS = ((0, "search_s", "wall time, s"), (1, "compute_cpu_s", "CPU time, s"),
           (2, "n_configs", "evaluations"))
-_W, _H = 230, 190  # one panel's plot area, px
-_LEFT, _TOP, _BOTTOM, _GAP, _ROW = 62, 26, 40, 40, 18
+_W, _H = 160, 190  # one panel's plot area, px
+_LEFT, _TOP, _BOTTOM, _GAP, _ROW = 62, 26, 40, 28, 18
 _MAX_LABEL = 28
 
 

@@ -14,7 +14,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#0
 MARKERS = ("circle", "square", "triangle", "diamond")
 NO_RUNS = '<p class="chart-empty">no successful runs</p>'
 
-_PLOT = 300  # side of the square plot area, px
+_PLOT = 260  # side of the square plot area, px
 _LEFT, _TOP, _BOTTOM, _GAP = 62, 14, 46, 22
 _ROW = 18  # legend row height, px
 _MAX_LABEL = 28  # legend characters before truncation
