@@ -35,9 +35,17 @@ def _clean(page: PageReport) -> None:
     assert page.svgs and all(svg.has_shapes and svg.has_box for svg in page.svgs)
 
 
+def _laid_out(page: PageReport) -> None:
+    """Nothing sticks out of its container or clips its text, on screen at 1280 px and printed
+    on A4, and every chart's value axis stays within its metric's range."""
+    assert page.layout == {"screen": [], "print": []}
+    assert page.domains and page.axes_outside_bounds() == []
+
+
 def test_comparison_report_renders(comparison_run: Path) -> None:
     page = open_page(comparison_run / "report.html", ARTIFACTS / "comparison_report.png")
     _clean(page)
+    _laid_out(page)
     # one critical-difference diagram, and per dataset the anytime curves and the scatter
     assert page.svg_count == 1 + 2 * len(COMPARISON_DATASETS)
     for words in ("Executive summary", "Friedman test", "after Holm correction",
@@ -75,3 +83,29 @@ def test_markup_in_names_shows_as_text_and_runs_nothing(evil_run: Path) -> None:
     html = (evil_run / "report.html").read_text()
     assert "<script" not in html and "<img" not in html
     assert EVIL in (evil_run / "report_tables" / "runs.csv").read_text()
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A suite with a system that crashes on every run, a regression and a multiclass task."""
+    folder = tmp_path_factory.mktemp("mixed")
+    suite = write_suite(
+        folder, name="mixed", seeds=[0, 1], cv_folds=2, grace_seconds=2,
+        budget={"wall_seconds": WALL_CAP, "cores": 1, "memory_mb": 2048, "max_trials": 2},
+        datasets=[{"name": "diabetes", "source": "sklearn:diabetes"},
+                  {"name": "iris", "source": "sklearn:iris"}],
+        systems=["constant", "lgbm-default", "random",
+                 {"system": "tests.fault_adapters:Crasher", "label": "crasher"}])
+    out = folder / "out"
+    assert main(["run", str(suite), "--out", str(out)]) == 0
+    return out
+
+
+def test_failed_system_regression_and_multiclass_lay_out(mixed_run: Path) -> None:
+    page = open_page(mixed_run / "report.html", ARTIFACTS / "mixed_report.png")
+    _clean(page)
+    _laid_out(page)
+    summary = page.text.split("By dataset")[0]
+    assert "Compared 4 systems (constant, lgbm-default, random, crasher)" in summary
+    assert "crasher: 4 of 4 runs failed (crash), so it is not in the ranking" in summary
+    assert "{}" not in page.text and "1 cores" not in page.text and "-0.000" not in page.text

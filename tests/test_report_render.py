@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -12,8 +13,8 @@ import pytest
 from auditor.report.context import _comparison_view
 from auditor.report.exports import write_report
 from auditor.stats.compare import Observation, compare
-from reports import render_report
-from reports.anytime import NO_TRAJECTORIES
+from reports import fmt_count, fmt_interval, fmt_score, fmt_source, plural, render_report
+from reports.anytime import NO_TRAJECTORIES, anytime_svg
 from reports.charts import NO_RUNS, reported_vs_holdout_svg
 from tests.browser import chromium_available, open_page
 
@@ -211,3 +212,40 @@ def test_report_in_browser(context: dict, tmp_path: Path) -> None:
     assert all(svg.has_shapes and svg.has_box for svg in page.svgs)
     assert EVIL in page.text
     assert "no successful runs" in page.text
+
+
+def test_numbers_are_formatted_by_what_they_are() -> None:
+    assert fmt_score(-0.0001, signed=True) == "0.000" and fmt_score(-0.0004) == "0.000"
+    assert fmt_score(21810.3) == "21,810"  # an RMSE in the tens of thousands, no exponent
+    assert fmt_interval(57.5, 16.7, 98.4) == ("58", "[17, 98]")  # precision of a wide CI
+    assert fmt_interval(0.781, 0.761, 0.801) == ("0.781", "[0.761, 0.801]")
+    assert fmt_count(12.5) == "13" and fmt_count(1.0) == "1"
+    assert plural(1, "core") == "1 core" and plural(4, "core") == "4 cores"
+    assert fmt_source("file:/home/client/data/credit_data.csv") == "file credit_data.csv"
+
+
+def test_chart_axes_stay_within_the_metric_range() -> None:
+    near_one = [_run("a", s, 0.995 - 0.01 * s, 0.999, holdout_hi=1.0) for s in (0, 1)]
+    baseline = [_run("constant", s, 0.5, 0.5, holdout_lo=0.5, holdout_hi=0.5) for s in (0, 1)]
+    svg = reported_vs_holdout_svg(near_one + baseline, "roc_auc", True, ["a", "constant"],
+                                  baseline="constant")
+    lo, hi = (float(v) for v in re.search(r'data-domain="([^"]+)"', svg)[1].split())
+    assert lo > 0.9 and hi == 1.0  # the baseline's 0.5 does not stretch the axis
+    assert "baseline constant: mean holdout 0.500, below the axis" in svg
+    log_loss = [_run("a", 0, 0.01, 0.02, holdout_lo=0.0)]
+    svg = reported_vs_holdout_svg(log_loss, "log_loss", False)
+    assert float(re.search(r'data-domain="([^"]+)"', svg)[1].split()[0]) == 0.0
+
+
+def test_anytime_notes_identical_lines_and_drops_an_empty_panel() -> None:
+    one = [[1.0, 2.0, 1.0, 0.8]]  # every run evaluated one configuration
+    runs = [_run(s, 0, 0.8, 0.8, trajectory=one) for s in ("random", "tpe")]
+    svg = anytime_svg(runs, "roc_auc", True, ["random", "tpe"])
+    assert "random and tpe identical" in svg and ">evaluations<" not in svg
+    assert "No evaluations panel: no run evaluated more than one configuration." in svg
+
+
+def test_pairwise_median_is_dropped_when_metrics_differ(context: dict) -> None:
+    assert all(p["mixed_metrics"] for p in context["comparison"]["pairs"])
+    html = render_report(context)
+    assert 'title="the datasets use different metrics"' in html

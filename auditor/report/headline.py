@@ -49,11 +49,11 @@ def failed_systems(runs: Sequence[dict[str, Any]], ranked: Sequence[str]) -> lis
         failed = [r for r in mine if r["status"] != "ok"]
         if not failed:
             continue
-        why = ", ".join(f"{cls} {n}" for cls, n in
-                        Counter(r["failure_class"] or "unknown" for r in failed).most_common())
-        where = ("so it is not in the ranking" if system not in ranked else
-                 "it is ranked only on the seeds every system finished")
-        lines.append(f"{system}: {len(failed)} of {plural(len(mine), 'run')} failed ({why}); "
+        classes = Counter(r["failure_class"] or "unknown" for r in failed).most_common()
+        why = classes[0][0] if len(classes) == 1 else ", ".join(f"{c} {n}" for c, n in classes)
+        where = (", so it is not in the ranking" if system not in ranked else
+                 "; it is ranked only on the seeds every system finished")
+        lines.append(f"{system}: {len(failed)} of {plural(len(mine), 'run')} failed ({why})"
                      f"{where}.")
     return lines
 
