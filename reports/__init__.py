@@ -141,18 +141,26 @@ def _environment() -> Environment:
     env.globals["chart"] = _chart
     # The chart builders escape every text they emit, so their output is safe markup.
     env.globals["anytime_chart"] = lambda ds, systems, baseline=None: Markup(
-        anytime_svg(ds["runs"], ds["metric"], ds["greater_is_better"], systems, baseline))
+        anytime_svg(ds["runs"], ds["metric"], ds["greater_is_better"], systems, baseline,
+                    _bounds(ds)))
     env.globals["cd_chart"] = lambda cmp, systems: Markup(
         cd_diagram_svg(cmp["ranks"], cmp["nemenyi"]["critical_difference"],
                        cmp["nemenyi"]["cliques"], systems))
     return env
 
 
+def _bounds(dataset: Mapping[str, Any]) -> tuple[float, float]:
+    """The range the dataset's metric can take (context key `bounds`), unbounded without it."""
+    lo, hi = dataset.get("bounds") or (-math.inf, math.inf)
+    return float(lo), float(hi)
+
+
 def _chart(dataset: Mapping[str, Any], systems: list[str], baseline: str | None = None
            ) -> Markup:
     # The builder escapes every text it emits, so its output is safe markup.
     svg = reported_vs_holdout_svg(
-        dataset["runs"], dataset["metric"], dataset["greater_is_better"], systems, baseline
+        dataset["runs"], dataset["metric"], dataset["greater_is_better"], systems, baseline,
+        _bounds(dataset)
     )
     return Markup(svg)
 

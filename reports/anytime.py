@@ -13,10 +13,10 @@ from reports.charts import (
     _INK,
     _MUTED,
     PALETTE,
+    UNBOUNDED,
     _axis,
     _nice_step,
     _text,
-    metric_bounds,
     overlap_note,
     same_series,
 )
@@ -43,16 +43,17 @@ def _label(value: float) -> str:
 
 
 def anytime_svg(runs: Sequence[Mapping[str, Any]], metric: str, greater_is_better: bool,
-                systems: Sequence[str], baseline: str | None = None) -> str:
+                systems: Sequence[str], baseline: str | None = None,
+                bounds: tuple[float, float] = UNBOUNDED) -> str:
     """`runs`: run views with `trajectory` rows [wall s, CPU s, evaluations, incumbent score];
-    `systems` fixes each system's colour. Runs without a trajectory and the `baseline`'s (which
-    searches nothing) are left out; so is a panel where no run went past one evaluation."""
+    `systems` fixes each system's colour; the value axis stays within the metric's `bounds`.
+    Runs without a trajectory and the `baseline`'s (which searches nothing) are left out; so is
+    a panel where no run went past one evaluation."""
     shown = [r for r in runs if r.get("trajectory")]
     if any(r["system"] != baseline for r in shown):
         shown = [r for r in shown if r["system"] != baseline]
     if not shown:
         return NO_TRAJECTORIES
-    bounds = metric_bounds(metric)
     y_lo, y_hi, y_ticks, decimals = _axis(
         [p[3] for r in shown for p in r["trajectory"] if math.isfinite(p[3])] or [0.0, 1.0],
         bounds)

@@ -7,8 +7,6 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from adapters.metrics import METRICS
-
 # Okabe-Ito colours (yellow left out: too faint on white), paired with distinct markers.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
 MARKERS = ("circle", "square", "triangle", "diamond")
@@ -19,16 +17,11 @@ _LEFT, _TOP, _BOTTOM, _GAP = 62, 14, 46, 22
 _ROW = 18  # legend row height, px
 _MAX_LABEL = 28  # legend characters before truncation
 _INK, _MUTED, _GRID = "#1f2933", "#616e7c", "#e4e7eb"
+UNBOUNDED = (-math.inf, math.inf)
 
 
 def _num(value: float) -> str:
     return f"{value:,.{_places(value)}f}"
-
-
-def metric_bounds(metric: str) -> tuple[float, float]:
-    """The range a `metric` can take; unbounded for a name this version does not know."""
-    known = METRICS.get(metric)
-    return known.bounds if known else (-math.inf, math.inf)
 
 
 def _nice_step(span: float) -> float:
@@ -37,7 +30,7 @@ def _nice_step(span: float) -> float:
     return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
 
 
-def _axis(values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf)
+def _axis(values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED
           ) -> tuple[float, float, list[float], int]:
     """Domain snapped to tick multiples and kept within the metric's `bounds`, its ticks, and
     their decimals."""
@@ -114,9 +107,10 @@ def reported_vs_holdout_svg(
     greater_is_better: bool,
     systems: Sequence[str] | None = None,
     baseline: str | None = None,
+    bounds: tuple[float, float] = UNBOUNDED,
 ) -> str:
     """Scatter of reported (x) vs holdout (y) scores with holdout 95% CI bars and y = x, axes
-    within the metric's range.
+    within the metric's range `bounds`.
 
     `systems` fixes the colour order so a system keeps its colour across charts. The `baseline`
     system is a reference line at its mean holdout score, not points that stretch the axes. Runs
@@ -126,7 +120,6 @@ def reported_vs_holdout_svg(
     ok = [r for r in runs if r.get("status") == "ok"]
     if not ok:
         return NO_RUNS
-    bounds = metric_bounds(metric)
     refs = [r["holdout"] for r in ok if r["system"] == baseline and r.get("holdout") is not None]
     if refs and len(refs) < len(ok):
         ok = [r for r in ok if r["system"] != baseline]

@@ -106,6 +106,8 @@ def test_failed_system_regression_and_multiclass_lay_out(mixed_run: Path) -> Non
     _clean(page)
     _laid_out(page)
     summary = page.text.split("By dataset")[0]
-    assert "Compared 4 systems (constant, lgbm-default, random, crasher)" in summary
+    scope = summary.split("Compared 4 systems (")[1].split(")")[0]
+    assert sorted(scope.split(", ")) == ["constant", "crasher", "lgbm-default", "random"]
+    assert "on 2 datasets (1 multiclass, 1 regression) over 2 seeds" in summary
     assert "crasher: 4 of 4 runs failed (crash), so it is not in the ranking" in summary
     assert "{}" not in page.text and "1 cores" not in page.text and "-0.000" not in page.text

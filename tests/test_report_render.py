@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from html.parser import HTMLParser
@@ -228,12 +229,12 @@ def test_chart_axes_stay_within_the_metric_range() -> None:
     near_one = [_run("a", s, 0.995 - 0.01 * s, 0.999, holdout_hi=1.0) for s in (0, 1)]
     baseline = [_run("constant", s, 0.5, 0.5, holdout_lo=0.5, holdout_hi=0.5) for s in (0, 1)]
     svg = reported_vs_holdout_svg(near_one + baseline, "roc_auc", True, ["a", "constant"],
-                                  baseline="constant")
+                                  baseline="constant", bounds=(0.0, 1.0))
     lo, hi = (float(v) for v in re.search(r'data-domain="([^"]+)"', svg)[1].split())
     assert lo > 0.9 and hi == 1.0  # the baseline's 0.5 does not stretch the axis
     assert "baseline constant: mean holdout 0.500, below the axis" in svg
     log_loss = [_run("a", 0, 0.01, 0.02, holdout_lo=0.0)]
-    svg = reported_vs_holdout_svg(log_loss, "log_loss", False)
+    svg = reported_vs_holdout_svg(log_loss, "log_loss", False, bounds=(0.0, math.inf))
     assert float(re.search(r'data-domain="([^"]+)"', svg)[1].split()[0]) == 0.0
 
 

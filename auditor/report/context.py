@@ -322,6 +322,7 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
         sections.append({
             "name": d["name"], "source": d["source"], "task_type": d["task_type"],
             "metric": metric, "greater_is_better": get_metric(metric).greater_is_better,
+            "bounds": get_metric(metric).bounds,
             "n_rows": d["n_rows"], "n_features": d["n_features"],
             "n_categorical": d["n_categorical"], "n_missing": d["n_missing"],
             "fingerprint": d["fingerprint"], "openml": _openml_view(d),
@@ -334,7 +335,7 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
         })
     unit = "seed" if all(r["fold"] is None for r in runs) else "split"
     budgets = list({r["budget"]: json.loads(r["budget"]) for r in runs}.values())
-    scope = headline.Scope(list(dict.fromkeys(r["system"] for r in runs)),
+    scope = headline.Scope(order,
                            [d for d in results.datasets if views_by[d["name"]]],
                            sorted({r["seed"] for r in runs}), budgets[0], unit)
     summary = headline.executive(c, obs, scope, runs, results.audits, baseline)
