@@ -9,11 +9,13 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from auditor.report import headline, sentences
 from auditor.report.context import _comparison_view
 from auditor.report.exports import write_report
-from auditor.stats.compare import Observation, compare
+from auditor.stats.compare import Interval, Normalized, Observation, compare
 from reports import fmt_count, fmt_interval, fmt_score, fmt_source, plural, render_report
 from reports.anytime import NO_TRAJECTORIES, anytime_svg
 from reports.charts import NO_RUNS, reported_vs_holdout_svg
@@ -250,3 +252,44 @@ def test_pairwise_median_is_dropped_when_metrics_differ(context: dict) -> None:
     assert all(p["mixed_metrics"] for p in context["comparison"]["pairs"])
     html = render_report(context)
     assert 'title="the datasets use different metrics"' in html
+
+
+def _rotating(n_datasets: int = 6) -> list[Observation]:
+    """a, b and c take turns winning; the constant baseline is last everywhere."""
+    obs = []
+    for d in range(n_datasets):
+        scores = dict(zip("abc", np.roll([0.9, 0.8, 0.7], d), strict=True)) | {"constant": 0.5}
+        obs += [Observation(f"d{d}", str(seed), s, v + 0.001 * seed, True, (0.0, 1.0))
+                for s, v in scores.items() for seed in (0, 1)]
+    return obs
+
+
+def test_a_baseline_alone_is_not_the_headline() -> None:
+    obs = _rotating()
+    c = compare(obs, "constant")
+    assert c.friedman.p_value < 0.05
+    first, second = headline.ranking(c, obs, "constant", "seed")
+    assert first.startswith("Without the constant baseline: ")
+    assert "not significant" in first and "among 3 systems" in first
+    assert "comes from the baseline" in second
+
+
+def test_summary_names_failed_systems_and_audit_flags() -> None:
+    runs = [{"system": s, "status": status, "failure_class": cls, "verdict": None}
+            for s, status, cls in (("a", "ok", None), ("a", "ok", None), ("b", "failed", "crash"),
+                                   ("b", "failed", "timeout"), ("c", "ok", None),
+                                   ("c", "failed", "oom"))]
+    assert headline.failed_systems(runs, ["a", "c"]) == [
+        "b: 2 of 2 runs failed (crash 1, timeout 1), so it is not in the ranking.",
+        "c: 1 of 2 runs failed (oom); it is ranked only on the seeds every system finished."]
+    audits = [{"check": "budget adequacy", "flag": f, "verdict": v}
+              for f, v in ((True, "inadequate"), (True, "inadequate"), (False, "adequate"))]
+    audits += [{"check": "seed stability: a vs c", "flag": True, "verdict": "look at this"}]
+    assert headline.audit_flags(audits, runs) == [
+        "Audit flags (see Audit checks): budget adequacy 2 of 3 ('inadequate'); seed stability "
+        "1 of 1."]
+
+
+def test_wide_normalized_intervals_are_called_so() -> None:
+    wide = Normalized("bayesmark", "random", "best seen", {}, {"a": Interval(57.5, 16.7, 98.4, 2)})
+    assert sentences.normalized(wide).endswith("a 58 (95 % CI 17 to 98) — too wide to say much.")

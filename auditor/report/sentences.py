@@ -117,7 +117,7 @@ def normalized(n: Normalized, leave_out: Sequence[str] = ()) -> str | None:
                                                if wide(i, scale) else "")
              for s, i in shown.items()]
     return (f"Normalized scores ({STYLE_NAMES[n.style]}: {n.zero} = 0, {n.one} = {top}; mean over "
-            f"{over} datasets): " + "; ".join(parts) + ".")
+            f"{over} dataset{'s' if counts[-1] != 1 else ''}): " + "; ".join(parts) + ".")
 
 
 def details(c: Comparison, baseline: str | None = None) -> list[str]:
