@@ -56,7 +56,7 @@ def same_series(keyed: Mapping[str, Mapping[Any, Any]]) -> list[tuple[str, str]]
 
 def overlap_note(pairs: Sequence[tuple[str, str]]) -> str:
     """ "random and tpe identical" for the chart's foot."""
-    return "; ".join(f"{a} and {b} identical (drawn on top of each other)" for a, b in pairs)
+    return "; ".join(f"{a} and {b} identical on every run" for a, b in pairs)
 
 
 def _marker(kind: str, x: float, y: float, colour: str) -> str:
@@ -220,9 +220,13 @@ def reported_vs_holdout_svg(
     if not points:
         parts.append(_text(_LEFT + _PLOT / 2, _TOP + _PLOT / 2, "no run has both scores",
                            f' text-anchor="middle" fill="{_MUTED}"'))
+    taken: dict[tuple[int, int], int] = {}  # pixel → points already drawn there
     for run in points:
         kind, colour = style(run["system"])
         x, y = sx(run["reported"]), sy(run["holdout"])
+        # a point on top of another moves 5 px right, so both stay visible
+        here = taken[round(x), round(y)] = taken.get((round(x), round(y)), -1) + 1
+        x += 5 * here
         group = [f'<g class="point"><title>{_hover(run, metric)}</title>']
         if run.get("holdout_lo") is not None and run.get("holdout_hi") is not None:
             y_lo, y_hi = sy(run["holdout_lo"]), sy(run["holdout_hi"])

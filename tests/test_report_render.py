@@ -240,6 +240,16 @@ def test_chart_axes_stay_within_the_metric_range() -> None:
     assert float(re.search(r'data-domain="([^"]+)"', svg)[1].split()[0]) == 0.0
 
 
+def test_identical_points_are_named_and_both_visible() -> None:
+    runs = [_run(s, 0, 0.8, 0.81) for s in ("random", "tpe")]
+    svg = reported_vs_holdout_svg(runs, "roc_auc", True, ["random", "tpe"], bounds=(0.0, 1.0))
+    assert "random and tpe identical on every run" in svg
+    points = re.findall(r'<g class="point">.*?</g>', svg, re.S)
+    circle = float(re.search(r'<circle cx="([\d.]+)"', points[0])[1])
+    square = float(re.search(r'<rect x="([\d.]+)"', points[1])[1]) + 4  # corner → centre
+    assert square - circle == 5
+
+
 def test_anytime_notes_identical_lines_and_drops_an_empty_panel() -> None:
     one = [[1.0, 2.0, 1.0, 0.8]]  # every run evaluated one configuration
     runs = [_run(s, 0, 0.8, 0.8, trajectory=one) for s in ("random", "tpe")]
