@@ -175,7 +175,8 @@ def render_report(context: dict, exports: str | None = None) -> str:
         if run["status"] != "ok"
     ]
     template = _environment().get_template("report.html.j2")
-    return template.render({"baseline": None, **context}, system_order=_system_order(context),
+    return template.render({"baseline": None, "summary_lead": None, **context},
+                           system_order=_system_order(context),
                            failures=failures, exports=exports)
 
 

@@ -338,10 +338,10 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
     scope = headline.Scope(order,
                            [d for d in results.datasets if views_by[d["name"]]],
                            sorted({r["seed"] for r in runs}), budgets[0], unit)
-    summary = headline.executive(c, obs, scope, runs, results.audits, baseline)
+    lead, summary = headline.executive(c, obs, scope, runs, results.audits, baseline)
     if len(budgets) > 1:
-        summary.append(f"These runs used {len(budgets)} different budgets (see Budget), so not "
-                       "every comparison here is under a matched budget.")
+        lead.append(f"These runs used {len(budgets)} different budgets (see Budget), so not "
+                    "every comparison here is under a matched budget.")
     failed = [r for r in runs if r["status"] != "ok"]
     overruns = sum(bool(r["overrun"]) for r in runs)
     family = family_view(results.audits, runs)
@@ -367,7 +367,8 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
         "cv_folds": next((json.loads(r["options"])["cv_folds"] for r in runs
                           if "cv_folds" in json.loads(r["options"])), None),
         "versions": json.loads(first["versions"]),
-        "summary": summary,
+        "summary": lead + summary,
+        "summary_lead": len(lead),
         "system_order": order,
         "baseline": baseline,
         "comparison": _comparison_view(c, metrics, _skipped(baseline, tuned, random))

@@ -130,8 +130,9 @@ def audit_flags(audits: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]
 
 def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
               runs: Sequence[dict[str, Any]], audits: Sequence[dict[str, Any]],
-              baseline: str | None) -> list[str]:
-    """The summary's sentences, first screen first."""
+              baseline: str | None) -> tuple[list[str], list[str]]:
+    """The summary's sentences: the headline (scope, ranking and what limits it, failed
+    systems, audit flags), and the tests behind it."""
     lines = [scope_sentence(scope)]
     if c is None:
         lines.append("No run finished successfully, so no system is compared.")
@@ -141,6 +142,4 @@ def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
     lines += identical(runs)
     lines += failed_systems(runs, c.systems if c else [])
     lines += audit_flags(audits, runs)
-    if c is not None:
-        lines += sentences.details(c, baseline)
-    return lines
+    return lines, sentences.details(c, baseline) if c is not None else []
