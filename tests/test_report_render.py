@@ -282,6 +282,8 @@ def test_a_baseline_alone_is_not_the_headline() -> None:
     assert first.startswith("Without the constant baseline: ")
     assert "not significant" in first and "among 3 systems" in first
     assert "comes from the baseline" in second
+    assert sentences.nemenyi(c, "constant").endswith(
+        "better than constant only, the baseline: the test separates none of the other systems.")
 
 
 def test_summary_names_failed_systems_and_audit_flags() -> None:

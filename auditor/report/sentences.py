@@ -47,13 +47,16 @@ def ranking(c: Comparison, unit: str = "seed") -> str:
     return text + f"; Friedman test {fmt_p(f.p_value, named=True)}: {verdict}."
 
 
-def nemenyi(c: Comparison) -> str | None:
+def nemenyi(c: Comparison, baseline: str | None = None) -> str | None:
     if c.nemenyi is None or c.friedman.p_value is None:
         return None
     best = c.systems[0]
     beaten = [b for (a, b), p in c.nemenyi.p_values.items() if a == best and p < c.nemenyi.alpha]
     head = (f"Nemenyi post-hoc test (critical difference {c.nemenyi.critical_difference:.2f} "
             f"ranks at alpha = {c.nemenyi.alpha:g}): ")
+    if beaten and all(b == baseline for b in beaten):
+        return head + (f"{best} ranks significantly better than {_list(beaten)} only, the "
+                       "baseline: the test separates none of the other systems.")
     if beaten:
         return head + f"{best} ranks significantly better than {_list(beaten)}."
     return head + f"{best} is not significantly better ranked than any other system."
@@ -128,7 +131,7 @@ def details(c: Comparison, baseline: str | None = None) -> list[str]:
     if c.systems:
         leader = c.systems[0]
         lines += [pair(p, leader) for p in c.pairs if leader in (p.a, p.b)]
-    lines += [line for line in (nemenyi(c), tests_differ(c)) if line]
+    lines += [line for line in (nemenyi(c, baseline), tests_differ(c)) if line]
     lines += [line for line in (normalized(n, [baseline] if n.style == "bayesmark" and baseline
                                            else []) for n in c.normalized) if line]
     return lines
