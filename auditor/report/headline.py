@@ -138,8 +138,9 @@ def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
         lines.append("No run finished successfully, so no system is compared.")
     else:
         lines += ranking(c, obs, baseline, scope.unit)
+    lines += failed_systems(runs, c.systems if c else [])
+    if c is not None:
         lines += [line for line in (sentences.small_sample(c),) if line]
     lines += identical(runs)
-    lines += failed_systems(runs, c.systems if c else [])
     lines += audit_flags(audits, runs)
     return lines, sentences.details(c, baseline) if c is not None else []
