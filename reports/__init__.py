@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Mapping
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -27,9 +27,55 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def fmt_score(value: float | None, signed: bool = False) -> str:
-    """Score with three decimals; `signed` adds an explicit + for gaps."""
-    return DASH if _missing(value) else f"{value:{'+' if signed else ''}.3f}"
+def decimals(value: float, spread: float | None = None) -> int:
+    """Decimals for a metric value: two significant digits of its CI's width `spread` when
+    known, else by magnitude (three below 10, none from 1,000 up)."""
+    if spread is not None and spread > 0 and math.isfinite(spread):
+        return min(4, max(0, 1 - math.floor(math.log10(spread))))
+    size = abs(value)
+    return 3 if size < 10 else 2 if size < 100 else 1 if size < 1000 else 0
+
+
+def fmt_score(value: float | None, signed: bool = False, places: int | None = None) -> str:
+    """Metric value with `places` decimals (default: `decimals` by magnitude), thousands
+    separated, never "-0.000"; `signed` adds an explicit + for gaps and differences."""
+    if _missing(value):
+        return DASH
+    places = decimals(value) if places is None else places
+    text = f"{value:{'+' if signed else ''},.{places}f}"
+    if float(text.replace(",", "")) == 0:
+        return f"{0:.{places}f}"
+    return text
+
+
+def fmt_interval(value: float | None, lo: float | None, hi: float | None,
+                 signed: bool = False) -> tuple[str, str | None]:
+    """A value and its "[lo, hi]", both at the precision the interval's width allows."""
+    if _missing(value):
+        return DASH, None
+    if _missing(lo) or _missing(hi):
+        return fmt_score(value, signed), None
+    places = decimals(value, hi - lo)
+    return (fmt_score(value, signed, places),
+            f"[{fmt_score(lo, signed, places)}, {fmt_score(hi, signed, places)}]")
+
+
+def fmt_count(value: float | None) -> str:
+    """A count (or a mean of counts) as a whole number."""
+    return DASH if _missing(value) else f"{math.floor(value + 0.5):,}"
+
+
+def fmt_source(source: str) -> str:
+    """A dataset source for the client: a local file by its name only (the store keeps the
+    path for the operator; the fingerprint identifies the data)."""
+    if source.startswith("file:"):
+        return f"file {PurePath(source.removeprefix('file:')).name}"
+    return source
+
+
+def plural(n: float, word: str) -> str:
+    """ "1 core", "2 cores"."""
+    return f"{fmt_count(n)} {word}{'' if n == 1 else 's'}"
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -79,6 +125,9 @@ def _environment() -> Environment:
     )
     env.filters.update(
         score=fmt_score,
+        count=fmt_count,
+        plural=plural,
+        source=fmt_source,
         seconds=fmt_seconds,
         mb=fmt_mb,
         number=fmt_number,
@@ -88,20 +137,30 @@ def _environment() -> Environment:
         verdict_style=lambda v: VERDICT_STYLES.get(v, "neutral"),
     )
     env.tests["missing"] = _missing
+    env.globals["fmt_interval"] = fmt_interval
     env.globals["chart"] = _chart
     # The chart builders escape every text they emit, so their output is safe markup.
-    env.globals["anytime_chart"] = lambda ds, systems: Markup(
-        anytime_svg(ds["runs"], ds["metric"], ds["greater_is_better"], systems))
+    env.globals["anytime_chart"] = lambda ds, systems, baseline=None: Markup(
+        anytime_svg(ds["runs"], ds["metric"], ds["greater_is_better"], systems, baseline,
+                    _bounds(ds)))
     env.globals["cd_chart"] = lambda cmp, systems: Markup(
         cd_diagram_svg(cmp["ranks"], cmp["nemenyi"]["critical_difference"],
                        cmp["nemenyi"]["cliques"], systems))
     return env
 
 
-def _chart(dataset: Mapping[str, Any], systems: list[str]) -> Markup:
+def _bounds(dataset: Mapping[str, Any]) -> tuple[float, float]:
+    """The range the dataset's metric can take (context key `bounds`), unbounded without it."""
+    lo, hi = dataset.get("bounds") or (-math.inf, math.inf)
+    return float(lo), float(hi)
+
+
+def _chart(dataset: Mapping[str, Any], systems: list[str], baseline: str | None = None
+           ) -> Markup:
     # The builder escapes every text it emits, so its output is safe markup.
     svg = reported_vs_holdout_svg(
-        dataset["runs"], dataset["metric"], dataset["greater_is_better"], systems
+        dataset["runs"], dataset["metric"], dataset["greater_is_better"], systems, baseline,
+        _bounds(dataset)
     )
     return Markup(svg)
 
@@ -116,8 +175,9 @@ def render_report(context: dict, exports: str | None = None) -> str:
         if run["status"] != "ok"
     ]
     template = _environment().get_template("report.html.j2")
-    return template.render(context, system_order=_system_order(context), failures=failures,
-                           exports=exports)
+    return template.render({"baseline": None, "summary_lead": None, **context},
+                           system_order=_system_order(context),
+                           failures=failures, exports=exports)
 
 
 def report_files(context: dict, path: Path) -> dict[Path, str]:

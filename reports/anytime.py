@@ -8,14 +8,25 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from reports.charts import _GRID, _INK, _MUTED, PALETTE, _axis, _nice_step, _text
+from reports.charts import (
+    _GRID,
+    _INK,
+    _MUTED,
+    PALETTE,
+    UNBOUNDED,
+    _axis,
+    _nice_step,
+    _text,
+    overlap_note,
+    same_series,
+)
 
 NO_TRAJECTORIES = '<p class="chart-empty">no trial history recorded</p>'
 # (trajectory column, run field that ends the line, panel title)
 PANELS = ((0, "search_s", "wall time, s"), (1, "compute_cpu_s", "CPU time, s"),
           (2, "n_configs", "evaluations"))
-_W, _H = 230, 190  # one panel's plot area, px
-_LEFT, _TOP, _BOTTOM, _GAP, _ROW = 62, 26, 40, 40, 18
+_W, _H = 160, 190  # one panel's plot area, px
+_LEFT, _TOP, _BOTTOM, _GAP, _ROW = 62, 26, 40, 28, 18
 _MAX_LABEL = 28
 
 
@@ -32,19 +43,35 @@ def _label(value: float) -> str:
 
 
 def anytime_svg(runs: Sequence[Mapping[str, Any]], metric: str, greater_is_better: bool,
-                systems: Sequence[str]) -> str:
+                systems: Sequence[str], baseline: str | None = None,
+                bounds: tuple[float, float] = UNBOUNDED) -> str:
     """`runs`: run views with `trajectory` rows [wall s, CPU s, evaluations, incumbent score];
-    `systems` fixes each system's colour. Runs without a trajectory are left out."""
+    `systems` fixes each system's colour; the value axis stays within the metric's `bounds`.
+    Runs without a trajectory and the `baseline`'s (which searches nothing) are left out; so is
+    a panel where no run went past one evaluation."""
     shown = [r for r in runs if r.get("trajectory")]
+    if any(r["system"] != baseline for r in shown):
+        shown = [r for r in shown if r["system"] != baseline]
     if not shown:
         return NO_TRAJECTORIES
-    y_lo, y_hi, y_ticks, decimals = _axis([p[3] for r in shown for p in r["trajectory"]])
+    y_lo, y_hi, y_ticks, decimals = _axis(
+        [p[3] for r in shown for p in r["trajectory"] if math.isfinite(p[3])] or [0.0, 1.0],
+        bounds)
+    panels = [p for p in PANELS if p[0] != 2 or max(
+        max(q[2] for q in r["trajectory"]) for r in shown) > 1]
     order = list(systems) + sorted({r["system"] for r in shown} - set(systems))
     legend = [s for s in order if any(r["system"] == s for r in shown)]
     labels = [s if len(s) <= _MAX_LABEL else s[: _MAX_LABEL - 1] + "…" for s in legend]
-    panels_w = len(PANELS) * _W + (len(PANELS) - 1) * _GAP
-    width = _LEFT + panels_w + 30 + 24 + 6.5 * max(len(s) for s in labels)
-    height = max(_TOP + _H + _BOTTOM, _TOP + _ROW * len(legend) + 8)
+    keyed = {s: {(r["seed"], r.get("repeat"), r.get("fold")): r["trajectory"]
+                 for r in shown if r["system"] == s} for s in legend}
+    notes = [n for n in (overlap_note(same_series(keyed)),
+                         "" if len(panels) == len(PANELS) else
+                         "No evaluations panel: no run evaluated more than one configuration.")
+             if n]
+    panels_w = len(panels) * _W + (len(panels) - 1) * _GAP
+    width = max([_LEFT + panels_w + 30 + 24 + 6.5 * max(len(s) for s in labels)]
+                + [_LEFT + 6.2 * len(n) for n in notes])
+    height = max(_TOP + _H + _BOTTOM + 15 * len(notes), _TOP + _ROW * len(legend) + 8)
     bottom = _TOP + _H
     arrow = "↑" if greater_is_better else "↓"
 
@@ -54,13 +81,16 @@ def anytime_svg(runs: Sequence[Mapping[str, Any]], metric: str, greater_is_bette
     parts = [
         f'<svg class="chart anytime" role="img" width="{width:.0f}" height="{height}" '
         f'viewBox="0 0 {width:.0f} {height}" data-runs="{len(shown)}" '
+        f'data-domain="{y_lo:g} {y_hi:g}" data-bounds="{bounds[0]:g} {bounds[1]:g}" '
         f'font-family="system-ui, sans-serif" font-size="11" fill="{_INK}">',
         f"<title>{escape(f'Incumbent validation {metric} over the search')}</title>",
         _text(16, _TOP + _H / 2, f"validation {metric} {arrow}",
               f' text-anchor="middle" font-weight="600" transform="rotate(-90 16 '
               f'{_TOP + _H / 2:.1f})"'),
     ]
-    for n, (column, end_field, title) in enumerate(PANELS):
+    for i, note in enumerate(notes):
+        parts.append(_text(_LEFT, bottom + 34 + 15 * i, note, f' fill="{_MUTED}"'))
+    for n, (column, end_field, title) in enumerate(panels):
         x0 = _LEFT + n * (_W + _GAP)
         ends = [max([p[column] for p in r["trajectory"]] + [r.get(end_field) or 0.0])
                 for r in shown]

@@ -27,6 +27,44 @@ _SVG_PROBE = f"""
 """
 
 
+# Elements that stick out of their container or clip or scroll their content sideways
+_LAYOUT_PROBE = """
+() => {
+  const bad = [];
+  const name = (el) => el.tagName.toLowerCase() + (typeof el.className === "string" && el.className
+    ? "." + el.className.trim().split(/\\s+/).join(".") : "") + ": "
+    + (el.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 60);
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth + 1) bad.push("page scrolls sideways");
+  for (const el of document.querySelectorAll("main *")) {
+    if (el.closest("svg") && el.tagName.toLowerCase() !== "svg") continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) continue;
+    const style = getComputedStyle(el);
+    if (style.overflowX !== "visible" && el.scrollWidth > el.clientWidth + 1) {
+      bad.push("clips or scrolls: " + name(el));
+    }
+    const parent = el.parentElement.getBoundingClientRect();
+    if (box.right > parent.right + 1 || box.left < parent.left - 1) {
+      bad.push("sticks out of its container: " + name(el));
+    }
+  }
+  return bad;
+}
+"""
+_DOMAINS = """
+() => Array.from(document.querySelectorAll("svg[data-domain]"),
+                 (svg) => [svg.dataset.domain, svg.dataset.bounds])
+"""
+# A4 landscape less the report's 12 mm print margins, in CSS pixels
+A4_WIDTH = round((297 - 24) / 25.4 * 96)
+
+
+def _floats(text: str) -> tuple[float, float]:
+    lo, hi = text.split()
+    return float(lo), float(hi)
+
+
 @dataclass(frozen=True)
 class SvgInfo:
     has_shapes: bool
@@ -47,6 +85,13 @@ class PageReport:
     text: str = ""
     alert_fired: bool = False
     script_count: int = 0
+    # layout problems at 1280 px on screen and at A4 print width: "screen" / "print" → problems
+    layout: dict[str, list[str]] = field(default_factory=dict)
+    # each chart's value axis and its metric's range, (lo, hi) each
+    domains: list[tuple[tuple[float, float], tuple[float, float]]] = field(default_factory=list)
+
+    def axes_outside_bounds(self) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+        return [(d, b) for d, b in self.domains if d[0] < b[0] or d[1] > b[1]]
 
     @property
     def svg_count(self) -> int:
@@ -98,9 +143,17 @@ def open_page(path: Path, screenshot: Path | None = None) -> PageReport:
             ]
             report.text = page.inner_text("body")
             report.script_count = page.evaluate("document.scripts.length")
+            report.domains = [(_floats(d), _floats(b)) for d, b in page.evaluate(_DOMAINS)]
+            report.layout["screen"] = page.evaluate(_LAYOUT_PROBE)
             if screenshot is not None:
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshot), full_page=True)
+            page.set_viewport_size({"width": A4_WIDTH, "height": 900})
+            page.emulate_media(media="print")
+            report.layout["print"] = page.evaluate(_LAYOUT_PROBE)
+            if screenshot is not None:
+                page.screenshot(path=str(screenshot.with_name(f"{screenshot.stem}_print.png")),
+                                full_page=True)
         finally:
             browser.close()
     return report

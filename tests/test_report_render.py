@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from auditor.report import headline, sentences
 from auditor.report.context import _comparison_view
 from auditor.report.exports import write_report
-from auditor.stats.compare import Observation, compare
-from reports import render_report
-from reports.anytime import NO_TRAJECTORIES
+from auditor.stats.compare import Interval, Normalized, Observation, compare
+from reports import fmt_count, fmt_interval, fmt_score, fmt_source, plural, render_report
+from reports.anytime import NO_TRAJECTORIES, anytime_svg
 from reports.charts import NO_RUNS, reported_vs_holdout_svg
 from tests.browser import chromium_available, open_page
 
@@ -211,3 +215,93 @@ def test_report_in_browser(context: dict, tmp_path: Path) -> None:
     assert all(svg.has_shapes and svg.has_box for svg in page.svgs)
     assert EVIL in page.text
     assert "no successful runs" in page.text
+
+
+def test_numbers_are_formatted_by_what_they_are() -> None:
+    assert fmt_score(-0.0001, signed=True) == "0.000" and fmt_score(-0.0004) == "0.000"
+    assert fmt_score(21810.3) == "21,810"  # an RMSE in the tens of thousands, no exponent
+    assert fmt_interval(57.5, 16.7, 98.4) == ("58", "[17, 98]")  # precision of a wide CI
+    assert fmt_interval(0.781, 0.761, 0.801) == ("0.781", "[0.761, 0.801]")
+    assert fmt_count(12.5) == "13" and fmt_count(1.0) == "1"
+    assert plural(1, "core") == "1 core" and plural(4, "core") == "4 cores"
+    assert fmt_source("file:/home/client/data/credit_data.csv") == "file credit_data.csv"
+
+
+def test_chart_axes_stay_within_the_metric_range() -> None:
+    near_one = [_run("a", s, 0.995 - 0.01 * s, 0.999, holdout_hi=1.0) for s in (0, 1)]
+    baseline = [_run("constant", s, 0.5, 0.5, holdout_lo=0.5, holdout_hi=0.5) for s in (0, 1)]
+    svg = reported_vs_holdout_svg(near_one + baseline, "roc_auc", True, ["a", "constant"],
+                                  baseline="constant", bounds=(0.0, 1.0))
+    lo, hi = (float(v) for v in re.search(r'data-domain="([^"]+)"', svg)[1].split())
+    assert lo > 0.9 and hi == 1.0  # the baseline's 0.5 does not stretch the axis
+    assert "baseline constant: mean holdout 0.500, below the axis" in svg
+    log_loss = [_run("a", 0, 0.01, 0.02, holdout_lo=0.0)]
+    svg = reported_vs_holdout_svg(log_loss, "log_loss", False, bounds=(0.0, math.inf))
+    assert float(re.search(r'data-domain="([^"]+)"', svg)[1].split()[0]) == 0.0
+
+
+def test_identical_points_are_named_and_both_visible() -> None:
+    runs = [_run(s, 0, 0.8, 0.81) for s in ("random", "tpe")]
+    svg = reported_vs_holdout_svg(runs, "roc_auc", True, ["random", "tpe"], bounds=(0.0, 1.0))
+    assert "random and tpe identical on every run" in svg
+    points = re.findall(r'<g class="point">.*?</g>', svg, re.S)
+    circle = float(re.search(r'<circle cx="([\d.]+)"', points[0])[1])
+    square = float(re.search(r'<rect x="([\d.]+)"', points[1])[1]) + 4  # corner → centre
+    assert square - circle == 5
+
+
+def test_anytime_notes_identical_lines_and_drops_an_empty_panel() -> None:
+    one = [[1.0, 2.0, 1.0, 0.8]]  # every run evaluated one configuration
+    runs = [_run(s, 0, 0.8, 0.8, trajectory=one) for s in ("random", "tpe")]
+    svg = anytime_svg(runs, "roc_auc", True, ["random", "tpe"])
+    assert "random and tpe identical" in svg and ">evaluations<" not in svg
+    assert "No evaluations panel: no run evaluated more than one configuration." in svg
+
+
+def test_pairwise_median_is_dropped_when_metrics_differ(context: dict) -> None:
+    assert all(p["mixed_metrics"] for p in context["comparison"]["pairs"])
+    html = render_report(context)
+    assert 'title="the datasets use different metrics"' in html
+
+
+def _rotating(n_datasets: int = 6) -> list[Observation]:
+    """a, b and c take turns winning; the constant baseline is last everywhere."""
+    obs = []
+    for d in range(n_datasets):
+        scores = dict(zip("abc", np.roll([0.9, 0.8, 0.7], d), strict=True)) | {"constant": 0.5}
+        obs += [Observation(f"d{d}", str(seed), s, v + 0.001 * seed, True, (0.0, 1.0))
+                for s, v in scores.items() for seed in (0, 1)]
+    return obs
+
+
+def test_a_baseline_alone_is_not_the_headline() -> None:
+    obs = _rotating()
+    c = compare(obs, "constant")
+    assert c.friedman.p_value < 0.05
+    first, second = headline.ranking(c, obs, "constant", "seed")
+    assert first.startswith("Without the constant baseline: ")
+    assert "not significant" in first and "among 3 systems" in first
+    assert "comes from the baseline" in second
+    assert sentences.nemenyi(c, "constant").endswith(
+        "better than constant only, the baseline: the test separates none of the other systems.")
+
+
+def test_summary_names_failed_systems_and_audit_flags() -> None:
+    runs = [{"system": s, "status": status, "failure_class": cls, "verdict": None}
+            for s, status, cls in (("a", "ok", None), ("a", "ok", None), ("b", "failed", "crash"),
+                                   ("b", "failed", "timeout"), ("c", "ok", None),
+                                   ("c", "failed", "oom"))]
+    assert headline.failed_systems(runs, ["a", "c"]) == [
+        "b: 2 of 2 runs failed (crash 1, timeout 1), so it is not in the ranking.",
+        "c: 1 of 2 runs failed (oom); it is ranked only on the seeds every system finished."]
+    audits = [{"check": "budget adequacy", "flag": f, "verdict": v}
+              for f, v in ((True, "inadequate"), (True, "inadequate"), (False, "adequate"))]
+    audits += [{"check": "seed stability: a vs c", "flag": True, "verdict": "look at this"}]
+    assert headline.audit_flags(audits, runs) == [
+        "Audit flags (see Audit checks): budget adequacy 2 of 3 ('inadequate'); seed stability "
+        "1 of 1."]
+
+
+def test_wide_normalized_intervals_are_called_so() -> None:
+    wide = Normalized("bayesmark", "random", "best seen", {}, {"a": Interval(57.5, 16.7, 98.4, 2)})
+    assert sentences.normalized(wide).endswith("a 58 (95 % CI 17 to 98) — too wide to say much.")

@@ -17,7 +17,7 @@ import numpy as np
 
 from adapters.metrics import get_metric
 from auditor.config.errors import UsageError
-from auditor.report import sentences
+from auditor.report import headline, sentences
 from auditor.report.exports import export_tables
 from auditor.report.results import Results, load_results
 from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
@@ -25,6 +25,7 @@ from auditor.stats.chance import family_view
 from auditor.stats.chance import sentence as chance_sentence
 from auditor.stats.compare import Comparison, Interval, Observation, compare, mean_ci
 from auditor.store.records import StoredDataset
+from reports import fmt_interval, plural
 
 RUN_FIELDS = ("system", "seed", "repeat", "fold", "status", "failure_class", "failure_message",
               "failure_detail", "notes", "reported_on", "verdict", "n_configs", "wall_s", "cpu_s",
@@ -49,6 +50,15 @@ def _run_view(row: dict[str, Any]) -> dict[str, Any]:
         "trajectory": row["trajectory"] or [],
     })
     return view
+
+
+def _ties_everywhere(run: dict[str, Any]) -> bool:
+    """True when a successful binary run gave every holdout row the same predicted risk."""
+    if run["status"] != "ok" or not run["predictions_path"] or not run["extra_metrics"] or (
+            "top_decile_precision" not in run["extra_metrics"]):
+        return False
+    risk = np.load(run["root"] / run["predictions_path"])[:, 1]
+    return bool(np.all(risk == risk[0]))
 
 
 def _split_key(run: dict[str, Any]) -> str:
@@ -99,9 +109,14 @@ def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Compari
     ranked = sorted(cells, key=lambda x: m.loss(x.paired.mean))
     best = ranked[0]
     i = best.paired
-    spread = (f", 95 % CI {i.lo:.4g} to {i.hi:.4g} across them" if i.lo is not None else "")
+    shown, ci = fmt_interval(i.mean, i.lo, i.hi)
+    lo, hi = m.bounds
+    scale = hi - lo if np.isfinite(hi - lo) else abs(i.mean)
+    spread = (f", 95 % CI {ci.strip('[]').replace(', ', ' to ')} across them" if ci else "")
+    if ci and sentences.wide(i, scale / 2):
+        spread += f" (wide: {i.n} {unit}s are too few to pin it down)"
     text = (f"On {d.name}, {best.system} had the best mean holdout {metric}: "
-            f"{i.mean:.4g} over {i.n} {unit}{'s' if i.n != 1 else ''}{spread}")
+            f"{shown} over {plural(i.n, unit)}{spread}")
     if len(ranked) == 1:
         return text + "; no other system finished to compare with."
     runner_up = ranked[1].system
@@ -115,8 +130,9 @@ def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Compari
     over = (f"paired bootstrap over the {shared} {unit}s both finished and their holdout rows"
             if shared > 1 else f"paired bootstrap over holdout rows; one shared {unit}, so "
             f"{unit}-to-{unit} variance is not in it")
-    return (text + f", ahead of {runner_up} by {point:.3g} (95 % CI {lo:.3g} to {hi:.3g}, "
-            f"{over}) — {clear}.")
+    shown, ci = fmt_interval(point, lo, hi)
+    return (text + f", ahead of {runner_up} by {shown} (95 % CI "
+            f"{ci.strip('[]').replace(', ', ' to ')}, {over}) — {clear}.")
 
 
 def _openml_view(d: StoredDataset) -> dict[str, int | None] | None:
@@ -165,13 +181,17 @@ def _across_seeds(views: list[dict[str, Any]], c: Comparison | None, dataset: st
             continue
         ok = [v for v in runs if v["status"] == "ok"]
         top = [v["top_decile"]["value"] for v in ok if v["top_decile"]]
+        tied = bool(ok) and all(v.get("ties_everywhere") for v in ok)
         cell = c.cell(dataset, system) if c else None
         rows.append({
             "system": system, "runs": len(runs), "ok": len(ok),
             "holdout": _interval(cell.score) if cell else None,
             "rank": cell.rank if cell else None,
             "top_decile": (_interval(mean_ci(
-                top, bounds=get_metric("top_decile_precision").bounds)) if top else None),
+                top, bounds=get_metric("top_decile_precision").bounds)) if top and not tied
+                else None),
+            "top_decile_na": ("every holdout row got the same predicted risk, so there is no "
+                              "top decile" if top and tied else None),
             "n_configs": _mean([v["n_configs"] for v in ok]),
             "full_fidelity_evals": _mean([v["full_fidelity_evals"] for v in ok]),
             "compute_cpu_s": _mean([v["compute_cpu_s"] for v in ok]),
@@ -231,6 +251,7 @@ def _comparison_view(c: Comparison, metrics: dict[str, str], notes: list[str]
                                                  "median_difference", "statistic", "p_value",
                                                  "p_holm", "note")},
                    "significant": p.significant,
+                   "mixed_metrics": len({metrics[d] for d in c.datasets}) > 1,
                    "nemenyi_p": c.nemenyi.p_values[p.a, p.b] if c.nemenyi else None}
                   for p in c.pairs],
         "normalized": [{
@@ -277,8 +298,12 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
     if not runs:
         raise UsageError(f"no run recorded in {', '.join(map(str, results.stores))} yet")
     views_by = {d.name: [] for d in results.datasets}
+    versions = {r["system"]: r["system_version"] for r in runs if r["system_version"]}
     for r in runs:
-        views_by[r["dataset"]].append(_run_view(r))
+        view = _run_view(r)
+        view["system_version"] = view["system_version"] or versions.get(r["system"])
+        view["ties_everywhere"] = _ties_everywhere(r)
+        views_by[r["dataset"]].append(view)
     metrics = {r["dataset"]: r["metric"] for r in runs}
     obs = [Observation(r["dataset"], _split_key(r), r["system"], r["holdout_score"],
                        get_metric(r["metric"]).greater_is_better, get_metric(r["metric"]).bounds)
@@ -297,6 +322,7 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
         sections.append({
             "name": d.name, "source": d.source, "task_type": d.task_type,
             "metric": metric, "greater_is_better": get_metric(metric).greater_is_better,
+            "bounds": get_metric(metric).bounds,
             "n_rows": d.n_rows, "n_features": d.n_features,
             "n_categorical": d.n_categorical, "n_missing": d.n_missing,
             "fingerprint": d.fingerprint, "openml": _openml_view(d),
@@ -308,17 +334,16 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
             "across_seeds": _across_seeds(views, c, d.name, order),
         })
     unit = "seed" if all(r["fold"] is None for r in runs) else "split"
-    summary = sentences.executive(c, unit, baseline) if c else ["No run finished successfully."]
     budgets = list({json.dumps(r["budget"], sort_keys=True): r["budget"] for r in runs}.values())
+    scope = headline.Scope(order,
+                           [d for d in results.datasets if views_by[d.name]],
+                           sorted({r["seed"] for r in runs}), budgets[0], unit)
+    lead, summary = headline.executive(c, obs, scope, runs, results.audits, baseline)
     if len(budgets) > 1:
-        summary.append(f"These runs used {len(budgets)} different budgets (see Budget), so not "
-                       "every comparison here is under a matched budget.")
-    optimistic = sum(r["verdict"] == "optimistic" for r in runs)
+        lead.append(f"These runs used {len(budgets)} different budgets (see Budget), so not "
+                    "every comparison here is under a matched budget.")
     failed = [r for r in runs if r["status"] != "ok"]
     overruns = sum(bool(r["overrun"]) for r in runs)
-    summary.append(f"{optimistic} of {len(runs) - len(failed)} successful runs reported a "
-                   "validation score better than their holdout score beyond the 95 % CI "
-                   "(verdict 'optimistic').")
     family = family_view(results.audits, runs)
     summary.append(chance_sentence(family))
     summary.append(f"{len(failed)} of {len(runs)} runs failed"
@@ -329,7 +354,8 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
         "title": title or f"Audit report: {first['suite']}",
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "suite": {"name": ", ".join(dict.fromkeys(r["suite"] for r in runs)),
-                  "path": ", ".join(str(getattr(p, "parent", p)) for p in results.stores)},
+                  "path": ", ".join(p.parent.name if isinstance(p, Path) else p
+                                  for p in results.stores)},
         "sources": [{"store": str(p), "runs": sum(r["store"] == p for r in runs)}
                     for p in results.stores],
         "budget": budgets[0],
@@ -341,8 +367,10 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
         "cv_folds": next((r["options"]["cv_folds"] for r in runs if "cv_folds" in r["options"]),
                          None),
         "versions": first["versions"],
-        "summary": summary,
+        "summary": lead + summary,
+        "summary_lead": len(lead),
         "system_order": order,
+        "baseline": baseline,
         "comparison": _comparison_view(c, metrics, _skipped(baseline, tuned, random))
         if c else None,
         "datasets": sections,

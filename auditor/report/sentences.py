@@ -16,6 +16,11 @@ def _interval(i: Interval, digits: str = ".3g") -> str:
     return f"{i.mean:{digits}} (95 % CI {i.lo:{digits}} to {i.hi:{digits}})"
 
 
+def wide(i: Interval, scale: float) -> bool:
+    """An interval wider than half the quantity's `scale` (its range, or its size) says little."""
+    return i.lo is not None and i.hi is not None and i.hi - i.lo > scale / 2
+
+
 def _splits(c: Comparison, unit: str) -> str:
     counts = sorted({c.complete[d] for d in c.blocks})
     many = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
@@ -28,8 +33,11 @@ def ranking(c: Comparison, unit: str = "seed") -> str:
         return ("No dataset has a successful run of every system, so the systems are not ranked "
                 "and not tested against each other as a group.")
     best = c.systems[0]
+    tied = [s for s in c.systems if c.mean_ranks[s] == c.mean_ranks[best]]
     k, n = len(c.mean_ranks), len(c.blocks)
-    text = (f"Across {n} dataset{'s' if n != 1 else ''} ({_splits(c, unit)}), {best} had the best "
+    who = (f"{best} had the best" if len(tied) == 1 else
+           f"{_list(tied)} tied for the best")
+    text = (f"Across {n} dataset{'s' if n != 1 else ''} ({_splits(c, unit)}), {who} "
             f"average rank: {c.mean_ranks[best]:.2f} among {k} systems (1 = best)")
     f = c.friedman
     if f.p_value is None:
@@ -39,13 +47,16 @@ def ranking(c: Comparison, unit: str = "seed") -> str:
     return text + f"; Friedman test {fmt_p(f.p_value, named=True)}: {verdict}."
 
 
-def nemenyi(c: Comparison) -> str | None:
+def nemenyi(c: Comparison, baseline: str | None = None) -> str | None:
     if c.nemenyi is None or c.friedman.p_value is None:
         return None
     best = c.systems[0]
     beaten = [b for (a, b), p in c.nemenyi.p_values.items() if a == best and p < c.nemenyi.alpha]
     head = (f"Nemenyi post-hoc test (critical difference {c.nemenyi.critical_difference:.2f} "
             f"ranks at alpha = {c.nemenyi.alpha:g}): ")
+    if beaten and all(b == baseline for b in beaten):
+        return head + (f"{best} ranks significantly better than {_list(beaten)} only, the "
+                       "baseline: the test separates none of the other systems.")
     if beaten:
         return head + f"{best} ranks significantly better than {_list(beaten)}."
     return head + f"{best} is not significantly better ranked than any other system."
@@ -66,6 +77,21 @@ def pair(p: Pair, subject: str) -> str:
     verdict = "significant" if p.significant else "not significant"
     return (text + f"; Wilcoxon signed-rank {fmt_p(p.p_holm, named=True)} after Holm correction: "
             f"{verdict}.")
+
+
+def tests_differ(c: Comparison) -> str | None:
+    """One line when a pair is significant by Nemenyi but not by Wilcoxon (or the reverse)."""
+    if c.nemenyi is None or c.friedman.p_value is None:
+        return None
+    differ = [p for p in c.pairs if p.p_holm is not None
+              and (c.nemenyi.p_values[p.a, p.b] < c.nemenyi.alpha) != p.significant]
+    if not differ:
+        return None
+    names = _list([f"{p.a} vs {p.b}" for p in differ])
+    return (f"Nemenyi and Wilcoxon disagree on {names}: Nemenyi compares mean ranks among all "
+            f"{len(c.mean_ranks)} systems at once, Wilcoxon compares that pair's per-dataset "
+            f"differences, Holm-corrected over {len(c.pairs)} pairs; with few datasets the two "
+            "can differ, and neither alone is a firm finding.")
 
 
 def small_sample(c: Comparison) -> str | None:
@@ -89,20 +115,29 @@ def normalized(n: Normalized, leave_out: Sequence[str] = ()) -> str | None:
     digits = ".2f" if n.style == "amlb" else ".0f"
     counts = sorted({i.n for i in shown.values()})
     over = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
-    parts = [f"{s} {_interval(i, digits)}" for s, i in shown.items()]
+    scale = 1.0 if n.style == "amlb" else 100.0
+    parts = [f"{s} {_interval(i, digits)}" + (" — too wide to say much"
+                                               if wide(i, scale) else "")
+             for s, i in shown.items()]
     return (f"Normalized scores ({STYLE_NAMES[n.style]}: {n.zero} = 0, {n.one} = {top}; mean over "
-            f"{over} datasets): " + "; ".join(parts) + ".")
+            f"{over} dataset{'s' if counts[-1] != 1 else ''}): " + "; ".join(parts) + ".")
 
 
-def executive(c: Comparison, unit: str = "seed", baseline: str | None = None) -> list[str]:
-    """Sentences on the whole comparison: ranks and Friedman, the leader against each other
-    system, Nemenyi, and the normalized scores (the Bayesmark-style ones without `baseline`,
-    whose distance from random search says little)."""
-    lines = [ranking(c, unit)]
+def details(c: Comparison, baseline: str | None = None) -> list[str]:
+    """Sentences after the ranking: the leader against each other system, Nemenyi (and where it
+    and Wilcoxon disagree), and the normalized scores (the Bayesmark-style ones without
+    `baseline`, whose distance from random search says little)."""
+    lines = []
     if c.systems:
         leader = c.systems[0]
         lines += [pair(p, leader) for p in c.pairs if leader in (p.a, p.b)]
-    lines += [line for line in (small_sample(c), nemenyi(c)) if line]
+    lines += [line for line in (nemenyi(c, baseline), tests_differ(c)) if line]
     lines += [line for line in (normalized(n, [baseline] if n.style == "bayesmark" and baseline
                                            else []) for n in c.normalized) if line]
     return lines
+
+
+def executive(c: Comparison, unit: str = "seed", baseline: str | None = None) -> list[str]:
+    """Sentences on the whole comparison: ranks and Friedman, then `details`."""
+    return [ranking(c, unit), *[line for line in (small_sample(c),) if line],
+            *details(c, baseline)]

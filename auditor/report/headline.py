@@ -1,0 +1,147 @@
+"""The executive summary, in the order a client asks: what was compared under what budget, who
+is best where it can be said and where it cannot, which systems failed, and the audit flags."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.report import sentences
+from auditor.stats.compare import ALPHA, Comparison, Observation, compare
+from auditor.store.records import StoredDataset
+from reports import fmt_p, plural
+
+# Audit checks lifted into the summary, most serious first; the run verdict 'optimistic' counts
+# as the optimism check.
+SERIOUS = ("leakage screen", "optimism", "budget adequacy", "overtuning", "seed stability",
+           "shared holdout rows", "duplicate rows across the split")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the suite compared: every system it named, its datasets, seeds and budget."""
+
+    systems: list[str]
+    datasets: list[StoredDataset]
+    seeds: list[int]
+    budget: dict[str, Any]
+    unit: str
+
+
+def scope_sentence(s: Scope) -> str:
+    tasks = Counter(d.task_type for d in s.datasets)
+    kinds = ", ".join(f"{n} {task}" for task, n in sorted(tasks.items()))
+    b = s.budget
+    trials = (f", at most {plural(b['max_trials'], 'trial')}" if b.get("max_trials") is not None
+              else "")
+    return (f"Compared {plural(len(s.systems), 'system')} ({', '.join(s.systems)}) on "
+            f"{plural(len(s.datasets), 'dataset')} ({kinds}) over {plural(len(s.seeds), s.unit)}, "
+            f"each run under the same budget: {b['wall_seconds']:g} s wall clock, "
+            f"{plural(b['cores'], 'core')}, {b['memory_mb']:,} MB memory{trials}.")
+
+
+def failed_systems(runs: Sequence[dict[str, Any]], ranked: Sequence[str]) -> list[str]:
+    """One sentence per system with failed runs: how many, why, and whether it is ranked."""
+    lines = []
+    for system in dict.fromkeys(r["system"] for r in runs):
+        mine = [r for r in runs if r["system"] == system]
+        failed = [r for r in mine if r["status"] != "ok"]
+        if not failed:
+            continue
+        classes = Counter(r["failure_class"] or "unknown" for r in failed).most_common()
+        why = classes[0][0] if len(classes) == 1 else ", ".join(f"{c} {n}" for c, n in classes)
+        where = (", so it is not in the ranking" if system not in ranked else
+                 "; it is ranked only on the seeds every system finished")
+        lines.append(f"{system}: {len(failed)} of {plural(len(mine), 'run')} failed ({why})"
+                     f"{where}.")
+    return lines
+
+
+def identical(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """Pairs of systems whose holdout scores were equal on most of the dataset × seed pairs
+    both finished: their ranks and tests between them say nothing."""
+    scores: dict[tuple[str, str, int], dict[str, float]] = defaultdict(dict)
+    configs: dict[str, list[int]] = defaultdict(list)
+    for r in runs:
+        if r["status"] == "ok" and r["holdout_score"] is not None:
+            key = r["dataset"], r["split_fingerprint"], r["seed"]
+            scores[key][r["system"]] = r["holdout_score"]
+            configs[r["system"]].append(r["n_configs"] or 0)
+    systems = list(dict.fromkeys(s for cell in scores.values() for s in cell))
+    lines = []
+    for i, a in enumerate(systems):
+        for b in systems[i + 1:]:
+            both = [c for c in scores.values() if a in c and b in c]
+            same = sum(c[a] == c[b] for c in both)
+            if both and same * 2 >= len(both):
+                evals = max(max(configs[a]), max(configs[b]))
+                rest = ("so nothing tells them apart" if same == len(both) else
+                        f"so what tells them apart rests on the other {len(both) - same}")
+                lines.append(
+                    f"{a} and {b} had identical holdout scores in {same} of {len(both)} dataset "
+                    f"× seed pairs (each evaluated at most {plural(evals, 'configuration')}), "
+                    f"{rest}.")
+    return lines
+
+
+def ranking(c: Comparison, obs: Sequence[Observation], baseline: str | None, unit: str
+            ) -> list[str]:
+    """The ranking sentence; when Friedman is significant only with the baseline in, the ranking
+    among the other systems leads and the baseline's effect follows."""
+    f = c.friedman
+    others = [o for o in obs if o.system != baseline]
+    if (baseline not in c.mean_ranks or f.p_value is None or f.p_value >= ALPHA
+            or len({o.system for o in others}) < 2):
+        return [sentences.ranking(c, unit)]
+    without = compare(others)
+    g = without.friedman
+    if g.p_value is not None and g.p_value < ALPHA:
+        return [sentences.ranking(c, unit)]
+    return [f"Without the {baseline} baseline: " + sentences.ranking(without, unit),
+            f"With {baseline} included the Friedman test gives {fmt_p(f.p_value, named=True)}, "
+            f"but that difference comes from the baseline: every system beats a constant "
+            "prediction, which is not a finding about the systems."]
+
+
+def audit_flags(audits: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -> list[str]:
+    """The serious audit checks that flagged something, with their counts (details under Audit
+    checks)."""
+    def family(a: dict[str, Any]) -> str:  # "seed stability: a vs b" → "seed stability"
+        return a["check"].split(":")[0]
+
+    flagged = Counter(family(a) for a in audits if a["flag"])
+    total = Counter(family(a) for a in audits)
+    verdicts = {check: Counter(a["verdict"] for a in audits if family(a) == check and a["flag"]
+                               ).most_common(1)[0][0] for check in flagged}
+    ok = [r for r in runs if r["status"] == "ok"]
+    optimistic = sum(r["verdict"] == "optimistic" for r in ok)
+    if optimistic:
+        flagged["optimism"], total["optimism"] = optimistic, len(ok)
+        verdicts["optimism"] = "reported score better than the holdout beyond its 95 % CI"
+    order = [c for c in SERIOUS if c in flagged] + sorted(set(flagged) - set(SERIOUS))
+    if not order:
+        return []
+    parts = [f"{check} {flagged[check]} of {total[check]}"
+             + (f" ('{verdicts[check]}')" if verdicts[check] != "look at this" else "")
+             for check in order]
+    return ["Audit flags (see Audit checks): " + "; ".join(parts) + "."]
+
+
+def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
+              runs: Sequence[dict[str, Any]], audits: Sequence[dict[str, Any]],
+              baseline: str | None) -> tuple[list[str], list[str]]:
+    """The summary's sentences: the headline (scope, ranking and what limits it, failed
+    systems, audit flags), and the tests behind it."""
+    lines = [scope_sentence(scope)]
+    if c is None:
+        lines.append("No run finished successfully, so no system is compared.")
+    else:
+        lines += ranking(c, obs, baseline, scope.unit)
+    lines += failed_systems(runs, c.systems if c else [])
+    if c is not None:
+        lines += [line for line in (sentences.small_sample(c),) if line]
+    lines += identical(runs)
+    lines += audit_flags(audits, runs)
+    return lines, sentences.details(c, baseline) if c is not None else []
