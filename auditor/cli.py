@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                      "existing cluster")
     run.add_argument("--address", help="Ray cluster address, e.g. 10.0.0.5:6379 (default: the "
                      "cluster started on this machine by `ray start`, or $RAY_ADDRESS)")
+    run.add_argument("--sandbox", choices=("strict", "auto", "off"), default="auto",
+                     help="isolation of every job: strict (all of it, or refuse), auto (the "
+                     "strongest this machine allows, with one warning line; default), off")
     run.add_argument("--store", metavar="URL",
                      help="results store shared by several runners, e.g. "
                      "postgresql://USER@HOST:5432/DB with the password in $PGPASSWORD or "
@@ -139,6 +142,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.store:
         store_url(args.store)
     suite = load_suite(args.suite)
+    from auditor.execution.sandbox import probe, warning
+
+    if line := warning(probe(args.sandbox)):  # strict refuses here, before any output
+        print(line, file=sys.stderr)
     workers = args.workers
     if args.executor == "local":
         workers = workers or max(1, (os.cpu_count() or 1) // suite.budget.cores)
@@ -149,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
 
         ensure_installed([s.system for s in p.systems], None,
                          lambda line: print(line, file=sys.stderr))
-    run_suite(p, out, workers, args.store, args.executor, args.address)
+    run_suite(p, out, workers, args.store, args.executor, args.address, args.sandbox)
     return _report([args.store or out], out / "report.html")
 
 

