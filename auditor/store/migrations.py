@@ -11,7 +11,8 @@ from auditor.execution.outputs import clean_stored_runs
 from auditor.store.schema import PG_TYPES, SCHEMA_VERSION, SPLITS
 
 # Columns added since version 1 (2: OpenML; 3: compute, trajectories, extra metrics; 5: notes on
-# a system's answer, a failure's last lines of traceback and stderr), and the version-1 columns
+# a system's answer, a failure's last lines of traceback and stderr; 6: the job's isolation), and
+# the version-1 columns
 # of `splits`
 ADDED_COLUMNS = {
     "datasets": ("openml_dataset_id INTEGER", "openml_dataset_version INTEGER",
@@ -19,7 +20,7 @@ ADDED_COLUMNS = {
     "runs": ("openml_dataset_id INTEGER", "openml_dataset_version INTEGER",
              "openml_task_id INTEGER", "repeat INTEGER", "fold INTEGER", "compute_cpu_s REAL",
              "full_fidelity_evals REAL", "trajectory TEXT", "extra_metrics TEXT", "notes TEXT",
-             "failure_detail TEXT"),
+             "failure_detail TEXT", "isolation TEXT"),
     "trials": ("cpu_s REAL",),
 }
 V1_SPLIT_COLUMNS = "dataset, seed, holdout_fraction, fingerprint, n_search, n_holdout, holdout_y"

@@ -17,6 +17,8 @@ Schema (see also README, "Results store"):
   sum of their fidelities), its anytime `trajectory` (JSON rows [end s, cumulative CPU s,
   evaluations, incumbent validation score]) and `extra_metrics` (JSON: for binary tasks the
   holdout precision in the top risk decile with its CI).
+  And `isolation`: how the job was sandboxed (`sandbox`, `partial (no ...)`, `none`; NULL for
+  runs recorded before it was kept).
 - `audits`: one row per audit check and scope (a run's `job_id`, a split's fingerprint, or a
   dataset for seed stability) — `flag` (1: something to look at), a plain-words `summary` and
   the figures as JSON `detail`; recomputed from the rows above by `auditor.audit.suite_pass`.
@@ -33,7 +35,7 @@ import io
 
 import numpy as np
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 SPLITS = """
 CREATE TABLE IF NOT EXISTS splits (
     dataset TEXT NOT NULL REFERENCES datasets(name), seed INTEGER NOT NULL,
@@ -62,7 +64,7 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at TEXT NOT NULL, finished_at TEXT NOT NULL, openml_dataset_id INTEGER,
     openml_dataset_version INTEGER, openml_task_id INTEGER, repeat INTEGER, fold INTEGER,
     compute_cpu_s REAL, full_fidelity_evals REAL, trajectory TEXT, extra_metrics TEXT,
-    notes TEXT, failure_detail TEXT);
+    notes TEXT, failure_detail TEXT, isolation TEXT);
 CREATE TABLE IF NOT EXISTS audits (
     scope TEXT NOT NULL, check_name TEXT NOT NULL, job_id TEXT, dataset TEXT NOT NULL,
     system TEXT, seed INTEGER, flag INTEGER NOT NULL, summary TEXT NOT NULL, detail TEXT NOT NULL,
