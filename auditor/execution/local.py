@@ -176,7 +176,7 @@ class JobProcess:
                  folder: Path) -> None:
         self.isolation = found = sandbox.current()
         if found.on:  # the only folder the sandbox can write
-            folder = sandbox.jobs_root() / f"{folder.name}-{os.urandom(4).hex()}"
+            folder = sandbox.job_folder(folder.name)
         self.task, self.limits, self.folder = task, limits, folder
         shutil.rmtree(folder, ignore_errors=True)
         (folder / "tmp").mkdir(parents=True)

@@ -119,6 +119,17 @@ def jobs_root() -> Path:
     return root
 
 
+def job_folder(name: str) -> Path:
+    """A fresh job folder in `jobs_root`, named after this harness's pid; those of harnesses
+    that died are removed."""
+    root = jobs_root()
+    for old in root.iterdir():
+        pid = old.name.partition("-")[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return root / f"{os.getpid()}-{name}-{secrets.token_hex(4)}"
+
+
 def _python_dirs() -> list[str]:
     """Folders of the interpreter, its packages and the system environments, read-only."""
     prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
@@ -143,10 +154,13 @@ def bwrap_command(root: Path) -> list[str]:
     """The fork server's sandbox, up to the `--` before the interpreter."""
     cmd = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-uts", "--unshare-ipc",
            *_privilege(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm",
-           "--tmpfs", "/tmp", "--dir", os.getcwd()]
-    for d in SYSTEM_DIRS:
-        cmd += ["--ro-bind-try", d, d]
-    for d in _python_dirs():
+           "--tmpfs", "/tmp"]
+    binds = _python_dirs()
+    # the folders above them (a job's user must pass /root to reach a pyenv interpreter)
+    for d in sorted({str(a) for b in [*binds, os.getcwd()] for a in Path(b).parents} - {"/"}):
+        cmd += ["--perms", "0755", "--dir", d]
+    cmd += ["--perms", "0755", "--dir", os.getcwd()]
+    for d in [*SYSTEM_DIRS, *binds]:
         cmd += ["--ro-bind-try", d, d]
     return [*cmd, "--bind", str(root), str(root), "--chdir", os.getcwd(), "--"]
 
