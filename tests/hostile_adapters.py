@@ -220,6 +220,15 @@ class Network(_Escape):
         return ["connected"]
 
 
+class OwnLoopback(_Escape):
+    """Talks to itself over loopback, as H2O, Dask and Ray do: that must still work."""
+
+    def attempt(self) -> list[str]:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            socket.create_connection(server.getsockname(), 5).close()
+        return []
+
+
 class Detached(_Escape):
     """Leaves a double-forked, setsid grandchild behind (`sleep` with a marker argument)."""
 

@@ -197,6 +197,7 @@ ESCAPES = {
     "store-scan": ("StoreScan", None),
     "store-write": ("StoreWrite", None),
     "network": ("Network", None),
+    "own-loopback": ("OwnLoopback", None),
     "detached": ("Detached", None),
     "shm-hog": ("ShmHog", "oom"),
     "disk-filler": ("DiskFiller", "disk"),

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import secrets
 import shlex
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -40,6 +43,7 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/op
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 0x1000, 0x4000, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+SIOCSIFFLAGS, IFF_UP_LOOPBACK = 0x8914, 0x1 | 0x8 | 0x40  # IFF_UP, IFF_LOOPBACK, IFF_RUNNING
 FIRST_UID = 200_000  # job users are FIRST_UID + a random number below 2^20
 
 
@@ -73,7 +77,8 @@ def _bwrap_works() -> bool:
 
 def _privilege() -> list[str]:
     """Capabilities the fork server keeps so that each job can unshare and change user."""
-    caps = ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    caps = [arg for cap in ("SYS_ADMIN", "NET_ADMIN", "SETUID", "SETGID")
+            for arg in ("--cap-add", f"CAP_{cap}")]
     return caps if os.geteuid() == 0 else ["--unshare-user", *caps]
 
 
@@ -234,6 +239,9 @@ class Entry:
         if self.namespaces:
             flags = CLONE_NEWNS | CLONE_NEWIPC | (0 if self.network else CLONE_NEWNET)
             _check(libc.unshare(flags), "unshare")
+            if not self.network:  # a loopback of its own (H2O, Dask and Ray talk over it)
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH", b"lo", IFF_UP_LOOPBACK))
             _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount /")
             own = os.open(folder, os.O_PATH | os.O_DIRECTORY)
             for target in (b"/tmp", b"/dev/shm"):
