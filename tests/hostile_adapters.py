@@ -282,3 +282,13 @@ class Affinity(_Escape):
         result = super().run(data, ctx)
         result.model_description = f"cpus {self.options['cpus']}"
         return result
+
+
+class LinkedStderr(_Base):
+    """Replaces its stderr file by a link to a file only the harness may read, then fails."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        stderr = Path.cwd() / "stderr.log"
+        stderr.unlink()
+        stderr.symlink_to(str(self.options["secret"]))
+        raise RuntimeError("look at my stderr")

@@ -202,6 +202,7 @@ ESCAPES = {
     "shm-hog": ("ShmHog", "oom"),
     "disk-filler": ("DiskFiller", "disk"),
     "affinity": ("Affinity", None),
+    "linked-stderr": ("LinkedStderr", "crash"),
 }
 
 
@@ -223,9 +224,11 @@ def test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs(
         tmp_path: Path, suite_factory, listener: socket.socket) -> None:
     _isolated()
     out, port = tmp_path / "out", listener.getsockname()[1]
-    marker = f"3600.{os.getpid()}"
+    marker, secret = f"3600.{os.getpid()}", tmp_path / "secret"
+    secret.write_text("TOPSECRET")
+    secret.chmod(0o600)
     options = {"harness": os.getpid(), "store": str(out / "results.sqlite"), "port": port,
-               "marker": marker}
+               "marker": marker, "secret": str(secret)}
     systems = [{"system": H + adapter, "label": label, "options": options}
                for label, (adapter, _) in ESCAPES.items()]
     systems.append({"system": H + "Network", "label": "network-allowed", "options": options,
@@ -247,6 +250,7 @@ def test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs(
     # nothing of the detached grandchild, nothing in the store rewritten, one connection only
     assert not [p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])]
     assert all(r["holdout_score"] != 1.0 for r in rows.values())
+    assert not [r for r in rows.values() if "TOPSECRET" in (r["failure_detail"] or "")]
     allowed = rows["network-allowed"]
     assert "leaked: connected" in allowed["failure_message"]
     assert allowed["isolation"] == "sandbox, network allowed"

@@ -276,6 +276,7 @@ class JobProcess:
             if self.cell.oom_killed():
                 self.killed_for = self.killed_for or "oom"
             self.cell.remove()
+        sandbox.drop_links(self.folder)
         budget, task, folder = self.limits.budget, self.task, self.folder
         result, extra, notes, detail = None, {}, [], ""
         failure, message = self.killed_for, None

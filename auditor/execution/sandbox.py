@@ -204,6 +204,15 @@ def disk_bytes(folder: Path) -> int:
     return total
 
 
+def drop_links(folder: Path) -> None:
+    """Remove what is not a plain file or folder at the top of an ended job's folder: the
+    harness reads its files as itself, and a link could point it at any file it may read."""
+    with contextlib.suppress(OSError):
+        for entry in folder.iterdir():
+            if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
+                entry.unlink()
+
+
 @dataclass
 class Entry:
     """What a job's process needs to enter its sandbox: its cgroup's `cgroup.procs` files
