@@ -19,6 +19,7 @@ Schema (README, "Suite files"):
     systems:
       - constant
       - {system: tpe, label: tpe-multivariate, options: {multivariate: true}}
+      - {system: flaml, network: true}   # optional: the sandbox lets its jobs use the network
 """
 
 from __future__ import annotations

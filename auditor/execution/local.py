@@ -4,6 +4,8 @@ Each job is a fresh process forked from a fork server that has preloaded the hea
 job starts in milliseconds with clean OpenMP state. The parent samples each job's process tree,
 sends SIGTERM at the wall budget (the adapter stops searching, refits and predicts), SIGKILLs after
 the grace period, and kills on the memory limit. Every job ends as an `Outcome`, failed or not.
+The fork server and its jobs run in the sandbox of `auditor.execution.sandbox`; a job with a
+cgroup is measured and killed through it (`auditor.execution.cgroups`).
 
 `JobProcess` is one job's process from start to collection; `Runner` schedules jobs on local
 slots, and `auditor.execution.ray_cluster` runs the same `JobProcess` inside Ray tasks.
