@@ -68,11 +68,11 @@ class Isolation:
 
 
 def _bwrap_works() -> bool:
+    """Whether the fork server's own sandbox starts here (the interpreter runs in it)."""
     if shutil.which("bwrap") is None:
         return False
-    cmd = ["bwrap", *_privilege(), "--unshare-pid", "--unshare-ipc", "--ro-bind", "/", "/",
-           "--proc", "/proc", "--dev", "/dev", "true"]
-    return subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0
+    cmd = [*bwrap_command(jobs_root()), sys.executable, "-c", "pass"]
+    return subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
 
 
 def _privilege() -> list[str]:
