@@ -183,6 +183,23 @@ class HarnessProc(_Escape):
         return leaks
 
 
+class Neighbours(_Escape):
+    """Checks whether it may signal (signal 0) or read the environment of any other process it
+    sees: the fork server's, the other jobs'."""
+
+    def attempt(self) -> list[str]:
+        leaks = []
+        for pid in [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]:
+            if pid == os.getpid():
+                continue
+            with contextlib.suppress(OSError):
+                os.kill(pid, 0)
+                leaks.append(f"may signal {pid}")
+            if _try_read(f"/proc/{pid}/environ"):
+                leaks.append(f"read environ of {pid}")
+        return leaks
+
+
 class StoreScan(_Escape):
     """Looks through the file system for results.sqlite files and reads them."""
 

@@ -195,6 +195,7 @@ def test_numbers_a_system_may_hand_back() -> None:
 ESCAPES = {
     "harness-proc": ("HarnessProc", None),
     "store-scan": ("StoreScan", None),
+    "neighbours": ("Neighbours", None),
     "store-write": ("StoreWrite", None),
     "network": ("Network", None),
     "own-loopback": ("OwnLoopback", None),
