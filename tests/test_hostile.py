@@ -276,3 +276,32 @@ def test_sandbox_levels_are_stated_and_recorded(tmp_path: Path, suite_factory, m
     assert main(["run", str(suite), "--out", str(tmp_path / "off"), "--sandbox", "off"]) == 0
     assert runs(tmp_path / "off")[0]["isolation"] == "none"
     assert "not isolated" in (tmp_path / "off" / "report.html").read_text()
+
+
+def test_cgroup_v2_figures_and_limits(tmp_path: Path, monkeypatch) -> None:
+    """The v2 file names, on a stand-in folder (this machine may mount v1)."""
+    from auditor.execution import cgroups
+
+    monkeypatch.setattr(cgroups, "_own_paths", lambda: {"": "/"})
+    monkeypatch.setattr(cgroups, "ROOT", tmp_path)
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    (groups,) = [cgroups.hierarchies()]
+    assert groups == [tmp_path / "auditor"]
+    assert (tmp_path / "auditor" / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    # the kernel makes a cgroup's files with its folder: here they are made first
+    monkeypatch.setattr(cgroups.secrets, "token_hex", lambda n: "job")
+    (groups[0] / "job").mkdir()
+    for name in ("memory.max", "pids.max", "cpu.max"):
+        (groups[0] / "job" / name).write_text("max")
+    monkeypatch.setattr(cgroups.Path, "mkdir", lambda self, **kw: None)
+    cell = cgroups.JobCgroup.create(groups, 512, 2, [0, 1])
+    f = cell.folders[0]
+    assert [(f / n).read_text() for n in ("memory.max", "pids.max", "cpu.max")] == [
+        str(512 * 2**20), "512", "200000 100000"]
+    (f / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+    (f / "memory.current").write_text(str(100 * 2**20))
+    (f / "memory.peak").write_text(str(300 * 2**20))
+    (f / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert (cell.cpu_s(), cell.memory_mb(), cell.peak_mb(), cell.oom_killed()) == (
+        2.5, 100.0, 300.0, True)
