@@ -207,11 +207,11 @@ class JobProcess:
             self.process.start()
         if entry:
             entry.close()
-        self.pid = self.process.pid
-        if found.on:  # the fork server reports the pid in its own namespace
-            self.pid = sandbox.host_pid(sandbox.server_pid(), self.pid)
+        # the fork server reports a sandboxed job's pid in its own namespace
+        self.pid = (sandbox.host_pid(sandbox.server_pid(), self.process.pid) if found.on
+                    else self.process.pid)
         try:
-            self.ps: psutil.Process | None = psutil.Process(self.pid)
+            self.ps: psutil.Process | None = psutil.Process(self.pid) if self.pid else None
         except psutil.Error:
             self.ps = None
         self.usage = Usage()
@@ -243,15 +243,18 @@ class JobProcess:
             self.kill()
         elif elapsed > budget.wall_seconds and not self.termed:
             self.termed = True
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGTERM)
+            if self.pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, signal.SIGTERM)
 
     def kill(self) -> None:
         """SIGKILL the job's whole process tree (its whole cgroup, when it has one)."""
         if self.cell is not None:
             self.cell.kill()
-        elif self.ps is None:
-            self.process.kill()
+            return
+        if self.ps is None:
+            if not self.isolation.on:  # a sandboxed job's own pid means nothing here
+                self.process.kill()
             return
         try:
             procs = [self.ps, *self.ps.children(recursive=True)]

@@ -37,7 +37,6 @@ from adapters.systems.environments import envs_root
 from auditor.config.errors import UsageError
 from auditor.execution import cgroups
 
-LEVELS = ("strict", "auto", "off")
 PARTS = ("namespaces", "cgroup", "job users")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt")
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
@@ -179,15 +178,16 @@ def wrapper(root: Path) -> Path:
     return script
 
 
-def host_pid(server_pid: int, ns_pid: int) -> int:
-    """The harness's pid of the sandboxed process whose own-namespace pid is `ns_pid`."""
+def host_pid(server_pid: int, ns_pid: int) -> int | None:
+    """The harness's pid of the sandboxed process whose own-namespace pid is `ns_pid` (None when
+    it is gone already)."""
     with contextlib.suppress(psutil.Error):
         for p in psutil.Process(server_pid).children(recursive=True):
             with contextlib.suppress(OSError):
                 for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
                     if line.startswith("NSpid:") and line.split()[-1] == str(ns_pid):
                         return p.pid
-    return ns_pid
+    return None
 
 
 def disk_bytes(folder: Path) -> int:
