@@ -180,13 +180,17 @@ def wrapper(root: Path) -> Path:
 
 def host_pid(server_pid: int, ns_pid: int) -> int | None:
     """The harness's pid of the sandboxed process whose own-namespace pid is `ns_pid` (None when
-    it is gone already)."""
-    with contextlib.suppress(psutil.Error):
-        for p in psutil.Process(server_pid).children(recursive=True):
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
-                    if line.startswith("NSpid:") and line.split()[-1] == str(ns_pid):
-                        return p.pid
+    it is gone already): a walk down from the fork server's `bwrap`, a few processes deep."""
+    todo = [server_pid]
+    while todo:
+        pid = todo.pop()
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            nspid = next(line for line in status.splitlines() if line.startswith("NSpid:"))
+            if pid != server_pid and nspid.split()[-1] == str(ns_pid):
+                return pid
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += map(int, (task / "children").read_text().split())
     return None
 
 
