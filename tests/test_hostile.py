@@ -291,9 +291,9 @@ def test_cgroup_v2_figures_and_limits(tmp_path: Path, monkeypatch) -> None:
     assert (tmp_path / "auditor" / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
     # the kernel makes a cgroup's files with its folder: here they are made first
     monkeypatch.setattr(cgroups.secrets, "token_hex", lambda n: "job")
-    (groups[0] / "job").mkdir()
+    (groups[0] / f"{os.getpid()}-job").mkdir()
     for name in ("memory.max", "pids.max", "cpu.max"):
-        (groups[0] / "job" / name).write_text("max")
+        (groups[0] / f"{os.getpid()}-job" / name).write_text("max")
     monkeypatch.setattr(cgroups.Path, "mkdir", lambda self, **kw: None)
     cell = cgroups.JobCgroup.create(groups, 512, 2, [0, 1])
     f = cell.folders[0]

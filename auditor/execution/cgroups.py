@@ -49,9 +49,12 @@ def hierarchies() -> list[Path] | None:
             return None
         dirs = list({(ROOT / c).resolve() / own[c].lstrip("/"): None for c in V1})
     try:
-        return [_group(d) for d in dirs]
+        groups = [_group(d) for d in dirs]
     except OSError:
         return None
+    for group in groups:
+        _remove_orphans(group)
+    return groups
 
 
 def _group(parent: Path) -> Path:
@@ -65,6 +68,15 @@ def _group(parent: Path) -> Path:
     group.mkdir(exist_ok=True)
     _copy_cpuset(group)
     return group
+
+
+def _remove_orphans(group: Path) -> None:
+    """Remove the job cgroups of harnesses that died (named after their pid) once empty."""
+    for old in group.iterdir():
+        pid = old.name.partition("-")[0]
+        if old.is_dir() and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                old.rmdir()
 
 
 def _enable_v2(parent: Path) -> None:
@@ -101,7 +113,7 @@ class JobCgroup:
     @classmethod
     def create(cls, groups: list[Path], memory_mb: int, cores: int, cpus: list[int]
                ) -> JobCgroup:
-        name = secrets.token_hex(6)
+        name = f"{os.getpid()}-{secrets.token_hex(4)}"
         cell = cls([g / name for g in groups])
         limit = str(memory_mb * 2**20)
         for f in cell.folders:
