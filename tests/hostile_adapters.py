@@ -184,12 +184,13 @@ class HarnessProc(_Escape):
 
 
 class Neighbours(_Escape):
-    """Checks whether it may signal (signal 0) or read the environment of any other process it
-    sees: the fork server's, the other jobs'."""
+    """Checks whether it sees, may signal (signal 0) or may read the environment of any other
+    process: the fork server's, the other jobs'."""
 
     def attempt(self) -> list[str]:
-        leaks = []
-        for pid in [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]:
+        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+        leaks = [f"sees pid {pid}" for pid in pids if pid != os.getpid()]
+        for pid in pids:
             if pid == os.getpid():
                 continue
             with contextlib.suppress(OSError):

@@ -5,10 +5,11 @@ The fork server's sandbox (`bwrap`): its own PID namespace (the harness's proces
 /proc), read-only system and Python folders (of each `sys.path` folder outside the interpreter's
 prefix only its packages and modules, so an output folder beside them stays hidden), the system
 environments read-only, and one writable folder that holds the job folders. Each job then
-(`Entry.enter`): joins its cgroup (`auditor.execution.cgroups`), unshares mount, IPC and (unless
-its system may use the network) network namespaces, mounts its own /tmp and /dev/shm (charged to
-its memory limit, gone with its last process), and becomes a user of its own whose folder is
-mode 0700: it can neither signal, trace nor read another job. Levels: `off` (none of this), `auto`
+(`Entry.enter`): joins its cgroup (`auditor.execution.cgroups`), unshares PID, mount, IPC and
+(unless its system may use the network) network namespaces, goes on as pid 1 of its own namespace
+(its first process waits outside, passing SIGTERM on), mounts its own /proc, /tmp and /dev/shm
+(charged to its memory limit, gone with its last process), and becomes a user of its own whose
+folder is mode 0700: it can neither see, signal, trace nor read another job. Levels: `off` (none of this), `auto`
 (what the machine allows, one warning line naming the rest), `strict` (all of it or refuse).
 """
 
@@ -21,6 +22,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -39,8 +41,8 @@ from auditor.execution import cgroups
 
 PARTS = ("namespaces", "cgroup", "job users")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt")
-CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 0x1000, 0x4000, 1 << 18
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 0x1000, 0x4000, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 SIOCSIFFLAGS, IFF_UP_LOOPBACK = 0x8914, 0x1 | 0x8 | 0x40  # IFF_UP, IFF_LOOPBACK, IFF_RUNNING
 FIRST_UID = 200_000  # job users are FIRST_UID + a random number below 2^20
@@ -250,12 +252,16 @@ class Entry:
         self.close()
         libc = ctypes.CDLL(None, use_errno=True)
         if self.namespaces:
-            flags = CLONE_NEWNS | CLONE_NEWIPC | (0 if self.network else CLONE_NEWNET)
+            flags = (CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID
+                     | (0 if self.network else CLONE_NEWNET))
             _check(libc.unshare(flags), "unshare")
+            _stand_by(os.fork())  # the job goes on in the child: pid 1 of its own namespace
             if not self.network:  # a loopback of its own (H2O, Dask and Ray talk over it)
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                     fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH", b"lo", IFF_UP_LOOPBACK))
             _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount /")
+            _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                              None), "mount /proc")
             own = os.open(folder, os.O_PATH | os.O_DIRECTORY)
             for target in (b"/tmp", b"/dev/shm"):
                 _check(libc.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV,
@@ -272,6 +278,19 @@ class Entry:
             os.setresuid(self.uid, self.uid, self.uid)  # drops every capability
         libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         os.environ.update(HOME=str(folder), TMPDIR=str(folder / "tmp"))
+
+
+def _stand_by(pid: int) -> None:
+    """In the job's first process (`pid` > 0): wait for the job, pass SIGTERM on, and end as it
+    ended; nothing of the job's own PID namespace sees this process."""
+    if pid == 0:
+        return
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGTERM))
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code < 0:  # killed: so is this process, by the same signal
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code)
 
 
 def _check(result: int, what: str) -> None:
