@@ -9,8 +9,9 @@ environments read-only, and one writable folder that holds the job folders. Each
 (unless its system may use the network) network namespaces, goes on as pid 1 of its own namespace
 (its first process waits outside, passing SIGTERM on), mounts its own /proc, /tmp and /dev/shm
 (charged to its memory limit, gone with its last process), and becomes a user of its own whose
-folder is mode 0700: it can neither see, signal, trace nor read another job. Levels: `off` (none of this), `auto`
-(what the machine allows, one warning line naming the rest), `strict` (all of it or refuse).
+folder is mode 0700: it can neither see, signal, trace nor read another job. Levels: `off` (none
+of this), `auto` (what the machine allows, one warning line naming the rest), `strict` (all of it
+or refuse).
 """
 
 from __future__ import annotations
