@@ -27,6 +27,7 @@ SearchKind = Literal["fixed", "random", "model-based", "own-strategy"]
 TASK_TYPES: tuple[TaskType, ...] = ("binary", "multiclass", "regression")
 # How far a row of class probabilities may sum from 1
 PROBABILITY_TOLERANCE = 1e-4
+DISK_MB = 2048  # default disk budget of a job folder
 
 
 class FailureClass(str, Enum):  # noqa: UP042 (runs on Python 3.9)
@@ -53,14 +54,17 @@ class Budget:
     cores: int = 1
     memory_mb: int = 4096
     max_trials: int | None = None
+    disk_mb: int = DISK_MB  # the job folder's disk; past it the run fails as `disk`
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """The budget's fields; `disk_mb` only when not the default, so that job ids stay."""
+        out: dict[str, Any] = {
             "wall_seconds": self.wall_seconds,
             "cores": self.cores,
             "memory_mb": self.memory_mb,
             "max_trials": self.max_trials,
         }
+        return out if self.disk_mb == DISK_MB else {**out, "disk_mb": self.disk_mb}
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                      "existing cluster")
     run.add_argument("--address", help="Ray cluster address, e.g. 10.0.0.5:6379 (default: the "
                      "cluster started on this machine by `ray start`, or $RAY_ADDRESS)")
+    run.add_argument("--sandbox", choices=("strict", "auto", "off"), default="auto",
+                     help="isolation of every job: strict (all of it, or refuse), auto (the "
+                     "strongest this machine allows, with one warning line; default), off")
     run.add_argument("--store", metavar="URL",
                      help="results store shared by several runners, e.g. "
                      "postgresql://USER@HOST:5432/DB with the password in $PGPASSWORD or "
@@ -144,6 +148,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.store:
         store_url(args.store)
     suite = load_suite(args.suite)
+    from auditor.execution.sandbox import probe, warning
+
+    if line := warning(probe(args.sandbox)):  # strict refuses here, before any output
+        print(line, file=sys.stderr)
     workers = executor.default_workers(args.workers, suite.budget.cores)
     out = args.out or Path("results") / suite.name
     p = plan(suite, settings)
@@ -151,7 +159,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from auditor.execution.installs import ensure_installed
 
         ensure_installed([s.system for s in p.systems], settings.envs, LOG.info)
-    run_suite(p, out, workers, args.store, args.executor, args.address)
+    run_suite(p, out, workers, args.store, args.executor, args.address, args.sandbox)
     return _report([args.store or out], out / "report.html")
 
 

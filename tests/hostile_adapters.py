@@ -3,8 +3,14 @@ allow, or write the job folder's files themselves (named by import path in the t
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
+import socket
+import sqlite3
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +138,175 @@ class DiskFullInJob(_Base):
 
         protocol.save_npy = full
         return self.result(data, self.prior(data))
+
+
+class _Escape(_Base):
+    """Tries one way out of the sandbox (`attempt`, a list of what got through); fails naming
+    what leaked, or answers normally with the tries in its model description."""
+
+    def attempt(self) -> list[str]:
+        raise NotImplementedError
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        leaks = self.attempt()
+        if leaks:
+            raise RuntimeError(f"leaked: {'; '.join(leaks)[:400]}")
+        result = self.result(data, self.prior(data))
+        result.model_description = f"sealed: {type(self).__name__}"
+        return result
+
+
+def _try_read(path: str, size: int = 64) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(size).hex() or None
+    except OSError:
+        return None
+
+
+class HarnessProc(_Escape):
+    """Reads the harness's open store through /proc/<pid>/fd, its memory and its command line."""
+
+    def attempt(self) -> list[str]:
+        pid = int(str(self.options["harness"]))
+        leaks = [f"{what} of pid {pid}" for what in ("cmdline", "mem", "environ")
+                 if _try_read(f"/proc/{pid}/{what}")]
+        for proc in Path("/proc").iterdir():
+            try:
+                fds = list((proc / "fd").iterdir())
+            except OSError:
+                continue
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd).endswith(".sqlite") and _try_read(str(fd)):
+                        leaks.append(f"{fd} -> {os.readlink(fd)}")
+        return leaks
+
+
+class Neighbours(_Escape):
+    """Checks whether it sees, may signal (signal 0) or may read the environment of any other
+    process: the fork server's, the other jobs'."""
+
+    def attempt(self) -> list[str]:
+        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+        leaks = [f"sees pid {pid}" for pid in pids if pid != os.getpid()]
+        for pid in pids:
+            if pid == os.getpid():
+                continue
+            with contextlib.suppress(OSError):
+                os.kill(pid, 0)
+                leaks.append(f"may signal {pid}")
+            if _try_read(f"/proc/{pid}/environ"):
+                leaks.append(f"read environ of {pid}")
+        return leaks
+
+
+class StoreScan(_Escape):
+    """Looks through the file system for results.sqlite files and reads them."""
+
+    def attempt(self) -> list[str]:
+        skip = {"proc", "sys", "dev", "usr", "site-packages", "lib", "lib64"}
+        leaks = []
+        for root, dirs, files in os.walk("/"):
+            dirs[:] = [d for d in dirs if d not in skip]
+            leaks += [f"{root}/{f}" for f in files
+                      if f.endswith(".sqlite") and _try_read(f"{root}/{f}")]
+        return leaks
+
+
+class StoreWrite(_Escape):
+    """Rewrites every run's holdout score in the store (`options['store']`)."""
+
+    def attempt(self) -> list[str]:
+        try:
+            conn = sqlite3.connect(f"file:{self.options['store']}?mode=rw", uri=True)
+            conn.execute("UPDATE runs SET holdout_score = 1.0")
+            conn.commit()
+        except sqlite3.Error:
+            return []
+        return ["UPDATE runs"]
+
+
+class Network(_Escape):
+    """Connects to a listener on the harness's loopback (`options['port']`)."""
+
+    def attempt(self) -> list[str]:
+        try:
+            socket.create_connection(("127.0.0.1", int(str(self.options["port"]))), 5).close()
+        except OSError:
+            return []
+        return ["connected"]
+
+
+class OwnLoopback(_Escape):
+    """Talks to itself over loopback, as H2O, Dask and Ray do: that must still work."""
+
+    def attempt(self) -> list[str]:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            socket.create_connection(server.getsockname(), 5).close()
+        return []
+
+
+class Detached(_Escape):
+    """Leaves a double-forked, setsid grandchild behind (`sleep` with a marker argument)."""
+
+    def attempt(self) -> list[str]:
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execvp("sleep", ["sleep", str(self.options["marker"])])
+            os._exit(0)
+        os.wait()
+        return []
+
+
+class ShmHog(_Escape):
+    """Writes 1.5 GB into /dev/shm, 100 MB at a time."""
+
+    def attempt(self) -> list[str]:
+        block = b"x" * 100 * 2**20
+        with open(f"/dev/shm/hog-{os.getpid()}", "wb") as f:
+            for _ in range(15):
+                f.write(block)
+        return ["1.5 GB in /dev/shm"]
+
+
+class DiskFiller(_Escape):
+    """Writes a 2 GB file into the job folder's temp folder, 16 MB at a time."""
+
+    def attempt(self) -> list[str]:
+        block = b"x" * 16 * 2**20
+        with open(Path(tempfile.gettempdir()) / "fill", "wb") as f:
+            for _ in range(128):
+                f.write(block)
+        return ["2 GB on disk"]
+
+
+class Affinity(_Escape):
+    """Asks for every CPU, then keeps three processes busy for 3 s; says which CPUs it got."""
+
+    def attempt(self) -> list[str]:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, range(os.cpu_count() or 1))
+        got = sorted(os.sched_getaffinity(0))
+        busy = [subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 3\n"
+                                  "while time.time() < t: pass"]) for _ in range(3)]
+        for p in busy:
+            p.wait()
+        self.options["cpus"] = got
+        return []
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        result = super().run(data, ctx)
+        result.model_description = f"cpus {self.options['cpus']}"
+        return result
+
+
+class LinkedStderr(_Base):
+    """Replaces its stderr file by a link to a file only the harness may read, then fails."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        stderr = Path.cwd() / "stderr.log"
+        stderr.unlink()
+        stderr.symlink_to(str(self.options["secret"]))
+        raise RuntimeError("look at my stderr")

@@ -59,7 +59,7 @@ def test_system_failures_are_classified_and_never_retried(tmp_path: Path, suite_
         assert (rows[label].status, rows[label].failure_class) == ("failed", failure), (
             label, rows[label].failure_message)
     assert 16 <= rows["sleeper"].wall_s <= 16 + 5  # killed at wall + grace; slack for load
-    assert rows["hog"].peak_rss_mb > 700
+    assert rows["hog"].peak_rss_mb >= 650  # a cgroup holds it at the limit; psutil sees it pass
     assert "could not convert string to float" in rows["garbage"].failure_message
     assert "shape" in rows["wrong-shape"].failure_message
 

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import resource
+import socket
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from adapters import protocol
 from auditor.cli import main
-from auditor.execution import recording
+from auditor.execution import recording, sandbox
 from auditor.execution.outputs import check_result, space_problem
 from tests.conftest import WALL_CAP, audits, runs, trials
 
@@ -183,3 +187,119 @@ def test_numbers_a_system_may_hand_back() -> None:
         0.9, 1.0, None, None, None, None, None]
     assert [count(v) for v in (3, 3.0, 3.5, -1, "many", False, 2**31, 10**5000)] == [
         3, 3, None, None, None, None, None, None]
+
+
+# label: (adapter, failure class or None for a sealed run, suite entry fields)
+ESCAPES = {
+    "harness-proc": ("HarnessProc", None),
+    "store-scan": ("StoreScan", None),
+    "neighbours": ("Neighbours", None),
+    "store-write": ("StoreWrite", None),
+    "network": ("Network", None),
+    "own-loopback": ("OwnLoopback", None),
+    "detached": ("Detached", None),
+    "shm-hog": ("ShmHog", "oom"),
+    "disk-filler": ("DiskFiller", "disk"),
+    "affinity": ("Affinity", None),
+    "linked-stderr": ("LinkedStderr", "crash"),
+}
+
+
+def _isolated() -> None:
+    """Skip, in one line, where this machine cannot sandbox jobs fully."""
+    found = sandbox.probe("auto")
+    if found.missing:
+        pytest.skip(f"the sandbox lacks {', '.join(found.missing)} here")
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(0.1)
+        yield server
+
+
+def test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs(
+        tmp_path: Path, suite_factory, listener: socket.socket) -> None:
+    _isolated()
+    out, port = tmp_path / "out", listener.getsockname()[1]
+    marker, secret = f"3600.{os.getpid()}", tmp_path / "secret"
+    secret.write_text("TOPSECRET")
+    secret.chmod(0o600)
+    options = {"harness": os.getpid(), "store": str(out / "results.sqlite"), "port": port,
+               "marker": marker, "secret": str(secret)}
+    systems = [{"system": H + adapter, "label": label, "options": options}
+               for label, (adapter, _) in ESCAPES.items()]
+    systems.append({"system": H + "Network", "label": "network-allowed", "options": options,
+                    "network": True})
+    suite = suite_factory(budget={"wall_seconds": 60, "cores": 1, "memory_mb": 512,
+                                  "disk_mb": 300}, systems=["constant", *systems])
+    assert main(["run", str(suite), "--out", str(out), "--workers", "2"]) == 0
+    rows = {r.system: r for r in runs(out)}
+    for label, (_, failure) in ESCAPES.items():
+        row = rows[label]
+        assert (row.failure_class, row.isolation) == (failure, "sandbox"), (
+            label, row.failure_message)
+        if failure is None:
+            assert row.model_description.startswith(("sealed", "cpus")), label
+    assert rows["shm-hog"].peak_rss_mb <= 512 * 1.05
+    assert "300 MB on disk" in rows["disk-filler"].failure_message
+    assert len(json.loads(rows["affinity"].model_description[5:])) == 1  # its slot's CPU
+    assert rows["affinity"].cpu_s <= 1.3 * rows["affinity"].wall_s  # one core's quota
+    # nothing of the detached grandchild, nothing in the store rewritten, one connection only
+    assert not [p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])]
+    assert all(r.holdout_score != 1.0 for r in rows.values())
+    assert not [r for r in rows.values() if "TOPSECRET" in (r.failure_detail or "")]
+    allowed = rows["network-allowed"]
+    assert "leaked: connected" in allowed.failure_message
+    assert allowed.isolation == "sandbox, network allowed"
+    listener.accept()[0].close()  # the allowed system's connection
+    with pytest.raises(TimeoutError):
+        listener.accept()
+    assert not list(sandbox.jobs_root().glob(f"{os.getpid()}-*"))  # every job folder removed
+
+
+def test_sandbox_levels_are_stated_and_recorded(tmp_path: Path, suite_factory, monkeypatch,
+                                                capsys) -> None:
+    suite = _suite(suite_factory, [])
+    monkeypatch.setattr(sandbox, "_bwrap_works", lambda: False)
+    assert main(["run", str(suite), "--out", str(tmp_path / "strict"), "--sandbox",
+                 "strict"]) == 2
+    assert not (tmp_path / "strict").exists()
+    assert "--sandbox strict: this machine lacks working bubblewrap" in capsys.readouterr().err
+    assert main(["run", str(suite), "--out", str(tmp_path / "auto")]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "namespaces" in warnings[0]
+    assert runs(tmp_path / "auto")[0]["isolation"].startswith("partial (no namespaces")
+    assert main(["run", str(suite), "--out", str(tmp_path / "off"), "--sandbox", "off"]) == 0
+    assert runs(tmp_path / "off")[0]["isolation"] == "none"
+    assert "not isolated" in (tmp_path / "off" / "report.html").read_text()
+
+
+def test_cgroup_v2_figures_and_limits(tmp_path: Path, monkeypatch) -> None:
+    """The v2 file names, on a stand-in folder (this machine may mount v1)."""
+    from auditor.execution import cgroups
+
+    monkeypatch.setattr(cgroups, "_own_paths", lambda: {"": "/"})
+    monkeypatch.setattr(cgroups, "ROOT", tmp_path)
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    (groups,) = [cgroups.hierarchies()]
+    assert groups == [tmp_path / "auditor"]
+    assert (tmp_path / "auditor" / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    # the kernel makes a cgroup's files with its folder: here they are made first
+    monkeypatch.setattr(cgroups.secrets, "token_hex", lambda n: "job")
+    (groups[0] / f"{os.getpid()}-job").mkdir()
+    for name in ("memory.max", "pids.max", "cpu.max"):
+        (groups[0] / f"{os.getpid()}-job" / name).write_text("max")
+    monkeypatch.setattr(cgroups.Path, "mkdir", lambda self, **kw: None)
+    cell = cgroups.JobCgroup.create(groups, 512, 2, [0, 1])
+    f = cell.folders[0]
+    assert [(f / n).read_text() for n in ("memory.max", "pids.max", "cpu.max")] == [
+        str(512 * 2**20), "512", "200000 100000"]
+    (f / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+    (f / "memory.current").write_text(str(100 * 2**20))
+    (f / "memory.peak").write_text(str(300 * 2**20))
+    (f / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert (cell.cpu_s(), cell.memory_mb(), cell.peak_mb(), cell.oom_killed()) == (
+        2.5, 100.0, 300.0, True)

@@ -34,7 +34,7 @@ def test_faults_are_classified_and_the_suite_goes_on(tmp_path: Path, suite_facto
     sleeper = rows["sleeper"]
     assert wall + grace <= sleeper.wall_s <= wall + grace + 5  # slack for a loaded machine
     assert sleeper.overrun == 1
-    assert rows["hog"].peak_rss_mb > 700
+    assert rows["hog"].peak_rss_mb >= 650  # a cgroup holds it at the limit; psutil sees it pass
     assert "deliberate failure" in rows["crasher"].failure_message
     assert "NaN" in rows["nan"].failure_message
     assert (out / "report.html").is_file()

@@ -29,7 +29,8 @@ def test_a_run_given_the_holdout_labels_is_suspicious(tmp_path: Path,
     np.save(tmp_path / "labels.npy", split.holdout_y)
     monkeypatch.setenv(HOLDOUT_LABELS, str(tmp_path / "labels.npy"))
     out = tmp_path / "out"
-    assert main(["run", str(suite), "--out", str(out)]) == 0
+    # the labels reach the cheater through a file the sandbox would hide: a leak it cannot have
+    assert main(["run", str(suite), "--out", str(out), "--sandbox", "off"]) == 0
     rows = {a.system: a for a in audits(out) if a.check_name == CHECK}
     assert {s: a.flag for s, a in rows.items()} == {"constant": False, "lgbm-default": False,
                                                     CHEATER: True}

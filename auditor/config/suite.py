@@ -49,6 +49,7 @@ class SystemSpec:
     label: str
     system: str
     options: dict[str, Any] = field(default_factory=dict)
+    network: bool = False  # its jobs may use the network
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def _source(entry: DatasetEntry) -> tuple[str, str]:
 
 def _system(entry: SystemEntry) -> SystemSpec:
     return SystemSpec(label=entry.label or entry.system, system=entry.system,
-                      options=entry.options or {})
+                      options=entry.options or {}, network=entry.network)
 
 
 def parse_suite(raw: Any, path: Path) -> Suite:
@@ -214,7 +215,7 @@ def parse_suite(raw: Any, path: Path) -> Suite:
         datasets=datasets,
         systems=systems,
         budget=Budget(wall_seconds=b.wall_seconds, cores=b.cores, memory_mb=b.memory_mb,
-                      max_trials=b.max_trials),
+                      max_trials=b.max_trials, disk_mb=b.disk_mb),
         seeds=fields.seeds,
         holdout_fraction=fields.holdout_fraction,
         cv_folds=fields.cv_folds,

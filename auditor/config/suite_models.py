@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from adapters.contract import DISK_MB
 from adapters.metrics import METRICS, metric_problem
 
 SOURCE_FIELDS = ("source", "openml_dataset", "openml_task", "openml_suite")
@@ -59,6 +60,8 @@ class BudgetFields(_Fields):
     cores: int = Field(1, gt=0, description="a positive number of cores per job")
     memory_mb: int = Field(4096, gt=0, description="a positive number of MB per job")
     max_trials: int | None = Field(None, gt=0, description="a positive number of trials")
+    disk_mb: int = Field(DISK_MB, gt=0, description="a positive number of MB for the job's "
+                         "folder; past it the run fails as `disk`")
 
     @model_validator(mode="after")
     def _fits_machine(self) -> BudgetFields:
@@ -145,6 +148,8 @@ class SystemEntry(_Fields):
     label: str | None = Field(None, strict=False, coerce_numbers_to_str=True,
                               description="a label (default: the system's name)")
     options: dict[str, Any] | None = Field(None, description="a mapping of the system's options")
+    network: bool = Field(False, description="true or false: whether its jobs may use the "
+                          "network (recorded with each run)")
 
     @model_validator(mode="before")
     @classmethod

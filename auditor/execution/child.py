@@ -24,6 +24,7 @@ from adapters.contract import (
     SystemFailure,
 )
 from auditor.execution.confinement import confine
+from auditor.execution.sandbox import Entry
 
 STDERR = "stderr.log"  # the job's stderr, in its folder; the harness keeps its tail on failure
 # errors of the harness's disk while the result is written: the machinery's fault
@@ -45,16 +46,23 @@ def _usage() -> dict[str, float]:
     }
 
 
-def main(job_dir: str, cpus: list[int], X: pd.DataFrame, y: np.ndarray,
+def main(job_dir: str, cpus: list[int], entry: Entry | None, X: pd.DataFrame, y: np.ndarray,
          X_holdout: pd.DataFrame) -> None:
     """Entry point of a job's process, forked from the fork server. The data arrives through the
-    process's start pipe, never through files: search rows with labels, holdout features only."""
+    process's start pipe, never through files: search rows with labels, holdout features only.
+    The process enters its sandbox (`entry`) before any system code runs."""
     folder = Path(job_dir)
     sys.stderr.flush()
     with open(folder / STDERR, "wb") as log:
         os.dup2(log.fileno(), 2)
     job = json.loads((folder / protocol.JOB).read_text())
     os.environ.update(job["settings"])
+    if entry is not None:
+        try:
+            entry.enter(folder)
+        except OSError as exc:
+            protocol.write_error(folder, "infrastructure", str(exc), traceback.format_exc())
+            raise SystemExit(1) from None
     budget = Budget(**job["budget"])
     confine(budget.cores, cpus)
     ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget)

@@ -3,7 +3,8 @@
 The harness never trusts a system's own time limit. Inside the child: thread caps (env vars and
 threadpoolctl), CPU affinity, and death with the parent. Outside: the parent samples the child's
 process tree (RSS, CPU seconds), sends SIGTERM at the budget and SIGKILL after the grace period,
-and kills on the memory limit.
+and kills on the memory limit; where the machine allows, a cgroup per job does the measuring and
+the limiting instead (`auditor.execution.cgroups`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Each job is a fresh process forked from a fork server that has preloaded the hea
 job starts in milliseconds with clean OpenMP state. The parent samples each job's process tree,
 sends SIGTERM at the wall budget (the adapter stops searching, refits and predicts), SIGKILLs after
 the grace period, and kills on the memory limit. Every job ends as an `Outcome`, failed or not.
+The fork server and its jobs run in the sandbox of `auditor.execution.sandbox`; a job with a
+cgroup is measured and killed through it (`auditor.execution.cgroups`).
 
 `JobProcess` is one job's process from start to collection; `Runner` schedules jobs on local
 slots, and `auditor.execution.ray_cluster` runs the same `JobProcess` inside Ray tasks.
@@ -39,7 +41,8 @@ from adapters.contract import (
 )
 from auditor.config.suite import SystemSpec
 from auditor.data.split import SealedSplit
-from auditor.execution import child, outputs
+from auditor.execution import child, outputs, sandbox
+from auditor.execution.cgroups import JobCgroup
 from auditor.execution.confinement import Usage, cpu_slots, thread_env
 from auditor.execution.executor import Executor, Placement
 
@@ -49,6 +52,7 @@ PRELOAD = [
     "lightgbm", "optuna", "sklearn.model_selection", "pandas", "pyarrow.parquet", "threadpoolctl",
 ]
 POLL_S = 0.05
+DISK_EVERY = 10  # polls between looks at the job folder's disk use
 # The adapter is told to finish this much before the wall budget, to leave time for hand-back.
 HANDBACK_S = 0.25
 
@@ -68,7 +72,8 @@ class Job:
     def task(self) -> JobSpec:
         d = self.split.dataset
         return JobSpec(self.job_id, self.system.system, self.system.options, self.seed, self.metric,
-                    d.task_type, d.classes, len(self.split.holdout_idx), self.settings)
+                    d.task_type, d.classes, len(self.split.holdout_idx), self.settings,
+                    self.system.network)
 
     def data(self) -> JobData:
         s = self.split
@@ -93,6 +98,7 @@ class JobSpec:
     n_holdout: int
     # the command's AUDITOR_* settings (e.g. --envs); the fork server may predate them
     settings: dict[str, str]
+    network: bool = False  # the suite lets this system use the network
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class Limits:
     budget: Budget
     grace_s: float
     environment: dict[str, Any]
+    sandbox: str = "auto"  # strict, auto or off (auditor.execution.sandbox)
 
 
 @dataclass
@@ -124,21 +131,27 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     # a failed job's last lines of traceback and stderr
     failure_detail: str | None = None
+    isolation: str | None = None  # how the job was sandboxed (Isolation.label)
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def fork_context(cores: int) -> Any:
-    """The fork server's context, started with the thread caps and the heavy imports."""
+def fork_context(cores: int, level: str = "auto") -> Any:
+    """The fork server's context, started with the thread caps and the heavy imports, in the
+    sandbox `level` gets on this machine."""
     os.environ.update(thread_env(cores))  # inherited by the fork server
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     warm = ctx.Process(target=int)  # waits for the preload: paid once, outside any job
-    with _main_hidden():
-        warm.start()
-    warm.join()
+
+    def start() -> None:
+        with _main_hidden():
+            warm.start()
+        warm.join()
+
+    sandbox.start_server(sandbox.probe(level), start)
     return ctx
 
 
@@ -170,9 +183,12 @@ class JobProcess:
 
     def __init__(self, ctx: Any, task: JobSpec, data: JobData, cpus: list[int], limits: Limits,
                  folder: Path) -> None:
+        self.isolation = found = sandbox.current()
+        if found.on:  # the only folder the sandbox can write
+            folder = sandbox.job_folder(folder.name)
         self.task, self.limits, self.folder = task, limits, folder
         shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        (folder / "tmp").mkdir(parents=True)
         self.started = time.monotonic()
         self.started_at = now_iso()
         budget = limits.budget
@@ -188,36 +204,64 @@ class JobProcess:
             "environment": limits.environment,
             "settings": task.settings,
         })
-        self.process = ctx.Process(target=child.main, args=(str(folder), cpus, *data),
+        self.cell = (JobCgroup.create(found.groups, budget.memory_mb, budget.cores, cpus)
+                     if found.groups else None)
+        entry = (sandbox.Entry.for_job(found, self.cell, folder, task.network)
+                 if found.level != "off" else None)
+        self.process = ctx.Process(target=child.main, args=(str(folder), cpus, entry, *data),
                                    name=f"job-{task.job_id}")
         with _main_hidden():
             self.process.start()
+        if entry:
+            entry.close()
+        # the fork server reports a sandboxed job's pid in its own namespace
+        self.pid = (sandbox.host_pid(sandbox.server_pid(), self.process.pid) if found.on
+                    else self.process.pid)
         try:
-            self.ps: psutil.Process | None = psutil.Process(self.process.pid)
+            self.ps: psutil.Process | None = psutil.Process(self.pid) if self.pid else None
         except psutil.Error:
             self.ps = None
         self.usage = Usage()
         self.termed = False
         self.killed_for: str | None = None
 
+    def _sample(self) -> float:
+        """Current memory in MB, with CPU seconds and peak memory updated."""
+        if self.cell is None:
+            return self.usage.sample(self.ps) if self.ps else 0.0
+        u = self.usage
+        u.cpu_s, u.peak_rss_mb = self.cell.cpu_s(), max(u.peak_rss_mb, self.cell.peak_mb())
+        u.samples += 1
+        return self.cell.memory_mb()
+
     def enforce(self) -> None:
         budget = self.limits.budget
-        rss = self.usage.sample(self.ps) if self.ps else 0.0
+        rss = self._sample()
         elapsed = time.monotonic() - self.started
-        if rss > budget.memory_mb:
+        if rss > budget.memory_mb or (self.cell and self.cell.oom_killed()):
             self.killed_for = self.killed_for or FailureClass.OOM
+            self.kill()
+        elif (self.usage.samples % DISK_EVERY == 0
+              and sandbox.disk_bytes(self.folder) > budget.disk_mb * 2**20):
+            self.killed_for = self.killed_for or "disk"
             self.kill()
         elif elapsed > budget.wall_seconds + self.limits.grace_s:
             self.killed_for = self.killed_for or FailureClass.TIMEOUT
             self.kill()
         elif elapsed > budget.wall_seconds and not self.termed:
             self.termed = True
-            self.process.terminate()
+            if self.pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, signal.SIGTERM)
 
     def kill(self) -> None:
-        """SIGKILL the job's whole process tree."""
+        """SIGKILL the job's whole process tree (its whole cgroup, when it has one)."""
+        if self.cell is not None:
+            self.cell.kill()
+            return
         if self.ps is None:
-            self.process.kill()
+            if not self.isolation.on:  # a sandboxed job's own pid means nothing here
+                self.process.kill()
             return
         try:
             procs = [self.ps, *self.ps.children(recursive=True)]
@@ -238,6 +282,13 @@ class JobProcess:
         """The outcome fields of the ended process (all of `Outcome` but the job)."""
         self.process.join()
         wall = time.monotonic() - self.started
+        if self.cell is not None:  # what the job left behind dies with it
+            self.cell.kill()
+            self._sample()
+            if self.cell.oom_killed():
+                self.killed_for = self.killed_for or "oom"
+            self.cell.remove()
+        sandbox.drop_links(self.folder)
         budget, task, folder = self.limits.budget, self.task, self.folder
         result, extra, notes, detail = None, {}, [], ""
         failure, message = self.killed_for, None
@@ -246,6 +297,8 @@ class JobProcess:
         elif failure == FailureClass.OOM:
             message = (f"killed at {self.usage.peak_rss_mb:.0f} MB resident "
                        f"(limit {budget.memory_mb} MB)")
+        elif failure == "disk":
+            message = f"killed past {budget.disk_mb} MB on disk in its job folder"
         elif (error := outputs.read_job_error(folder)) is not None:
             failure, message, detail = error
         elif not (folder / protocol.RESULT).exists():
@@ -282,6 +335,7 @@ class JobProcess:
             "finished_at": now_iso(),
             "notes": notes,
             "failure_detail": detail or None,
+            "isolation": self.isolation.label(task.network),
         }
 
 
@@ -310,7 +364,7 @@ class Runner(Executor):
         self.workers = workers
         self.work_dir = work_dir
         self.slots = cpu_slots(limits.budget.cores, workers)
-        self.ctx = fork_context(limits.budget.cores)
+        self.ctx = fork_context(limits.budget.cores, limits.sandbox)
 
     @classmethod
     def open(cls, placement: Placement) -> Runner:

@@ -71,13 +71,13 @@ def node_cpus(cores: int) -> Iterator[list[int]]:
 
 
 @functools.cache
-def _fork_context(cores: int) -> Any:
-    return fork_context(cores)
+def _fork_context(cores: int, level: str) -> Any:
+    return fork_context(cores, level)
 
 
 def run_task(task: JobSpec, data: JobData, limits: Limits) -> dict[str, Any]:
     """Body of a job's Ray task, on a worker: the job's process from start to outcome."""
-    ctx = _fork_context(limits.budget.cores)
+    ctx = _fork_context(limits.budget.cores, limits.sandbox)
     with node_cpus(limits.budget.cores) as cpus:
         folder = Path(tempfile.mkdtemp(prefix=f"auditor-{task.job_id}-"))
         return JobProcess(ctx, task, data, cpus, limits, folder).run_to_end()

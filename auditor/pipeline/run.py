@@ -109,6 +109,7 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
         "split_fingerprint": job.split.fingerprint(), "started_at": o.started_at,
         "finished_at": o.finished_at, "system_version": o.extra.get("system_version"),
         **_openml_columns(job.split.dataset), "repeat": job.split.repeat, "fold": job.split.fold,
+        "isolation": o.isolation,
     }
     trials: list[StoredTrial] = []
     if r is not None:
@@ -168,14 +169,15 @@ def _work_folder(out: Path, owner: str) -> Path:
 
 
 def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = None,
-              executor: str = "local", address: str | None = None) -> ProgressDisplay:
+              executor: str = "local", address: str | None = None, sandbox: str = "auto"
+              ) -> ProgressDisplay:
     """Run every job not yet recorded in the store (`store_url`, default the output folder's
-    SQLite file) on the registered `executor` (`auditor.execution.executor.EXECUTORS`); returns
-    the progress counters."""
+    SQLite file) on the registered `executor` (`auditor.execution.executor.EXECUTORS`), each in
+    the `sandbox` level's isolation; returns the progress counters."""
     suite = p.suite
     store = open_store(out, p, store_url)
     owner = owner_id()
-    limits = Limits(suite.budget, suite.grace_seconds, harness_environment())
+    limits = Limits(suite.budget, suite.grace_seconds, harness_environment(), sandbox)
     work = _work_folder(out, owner)
     beat: _Heartbeat | None = None
     try:

@@ -367,6 +367,7 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
         "cv_folds": next((r["options"]["cv_folds"] for r in runs if "cv_folds" in r["options"]),
                          None),
         "versions": first["versions"],
+        "isolation": _isolation(runs),
         "summary": lead + summary,
         "summary_lead": len(lead),
         "system_order": order,
@@ -380,3 +381,10 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
     }
     ctx["tables"] = export_tables(ctx)
     return ctx
+
+
+def _isolation(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the runs were sandboxed (label -> runs), and how many were not fully isolated."""
+    levels = Counter(r.get("isolation") or "not recorded" for r in runs)
+    loose = sum(n for label, n in levels.items() if not label.startswith("sandbox"))
+    return {"levels": sorted(levels.items()), "not_isolated": loose, "runs": len(runs)}

@@ -150,6 +150,7 @@ class StoredRun(Stored):
     full_fidelity_evals: float | None = None
     trajectory: list[list[float]] | None = None  # [end s, cumulative CPU s, evals, incumbent]
     extra_metrics: dict[str, Any] | None = None
+    isolation: str | None = None  # how the job was sandboxed; None for runs recorded before
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ Schema (see also README, "Results store"):
   Also the run's compute (`compute_cpu_s` summed over evaluations, `full_fidelity_evals` = the
   sum of their fidelities), its anytime `trajectory` (JSON rows [end s, cumulative CPU s,
   evaluations, incumbent validation score]) and `extra_metrics` (JSON: for binary tasks the
-  holdout precision in the top risk decile with its CI).
+  holdout precision in the top risk decile with its CI). And `isolation`: how the job was
+  sandboxed (`sandbox`, `sandbox, network allowed`, `partial (no ...)`, `none`; NULL for runs
+  recorded before it was kept; revision 0002).
 - `audits`: one row per audit check and scope (a run's `job_id`, a split's fingerprint, or a
   dataset for seed stability) — `flag` (1: something to look at), a plain-words `summary` and
   the figures as JSON `detail`; recomputed from the rows above by `auditor.audit.suite_pass`.
@@ -86,7 +88,7 @@ RUNS = Table(
     *_cols("overrun:i budget:t versions:t dataset_fingerprint:t split_fingerprint:t", False),
     *_cols("predictions_path:t"), *_cols("started_at:t finished_at:t", False),
     *_cols(OPENML + " repeat:i fold:i compute_cpu_s:r full_fidelity_evals:r trajectory:t "
-           "extra_metrics:t notes:t failure_detail:t"))
+           "extra_metrics:t notes:t failure_detail:t isolation:t"))
 AUDITS = Table(
     "audits", METADATA, *_key("scope:t check_name:t"), *_cols("job_id:t"),
     *_cols("dataset:t", False), *_cols("system:t seed:i"),
