@@ -13,11 +13,12 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+
+from adapters.failures import FailureClass
 
 TaskType = Literal["binary", "multiclass", "regression"]
 HPKind = Literal["float", "int", "categorical"]
@@ -28,22 +29,6 @@ TASK_TYPES: tuple[TaskType, ...] = ("binary", "multiclass", "regression")
 # How far a row of class probabilities may sum from 1
 PROBABILITY_TOLERANCE = 1e-4
 DISK_MB = 2048  # default disk budget of a job folder
-
-
-class FailureClass(str, Enum):  # noqa: UP042 (runs on Python 3.9)
-    """Why a job failed, as the store records it (a `str` enum: Python 3.9 has no StrEnum)."""
-
-    CRASH = "crash"
-    OOM = "oom"
-    TIMEOUT = "timeout"
-    INVALID_OUTPUT = "invalid-output"
-    SETUP = "setup"
-    # lost to the machinery (a worker died, the harness's disk filled): not charged to the
-    # system, and run again by the next `auditor run`
-    INFRASTRUCTURE = "infrastructure"
-
-    __str__ = str.__str__
-    __format__ = str.__format__
 
 
 @dataclass(frozen=True)

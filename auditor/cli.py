@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from adapters.systems.environments import ENVS_VAR
+from adapters.failures import ENVS_VAR
 from auditor.config.errors import UsageError
 from auditor.config.progress import LOG, logging_to_stderr
 from auditor.config.settings import CACHE_VAR, OFFLINE_VAR, SERVER_VAR, Settings

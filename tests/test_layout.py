@@ -10,6 +10,8 @@ claims) on top, side by side, and the command line above everything.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -101,3 +103,13 @@ def test_class_names_are_unique() -> None:
             if isinstance(node, ast.ClassDef):
                 seen[node.name].append(str(p.relative_to(ROOT)))
     assert {name: where for name, where in seen.items() if len(where) > 1} == {}
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """`auditor --help` and a run's first line come before numpy, pandas, scipy or scikit-learn
+    are imported (their import is most of a slow start; `benchmarks/perf` times it)."""
+    heavy = ("numpy", "pandas", "scipy", "sklearn", "sqlalchemy", "pydantic")
+    code = f"import auditor.cli, sys; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True, timeout=300)
+    assert done.stdout.strip() == "[]"

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.contract import SetupFailure
+from adapters.failures import ENVS_VAR
 
 MARKER = "auditor-env.json"
-ENVS_VAR = "AUDITOR_ENVS"
 REQUIREMENTS = Path(__file__).parent  # each system's folder holds its requirement files
 
 

@@ -1,6 +1,6 @@
 """User-facing errors: one line naming the problem and the fix; the CLI exits with status 2."""
 
-from adapters.contract import FailureClass
+from adapters.failures import FailureClass
 
 
 class UsageError(Exception):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.systems.environments import ENVS_VAR
+from adapters.failures import ENVS_VAR
 
 CACHE_VAR = "AUDITOR_OPENML_CACHE"
 OFFLINE_VAR = "AUDITOR_OFFLINE"

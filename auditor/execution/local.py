@@ -243,7 +243,7 @@ class JobProcess:
             self.kill()
         elif (self.usage.samples % DISK_EVERY == 0
               and sandbox.disk_bytes(self.folder) > budget.disk_mb * 2**20):
-            self.killed_for = self.killed_for or "disk"
+            self.killed_for = self.killed_for or FailureClass.DISK
             self.kill()
         elif elapsed > budget.wall_seconds + self.limits.grace_s:
             self.killed_for = self.killed_for or FailureClass.TIMEOUT
@@ -297,7 +297,7 @@ class JobProcess:
         elif failure == FailureClass.OOM:
             message = (f"killed at {self.usage.peak_rss_mb:.0f} MB resident "
                        f"(limit {budget.memory_mb} MB)")
-        elif failure == "disk":
+        elif failure == FailureClass.DISK:
             message = f"killed past {budget.disk_mb} MB on disk in its job folder"
         elif (error := outputs.read_job_error(folder)) is not None:
             failure, message, detail = error
@@ -319,7 +319,8 @@ class JobProcess:
                 failure = FailureClass.INVALID_OUTPUT if message else None
         self.process.close()
         if failure:  # the last lines of the traceback, then of stderr
-            detail = "\n".join(filter(None, (outputs.tail(detail), _stderr_tail(folder))))
+            detail = "\n".join(filter(None, (outputs.tail(detail),
+                                              outputs.stderr_tail(folder / child.STDERR))))
         shutil.rmtree(folder, ignore_errors=True)
         return {
             "status": "failed" if failure else "ok",
@@ -337,17 +338,6 @@ class JobProcess:
             "failure_detail": detail or None,
             "isolation": self.isolation.label(task.network),
         }
-
-
-def _stderr_tail(folder: Path, size: int = 1 << 16) -> str:
-    """The last lines of the job's stderr (read from its last `size` bytes), headed, or ""."""
-    try:
-        with open(folder / child.STDERR, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
-            text = f.read().decode(errors="replace").strip()
-    except OSError:
-        return ""
-    return f"-- stderr --\n{outputs.tail(text)}" if text else ""
 
 
 # Asked for the next job whenever a slot is free; None: nothing to start now

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,14 @@ def read_job_error(folder: Path) -> tuple[str, str, str] | None:
 def tail(detail: str, lines: int = DETAIL_LINES) -> str:
     """The last `lines` lines of `detail`, each cut at 500 characters."""
     return storable("\n".join(line[:500] for line in detail.splitlines()[-lines:]))
+
+
+def stderr_tail(path: Path, size: int = 1 << 16) -> str:
+    """The last lines of a job's stderr file (read from its last `size` bytes), headed, or ""."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            text = f.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+    return f"-- stderr --\n{tail(text)}" if text else ""

@@ -16,7 +16,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from adapters.systems.environments import ENVS_VAR
+from adapters.failures import ENVS_VAR
 from benchmarks.perf.overhead import TELCO, run_suite_rows
 
 
