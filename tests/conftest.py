@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 WALL_CAP = 600
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests on Ray share one xdist worker (`--dist loadgroup`), so a session starts one Ray
     cluster, not one per worker: on a busy machine a second cluster costs minutes."""

@@ -270,9 +270,9 @@ def test_sandbox_levels_are_stated_and_recorded(tmp_path: Path, suite_factory, m
     assert main(["run", str(suite), "--out", str(tmp_path / "auto")]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "namespaces" in warnings[0]
-    assert runs(tmp_path / "auto")[0]["isolation"].startswith("partial (no namespaces")
+    assert runs(tmp_path / "auto")[0].isolation.startswith("partial (no namespaces")
     assert main(["run", str(suite), "--out", str(tmp_path / "off"), "--sandbox", "off"]) == 0
-    assert runs(tmp_path / "off")[0]["isolation"] == "none"
+    assert runs(tmp_path / "off")[0].isolation == "none"
     assert "not isolated" in (tmp_path / "off" / "report.html").read_text()
 
 

@@ -106,6 +106,7 @@ def context() -> dict:
         "holdout_fraction": 0.25,
         "cv_folds": 5,
         "versions": {"automl-auditor": "0.1.0", "scikit-learn": "1.5.2", "lightgbm": "4.5.0"},
+        "isolation": {"levels": [("none", 1), ("sandbox", 7)], "not_isolated": 1, "runs": 8},
         "sources": [{"store": "out/results.sqlite", "runs": 8}],
         "budgets": [{"wall_seconds": 60.0, "cores": 4, "memory_mb": 4096, "max_trials": None}],
         "comparison": _comparison_view(compare(obs), {"credit-g": "roc_auc", "diamonds": "rmse"},
@@ -175,6 +176,7 @@ def test_report_content(context: dict) -> None:
     assert "+0.012 [-0.008, +0.032]" in text
     assert 'title="' + _sha("credit-g") + '"' in html
     assert "no limit" in html and "—" in html
+    assert "1 of 8 runs were not isolated" in text
     for section in ("Executive summary", "Comparison across datasets", "Budget", "Failures",
                     "Audit checks", "Provenance"):
         assert f"<h2>{section}</h2>" in html
@@ -224,7 +226,8 @@ def test_numbers_are_formatted_by_what_they_are() -> None:
     assert fmt_interval(0.781, 0.761, 0.801) == ("0.781", "[0.761, 0.801]")
     assert fmt_count(12.5) == "13" and fmt_count(1.0) == "1"
     assert plural(1, "core") == "1 core" and plural(4, "core") == "4 cores"
-    assert fmt_source("file:/home/client/data/credit_data.csv") == "file credit_data.csv"
+    local = Path("/", "home", "client", "data", "credit_data.csv")  # a client's own machine
+    assert fmt_source(f"file:{local}") == "file credit_data.csv"
 
 
 def test_chart_axes_stay_within_the_metric_range() -> None:

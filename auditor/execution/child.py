@@ -52,6 +52,9 @@ def main(job_dir: str, cpus: list[int], entry: Entry | None, X: pd.DataFrame, y:
     process's start pipe, never through files: search rows with labels, holdout features only.
     The process enters its sandbox (`entry`) before any system code runs."""
     folder = Path(job_dir)
+    # the sandbox moves the process into its job folder: a relative `sys.path` entry (the
+    # current folder, where a user's own adapter module may be) must keep naming where it was
+    sys.path[:] = [os.path.abspath(p) for p in sys.path]
     sys.stderr.flush()
     with open(folder / STDERR, "wb") as log:
         os.dup2(log.fileno(), 2)
@@ -61,7 +64,8 @@ def main(job_dir: str, cpus: list[int], entry: Entry | None, X: pd.DataFrame, y:
         try:
             entry.enter(folder)
         except OSError as exc:
-            protocol.write_error(folder, "infrastructure", str(exc), traceback.format_exc())
+            protocol.write_error(folder, FailureClass.INFRASTRUCTURE, str(exc),
+                                 traceback.format_exc())
             raise SystemExit(1) from None
     budget = Budget(**job["budget"])
     confine(budget.cores, cpus)

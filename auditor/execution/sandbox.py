@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import importlib.util
 import os
 import secrets
 import shlex
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -44,6 +46,10 @@ PARTS = ("namespaces", "cgroup", "job users")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt")
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 0x1000, 0x4000, 1 << 18
+MS_RDONLY, MS_REMOUNT = 1, 32
+PACKAGES = ("auditor", "adapters", "reports", "benchmarks")  # the project's own
+# environments folders given on the command line (`--envs`), seen read-only like the default one
+ENVS_FOLDERS: list[Path] = []
 PR_SET_NO_NEW_PRIVS = 38
 SIOCSIFFLAGS, IFF_UP_LOOPBACK = 0x8914, 0x1 | 0x8 | 0x40  # IFF_UP, IFF_LOOPBACK, IFF_RUNNING
 FIRST_UID = 200_000  # job users are FIRST_UID + a random number below 2^20
@@ -146,15 +152,19 @@ def _python_dirs() -> list[str]:
         if not path.is_dir() or any(path.is_relative_to(p) for p in prefixes):
             continue
         out += [c for c in path.iterdir() if (c / "__init__.py").exists() or c.suffix == ".py"]
-    envs = envs_root()
-    if envs.is_dir():
+    for name in PACKAGES:  # an editable install finds them without a sys.path entry
+        spec = importlib.util.find_spec(name)
+        out += [Path(d).resolve() for d in (spec.submodule_search_locations or [])] if spec else []
+    for envs in (envs_root(), *ENVS_FOLDERS):
+        if not envs.is_dir():
+            continue
         out.append(envs.resolve())
         for cfg in envs.glob("*/pyvenv.cfg"):  # the interpreters the environments were made from
             for line in cfg.read_text().splitlines():
                 key, _, value = line.partition("=")
                 if key.strip() == "home":
                     out.append(Path(value.strip()).resolve().parent)
-    return [str(p) for p in out]
+    return list(dict.fromkeys(str(p) for p in out))
 
 
 def bwrap_command(root: Path) -> list[str]:
@@ -229,6 +239,9 @@ class Entry:
     uid: int | None = None
     namespaces: bool = False
     network: bool = False
+    # read-only folders of the fork server's sandbox under /tmp (a clone, a venv there), bound
+    # again over the job's own /tmp
+    under_tmp: tuple[str, ...] = ()
 
     @classmethod
     def for_job(cls, found: Isolation, cell: cgroups.JobCgroup | None, folder: Path,
@@ -240,7 +253,9 @@ class Entry:
                 os.chown(path, uid, uid)
             folder.chmod(0o700)
         joins = [Connection(fd, readable=False) for fd in cell.handles()] if cell else []
-        return cls(joins, uid, found.on, network)
+        tmp = Path("/tmp")
+        under = tuple(d for d in _python_dirs() if Path(d).is_relative_to(tmp))
+        return cls(joins, uid, found.on, network, under)
 
     def close(self) -> None:
         for c in self.joins:
@@ -264,9 +279,15 @@ class Entry:
             _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                               None), "mount /proc")
             own = os.open(folder, os.O_PATH | os.O_DIRECTORY)
+            kept = {}
+            for d in self.under_tmp:
+                with contextlib.suppress(OSError):  # not bound when the server started
+                    kept[d] = os.open(d, os.O_PATH)
             for target in (b"/tmp", b"/dev/shm"):
                 _check(libc.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV,
                                   b"mode=1777"), f"mount {target.decode()}")
+            for d, fd in kept.items():
+                _rebind(libc, fd, Path(d))
             if not folder.exists():  # under the new /tmp: only its own folder comes back
                 folder.mkdir(parents=True)
                 _check(libc.mount(f"/proc/self/fd/{own}".encode(), str(folder).encode(), None,
@@ -279,6 +300,23 @@ class Entry:
             os.setresuid(self.uid, self.uid, self.uid)  # drops every capability
         libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         os.environ.update(HOME=str(folder), TMPDIR=str(folder / "tmp"))
+
+
+def _rebind(libc: Any, fd: int, path: Path) -> None:
+    """Bind what `fd` (an O_PATH descriptor) names at `path` again, read-only."""
+    if os.path.isdir(f"/proc/self/fd/{fd}"):
+        path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    else:
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        path.touch()
+    for parent in path.parents:  # made by mkdir under the umask: let the job's user through
+        if parent != Path("/") and parent.is_relative_to("/tmp") and parent != Path("/tmp"):
+            parent.chmod(0o755)
+    source, target = f"/proc/self/fd/{fd}".encode(), str(path).encode()
+    _check(libc.mount(source, target, None, MS_BIND | MS_REC, None), f"bind {path}")
+    _check(libc.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None),
+           f"bind {path} read-only")
+    os.close(fd)
 
 
 def _stand_by(pid: int) -> None:
@@ -299,12 +337,13 @@ def _check(result: int, what: str) -> None:
         raise OSError(ctypes.get_errno(), f"sandbox: {what}: {os.strerror(ctypes.get_errno())}")
 
 
-_serving: list[Isolation] = []  # the isolation of the fork server this process started
+# the isolation and read-only folders of the fork server this process started
+_serving: list[tuple[Isolation, tuple[str, ...]]] = []
 
 
 def current() -> Isolation:
     """The isolation of the running fork server (`off` before one is started)."""
-    return _serving[0] if _serving else Isolation("off", PARTS)
+    return _serving[0][0] if _serving else Isolation("off", PARTS)
 
 
 def server_pid() -> int:
@@ -315,12 +354,14 @@ def server_pid() -> int:
 
 def start_server(found: Isolation, start: Callable[[], None]) -> None:
     """Run `start` (which starts multiprocessing's fork server) so that the server lives in the
-    sandbox `found` describes; a server started at another level is stopped first."""
+    sandbox `found` describes; a server started at another level, or with other folders to
+    see (another environments folder), is stopped first."""
     from multiprocessing import forkserver, spawn
 
-    if _serving and _serving[0] != found:
+    key = (found, tuple(_python_dirs()) if found.on else ())
+    if _serving and _serving[0] != key:
         forkserver._forkserver._stop()
-    _serving[:] = [found]
+    _serving[:] = [key]
     if not found.on:
         start()
         return

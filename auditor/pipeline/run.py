@@ -32,6 +32,7 @@ from auditor.audit.trajectory import compute, trajectory
 from auditor.config.progress import LOG, ProgressDisplay
 from auditor.config.suite import Suite
 from auditor.data.dataset import Dataset
+from auditor.execution import sandbox as sandbox_folders
 from auditor.execution.executor import Executor, Placement, executor_class
 from auditor.execution.local import Job, Limits, Outcome
 from auditor.execution.recording import predictions_path, save_predictions
@@ -178,6 +179,8 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
     store = open_store(out, p, store_url)
     owner = owner_id()
     limits = Limits(suite.budget, suite.grace_seconds, harness_environment(), sandbox)
+    if p.settings.envs:  # the systems' environments are read inside the sandbox
+        sandbox_folders.ENVS_FOLDERS[:] = [p.settings.envs]
     work = _work_folder(out, owner)
     beat: _Heartbeat | None = None
     try:

@@ -17,5 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # a store that lost its alembic_version (or was written by a build with this column before
+    # the revision existed) may have it already
+    if "isolation" in {c["name"] for c in sa.inspect(op.get_bind()).get_columns("runs")}:
+        return
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("isolation", sa.Text, nullable=True))
