@@ -192,3 +192,15 @@ class BackwardTrial(_Base):
         result = self.result(data, self.prior(data))
         result.trials = [Trial(0, {}, 0.5, start=0.2, end=0.1)]
         return result
+
+
+class SeesEnvironments(_Base):
+    """Says, in its model description, which environments folder it finds and what is in it."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        from adapters.systems.environments import envs_root
+
+        result = self.result(data, self.prior(data))
+        root = envs_root()
+        result.model_description = f"{root} {sorted(p.name for p in root.glob('*'))}"
+        return result

@@ -42,6 +42,25 @@ def test_run_records_setup_failure_and_goes_on(tmp_path: Path, suite_factory) ->
     assert "setup" in (out / "report.html").read_text()
 
 
+def test_a_job_finds_the_default_environments_folder(tmp_path: Path, suite_factory,
+                                                     monkeypatch) -> None:
+    """With neither `AUDITOR_ENVS` nor `XDG_CACHE_HOME` set, the harness's default folder (under
+    its HOME) is the one a job finds, though the job's own HOME is its job folder."""
+    monkeypatch.delenv("AUDITOR_ENVS", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    envs = tmp_path / "home" / ".cache" / "automl-auditor" / "envs"
+    (envs / "probe").mkdir(parents=True)
+    suite = suite_factory(systems=[{"system": "tests.fault_adapters:SeesEnvironments",
+                                    "label": "sees"}])
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out)]) == 0
+    [row] = runs(out)
+    assert row.status == "ok", row.failure_message
+    assert row.model_description == f"{envs.resolve()} ['probe']"
+    assert row.isolation.startswith(("sandbox", "partial"))
+
+
 def test_missing_interpreter_says_how_to_get_one(tmp_path: Path) -> None:
     spec = EnvSpec("needs-old", "2.5", (), "")
     with pytest.raises(SetupFailure, match=r"pyenv install 2\.5.*--python"):

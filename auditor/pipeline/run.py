@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from adapters.contract import FailureClass
+from adapters.failures import ENVS_VAR
 from adapters.metrics import get_metric
+from adapters.systems.environments import envs_root
 from auditor.audit.score import audit_run, score_with_ci
 from auditor.audit.suite_pass import run_audits
 from auditor.audit.trajectory import compute, trajectory
@@ -190,13 +192,14 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
             store = store or Store(out / RESULTS_DB)
             _put_data(store, p)
             finished = store.finished_jobs()
+            # a job's HOME is its own folder, so the harness says where the environments are
+            env = {**p.settings.child_env(), ENVS_VAR: str(envs_root(p.settings.envs))}
             planned: list[Job] = []
             for (name, *_), split in p.splits.items():
                 for system in p.systems:
                     jid = job_id(split, system, p.metrics[name], suite)
                     if jid not in finished:
-                        planned.append(Job(jid, split, system, p.metrics[name],
-                                           p.settings.child_env()))
+                        planned.append(Job(jid, split, system, p.metrics[name], env))
             total = len(p.splits) * len(p.systems)
             progress = ProgressDisplay(suite.name, total, total - len(planned))
             where = "" if store_url is None else f", store {store.name}"
