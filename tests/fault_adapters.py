@@ -23,9 +23,6 @@ from adapters.contract import (
 from adapters.systems.environments import EnvSpec
 from adapters.systems.external import ExternalSystem
 
-# a test-only route to the holdout labels: a .npy file named by this variable
-HOLDOUT_LABELS = "AUDITOR_TEST_HOLDOUT_LABELS"
-
 
 class _Base(Adapter):
     name = "fault"
@@ -161,11 +158,11 @@ class Hanger(_Base):
 
 
 class Cheater(_Base):
-    """Predicts the holdout labels it reads from `$AUDITOR_TEST_HOLDOUT_LABELS` exactly, while
-    reporting a modest CV score: the leak the audit's suspicion check is for."""
+    """Predicts the holdout labels it reads from the .npy file `options['labels']` (a test-only
+    route) exactly, while reporting a modest CV score: the leak the suspicion check is for."""
 
     def run(self, data: SearchData, ctx: RunContext) -> RunResult:
-        labels = np.load(os.environ[HOLDOUT_LABELS])
+        labels = np.load(str(self.options["labels"]))
         preds = (labels.astype(float) if data.task_type == "regression"
                  else np.eye(len(data.classes))[labels])
         return RunResult(preds, 0.6, "5-fold CV on search rows", 1,

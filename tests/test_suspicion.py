@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from adapters.metrics import get_metric
 from auditor.audit.catalog import CHECKS, RunSubject, registered
@@ -16,25 +15,24 @@ from auditor.config.suite import load_suite
 from auditor.pipeline.plan import plan
 from auditor.store.records import StoredRun
 from tests.conftest import audits, write_suite
-from tests.fault_adapters import HOLDOUT_LABELS
 
 CHEATER = "tests.fault_adapters:Cheater"
 CHECK = "suspicious: check for leakage"
 
 
-def test_a_run_given_the_holdout_labels_is_suspicious(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    suite = write_suite(tmp_path, systems=["constant", "lgbm-default", CHEATER])
+def test_a_run_given_the_holdout_labels_is_suspicious(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.npy"
+    cheater = {"system": CHEATER, "label": "cheater", "options": {"labels": str(labels)}}
+    suite = write_suite(tmp_path, systems=["constant", "lgbm-default", cheater])
     split = next(iter(plan(load_suite(suite)).splits.values()))
-    np.save(tmp_path / "labels.npy", split.holdout_y)
-    monkeypatch.setenv(HOLDOUT_LABELS, str(tmp_path / "labels.npy"))
+    np.save(labels, split.holdout_y)
     out = tmp_path / "out"
     # the labels reach the cheater through a file the sandbox would hide: a leak it cannot have
     assert main(["run", str(suite), "--out", str(out), "--sandbox", "off"]) == 0
     rows = {a.system: a for a in audits(out) if a.check_name == CHECK}
     assert {s: a.flag for s, a in rows.items()} == {"constant": False, "lgbm-default": False,
-                                                    CHEATER: True}
-    assert "perfect value" in rows[CHEATER].summary
+                                                    "cheater": True}
+    assert "perfect value" in rows["cheater"].summary
     assert rows["lgbm-default"].summary.startswith("nothing suspicious")
     assert CHECK in (tmp_path / "out" / "report.html").read_text()
 
