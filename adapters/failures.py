@@ -22,4 +22,6 @@ class FailureClass(str, Enum):  # noqa: UP042 (runs on Python 3.9)
     DISK = "disk"  # the job folder passed the budget's disk_mb
 
     __str__ = str.__str__
-    __format__ = str.__format__
+
+    def __format__(self, format_spec: str) -> str:
+        return str.__format__(self, format_spec)

@@ -34,7 +34,7 @@ for all practical purposes. `subsample` has no effect while `subsample_freq` is 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import optuna
 
@@ -100,6 +100,11 @@ SPACES: dict[str, SearchSpace] = {s.name: s for s in (GBM11, RF6, LINEAR3, MLP6)
 FAMILY_OF: dict[str, str] = {"gbm11": "lgbm", "rf6": "rf", "linear3": "linear", "mlp6": "mlp"}
 
 
+def bounds(hp: Hyperparameter) -> tuple[float, float]:
+    """A numeric hyperparameter's (low, high), which a well-formed space always sets."""
+    return cast(float, hp.low), cast(float, hp.high)
+
+
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     """Draw one configuration of `space` from an Optuna trial.
 
@@ -115,9 +120,10 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
         if hp.kind == "categorical":
             config[hp.name] = trial.suggest_categorical(hp.name, list(hp.choices))
         elif hp.kind == "int":
-            config[hp.name] = trial.suggest_int(hp.name, int(hp.low), int(hp.high), log=hp.log)
+            low, high = bounds(hp)
+            config[hp.name] = trial.suggest_int(hp.name, int(low), int(high), log=hp.log)
         else:
-            config[hp.name] = trial.suggest_float(hp.name, hp.low, hp.high, log=hp.log)
+            config[hp.name] = trial.suggest_float(hp.name, *bounds(hp), log=hp.log)
     return config
 
 

@@ -16,7 +16,7 @@ import functools
 import inspect
 import math
 import time
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import numpy as np
 import pandas as pd
@@ -79,7 +79,9 @@ def check_capabilities(cls: type[Adapter]) -> None:
                  f"claims metric {metric!r}, which fits none of its tasks {caps.tasks}")
     for task in caps.tasks:
         _require(claimed_metrics(cls, task), where, f"claims no metric for {task} tasks")
-        for metric in claimed_metrics(cls, task) if cls.metric_map is not None else ():
+        if cls.metric_map is None:
+            continue
+        for metric in claimed_metrics(cls, task):
             _require(metric in cls.metric_map, where,
                      f"claims metric {metric!r} but its metric_map does not map it; add it to "
                      "metric_map or leave it out of capabilities.metrics")
@@ -98,8 +100,9 @@ def check_space(space: SearchSpace, where: str) -> None:
         if hp.kind == "categorical":
             ok = hp.choices and (hp.default is None or hp.default in hp.choices)
         else:
-            ok = (hp.kind in {"int", "float"} and hp.low < hp.high and (hp.low > 0 or not hp.log)
-                  and (hp.default is None or hp.low <= hp.default <= hp.high))
+            low, high = cast(float, hp.low), cast(float, hp.high)  # unset: TypeError below
+            ok = (hp.kind in {"int", "float"} and low < high and (low > 0 or not hp.log)
+                  and (hp.default is None or low <= hp.default <= high))
         _require(ok and (hp.condition is None or hp.condition[0] in names[:i]), where,
                  f"hyperparameter {hp.name!r} is malformed: {hp}")
 

@@ -9,6 +9,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 from adapters.failures import ENVS_VAR
 from auditor.config.errors import UsageError
@@ -19,7 +20,7 @@ from auditor.gate import commands as gate_commands
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise UsageError(f"{message}; see `{self.prog} --help`")
 
 
@@ -175,7 +176,7 @@ def _report(sources: list[Path | str], target: Path | None, reference: str | Non
         if isinstance(sources[0], str):
             raise UsageError("give the report's file with -o FILE when reading a store URL")
         target = (sources[0] if sources[0].is_dir() else sources[0].parent) / "report.html"
-    write_report(build_context(sources, reference=reference), target)
+    write_report(build_context(sources, reference=reference).plain(), target)
     LOG.info("report: %s (tables: %s)", target, tables_dir(target))
     return 0
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
+from typing_extensions import TypeIs
 
 from reports.anytime import anytime_svg
 from reports.cd_diagram import cd_diagram_svg
@@ -27,6 +28,10 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _present(value: float | None) -> TypeIs[float]:
+    return not _missing(value)
+
+
 def decimals(value: float, spread: float | None = None) -> int:
     """Decimals for a metric value: two significant digits of its CI's width `spread` when
     known, else by magnitude (three below 10, none from 1,000 up)."""
@@ -39,7 +44,7 @@ def decimals(value: float, spread: float | None = None) -> int:
 def fmt_score(value: float | None, signed: bool = False, places: int | None = None) -> str:
     """Metric value with `places` decimals (default: `decimals` by magnitude), thousands
     separated, never "-0.000"; `signed` adds an explicit + for gaps and differences."""
-    if _missing(value):
+    if not _present(value):
         return DASH
     places = decimals(value) if places is None else places
     text = f"{value:{'+' if signed else ''},.{places}f}"
@@ -51,9 +56,9 @@ def fmt_score(value: float | None, signed: bool = False, places: int | None = No
 def fmt_interval(value: float | None, lo: float | None, hi: float | None,
                  signed: bool = False) -> tuple[str, str | None]:
     """A value and its "[lo, hi]", both at the precision the interval's width allows."""
-    if _missing(value):
+    if not _present(value):
         return DASH, None
-    if _missing(lo) or _missing(hi):
+    if not _present(lo) or not _present(hi):
         return fmt_score(value, signed), None
     places = decimals(value, hi - lo)
     return (fmt_score(value, signed, places),
@@ -62,7 +67,7 @@ def fmt_interval(value: float | None, lo: float | None, hi: float | None,
 
 def fmt_count(value: float | None) -> str:
     """A count (or a mean of counts) as a whole number."""
-    return DASH if _missing(value) else f"{math.floor(value + 0.5):,}"
+    return f"{math.floor(value + 0.5):,}" if _present(value) else DASH
 
 
 def fmt_source(source: str) -> str:
@@ -79,11 +84,11 @@ def plural(n: float, word: str) -> str:
 
 
 def fmt_seconds(value: float | None) -> str:
-    return DASH if _missing(value) else f"{value:,.1f}"
+    return f"{value:,.1f}" if _present(value) else DASH
 
 
 def fmt_mb(value: float | None) -> str:
-    return DASH if _missing(value) else f"{value:,.0f}"
+    return f"{value:,.0f}" if _present(value) else DASH
 
 
 def fmt_number(value: int | None) -> str:
@@ -93,7 +98,7 @@ def fmt_number(value: int | None) -> str:
 def fmt_p(value: float | None, named: bool = False) -> str:
     """A p-value with two significant digits; below 0.001 as "< 0.001". `named` puts "p" before
     it, for a sentence: "p = 0.03", "p < 0.001"."""
-    if _missing(value):
+    if not _present(value):
         return DASH
     if value < 0.001:
         return "p < 0.001" if named else "< 0.001"
@@ -101,7 +106,7 @@ def fmt_p(value: float | None, named: bool = False) -> str:
 
 
 def fmt_ratio(value: float | None) -> str:
-    return DASH if _missing(value) else f"{value:.2f}×"
+    return f"{value:.2f}×" if _present(value) else DASH
 
 
 def fmt_json(value: Any) -> str:
@@ -165,7 +170,7 @@ def _chart(dataset: Mapping[str, Any], systems: list[str], baseline: str | None 
     return Markup(svg)
 
 
-def render_report(context: dict, exports: str | None = None) -> str:
+def render_report(context: Mapping[str, Any], exports: str | None = None) -> str:
     """Render the report context (see the template for the keys it reads) to HTML; `exports`
     names the folder of the exported tables, when there is one."""
     failures = [
@@ -180,7 +185,7 @@ def render_report(context: dict, exports: str | None = None) -> str:
                            failures=failures, exports=exports)
 
 
-def report_files(context: dict, path: Path) -> dict[Path, str]:
+def report_files(context: Mapping[str, Any], path: Path) -> dict[Path, str]:
     """The report at `path` and its tables (context key `tables`) as CSV and JSON in the folder
     beside it: path → text."""
     if not context.get("tables"):

@@ -6,8 +6,10 @@ import hashlib
 import math
 import os
 import re
+from dataclasses import asdict
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from auditor.report import headline, sentences
 from auditor.report.context import _comparison_view
 from auditor.report.exports import write_report
+from auditor.report.results import AuditRow
 from auditor.stats.compare import Interval, Normalized, Observation, compare
 from reports import fmt_count, fmt_interval, fmt_score, fmt_source, plural, render_report
 from reports.anytime import NO_TRAJECTORIES, anytime_svg
@@ -109,8 +112,9 @@ def context() -> dict:
         "isolation": {"levels": [("none", 1), ("sandbox", 7)], "not_isolated": 1, "runs": 8},
         "sources": [{"store": "out/results.sqlite", "runs": 8}],
         "budgets": [{"wall_seconds": 60.0, "cores": 4, "memory_mb": 4096, "max_trials": None}],
-        "comparison": _comparison_view(compare(obs), {"credit-g": "roc_auc", "diamonds": "rmse"},
-                                       ["no constant baseline"]),
+        "comparison": asdict(_comparison_view(compare(obs), {"credit-g": "roc_auc",
+                                                             "diamonds": "rmse"},
+                                              ["no constant baseline"])),
         "compliance": [{"system": EVIL, "runs": 1, "ok": 0, "max_wall_ratio": 1.2,
                         "median_wall_ratio": 1.2, "overruns": 1, "max_memory_ratio": 1.01,
                         "failures": {"OutOfMemory": 1}}],
@@ -290,16 +294,16 @@ def test_a_baseline_alone_is_not_the_headline() -> None:
 
 
 def test_summary_names_failed_systems_and_audit_flags() -> None:
-    runs = [{"system": s, "status": status, "failure_class": cls, "verdict": None}
+    runs = [SimpleNamespace(system=s, status=status, failure_class=cls, verdict=None)
             for s, status, cls in (("a", "ok", None), ("a", "ok", None), ("b", "failed", "crash"),
                                    ("b", "failed", "timeout"), ("c", "ok", None),
                                    ("c", "failed", "oom"))]
     assert headline.failed_systems(runs, ["a", "c"]) == [
         "b: 2 of 2 runs failed (crash 1, timeout 1), so it is not in the ranking.",
         "c: 1 of 2 runs failed (oom); it is ranked only on the seeds every system finished."]
-    audits = [{"check": "budget adequacy", "flag": f, "verdict": v}
+    audits = [AuditRow("d", None, 0, "budget adequacy", f, v, "")
               for f, v in ((True, "inadequate"), (True, "inadequate"), (False, "adequate"))]
-    audits += [{"check": "seed stability: a vs c", "flag": True, "verdict": "look at this"}]
+    audits += [AuditRow("d", "a", None, "seed stability: a vs c", True, "look at this", "")]
     assert headline.audit_flags(audits, runs) == [
         "Audit flags (see Audit checks): budget adequacy 2 of 3 ('inadequate'); seed stability "
         "1 of 1."]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -107,7 +108,7 @@ def cross_validate(data: SearchData, family: Family, config: dict[str, Any], ctx
         X = data.X.iloc[rows]
         model = family.model(data.task_type, config, ctx, X)
         start = time.monotonic()
-        family.fit(model, X, data.y[rows], lambda r=reserve + refit: ctx.should_stop(r))
+        family.fit(model, X, data.y[rows], partial(ctx.should_stop, reserve + refit))
         fold_seconds.append(time.monotonic() - start)
         p = predict(model, data.X.iloc[valid], data.task_type, len(data.classes))
         scores.append(metric(data.y[valid], p))

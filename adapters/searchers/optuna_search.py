@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import lightgbm
 import numpy as np
@@ -45,7 +45,7 @@ from adapters.metrics import get_metric
 from adapters.searchers.evaluation import align_categories, cross_validate, predict, reserve_seconds
 from adapters.searchers.families import FAMILIES, Family, StopSearch, describe
 from adapters.searchers.fidelity import climb, ladder, resource_units
-from adapters.spaces import FAMILY_OF, SPACES, suggest
+from adapters.spaces import FAMILY_OF, SPACES, bounds, suggest
 
 
 @dataclass
@@ -60,6 +60,12 @@ class _Config:
     @property
     def final(self) -> Trial:
         return self.trials[-1]
+
+    @property
+    def score(self) -> float:
+        """The final score of a complete configuration."""
+        assert self.final.score is not None, "a complete configuration has a score"
+        return self.final.score
 
 
 def _quiet(factory: Any, **kwargs: Any) -> Any:
@@ -96,7 +102,7 @@ class OptunaSearch(Adapter):
         return (f"optuna {optuna.__version__} / lightgbm {lightgbm.__version__} / "
                 f"scikit-learn {sklearn.__version__}")
 
-    def search_space(self) -> SearchSpace | None:
+    def search_space(self) -> SearchSpace:
         return SPACES[self.space]
 
     def describe_space(self) -> dict[str, Any] | None:
@@ -111,7 +117,8 @@ class OptunaSearch(Adapter):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         metric = get_metric(data.metric)
         family = FAMILIES[FAMILY_OF[self.space]]
-        direction = "maximize" if metric.greater_is_better else "minimize"
+        direction: Literal["maximize", "minimize"] = (
+            "maximize" if metric.greater_is_better else "minimize")
         # a fixed study name: Hyperband assigns trials to brackets by hashing it
         study = optuna.create_study(study_name=f"{self.name}-{ctx.seed}", direction=direction,
                                     sampler=self.sampler(ctx.seed), pruner=self.pruner())
@@ -129,7 +136,7 @@ class OptunaSearch(Adapter):
             if done.final.status == "stopped":
                 break
             if done.final.status == "complete" and (
-                    best is None or metric.better(done.final.score, best.final.score)):
+                    best is None or metric.better(done.score, best.score)):
                 best = done
         if best is None:
             raise RuntimeError(self._nothing_completed(configs, ctx))
@@ -223,7 +230,7 @@ class GridSearch(OptunaSearch):
             elif hp.kind == "categorical":
                 out[hp.name] = list(hp.choices)
             else:
-                points = (np.geomspace if hp.log else np.linspace)(hp.low, hp.high, self.levels)
+                points = (np.geomspace if hp.log else np.linspace)(*bounds(hp), self.levels)
                 out[hp.name] = (sorted({int(np.round(v)) for v in points}) if hp.kind == "int"
                                 else [float(v) for v in points])
         return out

@@ -103,12 +103,12 @@ def _python_for(spec: EnvSpec, python: str | None) -> str:
                                f"{found or 'not a working interpreter'}; pass a {spec.python} "
                                "interpreter with --python")
         return python
-    found = find_python(spec.python)
-    if found is None:
+    interpreter = find_python(spec.python)
+    if interpreter is None:
         raise SetupFailure(
             f"{spec.name} needs Python {spec.python} and none was found on PATH or under pyenv; "
             f"install one (e.g. `pyenv install {spec.python}`) and pass it with --python PATH")
-    return found
+    return interpreter
 
 
 def env_python(folder: Path) -> Path:

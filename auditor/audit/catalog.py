@@ -43,7 +43,7 @@ class RunSubject:
     peers: list[StoredRun]
 
     def predictions(self) -> np.ndarray:
-        return np.load(self.out / self.run.predictions_path)
+        return np.load(predictions_file(self.out, self.run))
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,19 @@ class DatasetSubject:
 
     dataset: str
     runs: list[StoredRun]
+
+
+def predictions_file(out: Path, run: StoredRun) -> Path:
+    """The holdout predictions of a successful run (every one saved them)."""
+    assert run.predictions_path is not None, f"run {run.job_id} saved no predictions"
+    return out / run.predictions_path
+
+
+def holdout_of(run: StoredRun) -> tuple[float, float, float]:
+    """A successful run's holdout score and the ends of its 95 % CI (every one has them)."""
+    score, lo, hi = run.holdout_score, run.holdout_lo, run.holdout_hi
+    assert score is not None and lo is not None and hi is not None, f"run {run.job_id} unscored"
+    return score, lo, hi
 
 
 SubjectT = TypeVar("SubjectT", SplitSubject, RunSubject, DatasetSubject)

@@ -8,7 +8,14 @@ from adapters import registry
 from adapters.metrics import get_metric
 from adapters.spaces import SPACES
 from auditor.audit.adequacy import assess
-from auditor.audit.catalog import Check, DatasetSubject, RunSubject, SplitSubject, register
+from auditor.audit.catalog import (
+    Check,
+    DatasetSubject,
+    RunSubject,
+    SplitSubject,
+    holdout_of,
+    register,
+)
 from auditor.audit.checks import (
     Finding,
     leakage_screen,
@@ -80,8 +87,8 @@ def adequacy_finding(run: StoredRun, trials: list[StoredTrial]) -> Finding:
         caps = registry.adapter_class(run.system_ref).capabilities
         kind, title = caps.search, caps.title or title
         startup = registry.load(run.system_ref, run.options).n_startup_trials
-    a = assess([t.score for t in done], [t.end_s for t in done], metric.greater_is_better,
-               len(done), run.search_space, title, kind, startup)
+    a = assess([t.score for t in done if t.score is not None], [t.end_s for t in done],
+               metric.greater_is_better, len(done), run.search_space, title, kind, startup)
     advice = f"; recommended: at least {a.recommended_trials} trials" if (
         a.recommended_trials) else ""
     return Finding("budget adequacy", a.verdict in ("inadequate", "marginal"),
@@ -110,10 +117,10 @@ class SharedRowsEffect(Check[RunSubject]):
         shared, run = s.split.shared_holdout, s.run
         if not shared.any() or shared.all():
             return []
+        _, lo, hi = holdout_of(run)
         return [shared_rows_effect(
             get_metric(run.metric), s.split.holdout_y, s.predictions(), shared,
-            s.split.dataset.task_type != "regression",
-            (run.holdout_hi - run.holdout_lo) / 2, run.seed)]
+            s.split.dataset.task_type != "regression", (hi - lo) / 2, run.seed)]
 
 
 @register
@@ -135,7 +142,7 @@ class SeedStability(Check[DatasetSubject]):
     name, scope = "seed stability", "dataset"
 
     def findings(self, s: DatasetSubject) -> list[Finding]:
-        holdout = {sys_: [r.holdout_score for r in s.runs if r.system == sys_]
+        holdout = {sys_: [holdout_of(r)[0] for r in s.runs if r.system == sys_]
                    for sys_ in {r.system for r in s.runs}}
         configs = {sys_: [r.best_config or {} for r in s.runs
                           if r.system == sys_] for sys_ in holdout}

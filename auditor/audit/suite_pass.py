@@ -4,9 +4,14 @@ scope — per split, per run, per dataset. Results go to the store's `audits` ta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from auditor.audit.catalog import DatasetSubject, RunSubject, SplitSubject, registered
+from auditor.audit.catalog import (
+    DatasetSubject,
+    RunSubject,
+    SplitSubject,
+    predictions_file,
+    registered,
+)
 from auditor.audit.checks import Finding
 from auditor.data.split import SealedSplit
 from auditor.store.database import Store
@@ -32,7 +37,7 @@ def run_audits(store: Store, out: Path, splits: dict[str, SealedSplit], cores: i
     runs = store.runs(status="ok")
     for run in runs:
         # a shared store's runs from other machines are audited where their predictions are
-        if run.job_id in done or not (out / run.predictions_path).is_file():
+        if run.job_id in done or not predictions_file(out, run).is_file():
             continue
         peers = [r for r in runs if r.split_fingerprint == run.split_fingerprint
                  and r.job_id != run.job_id]
@@ -46,10 +51,3 @@ def run_audits(store: Store, out: Path, splits: dict[str, SealedSplit], cores: i
                  for check in registered("dataset") for f in check.findings(data_subject)]
     if rows:
         store.put_audits(rows)
-
-
-def audit_rows(store: Store) -> list[dict[str, Any]]:
-    """The audits table for the report: flagged checks first, in plain words."""
-    return [{"dataset": a.dataset, "system": a.system, "seed": a.seed, "check": a.check_name,
-             "flag": a.flag, "verdict": a.detail.get("verdict") or
-             ("look at this" if a.flag else "ok"), "detail": a.summary} for a in store.audits()]

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from adapters.metrics import Metric, get_metric
-from auditor.audit.catalog import Check, RunSubject, register
+from auditor.audit.catalog import Check, RunSubject, holdout_of, predictions_file, register
 from auditor.audit.checks import Finding
 from auditor.audit.overtuning import paired_gain
 from auditor.store.records import StoredRun
@@ -31,14 +31,13 @@ def perfect_value(metric: Metric) -> float:
 def _beats(s: RunSubject, metric: Metric, peer: StoredRun) -> tuple[bool, float, float]:
     """Whether the run beats `peer` on the holdout beyond the CI, and that CI (in the better
     direction: positive means the run is better)."""
-    run, path = s.run, s.out / peer.predictions_path
+    run, path = s.run, predictions_file(s.out, peer)
     if s.split is not None and path.is_file():
         _, lo, hi = paired_gain(metric, s.split.holdout_y, s.predictions(), np.load(path),
                                 s.split.dataset.task_type != "regression", run.seed)
     else:  # unpaired: the gap between the two holdout intervals
         sign = 1.0 if metric.greater_is_better else -1.0
-        ends = sorted(sign * (a - b) for a in (run.holdout_lo, run.holdout_hi)
-                      for b in (peer.holdout_lo, peer.holdout_hi))
+        ends = sorted(sign * (a - b) for a in holdout_of(run)[1:] for b in holdout_of(peer)[1:])
         lo, hi = ends[0], ends[-1]
     return bool(lo > 0), float(lo), float(hi)
 
@@ -50,7 +49,7 @@ class LeakageSuspect(Check[RunSubject]):
     def findings(self, s: RunSubject) -> list[Finding]:
         run = s.run
         metric = get_metric(run.metric)
-        holdout, perfect = run.holdout_score, perfect_value(metric)
+        holdout, perfect = holdout_of(run)[0], perfect_value(metric)
         at_perfect = math.isfinite(perfect) and abs(holdout - perfect) <= PERFECT_TOL
         beats_own = run.gap_hi is not None and run.gap_hi < 0
         versus = {p.system: _beats(s, metric, p) for p in s.peers}

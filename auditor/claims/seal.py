@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from adapters.contract import TaskType
 from adapters.metrics import DEFAULT_METRIC, metric_problem
 from auditor.config.errors import UsageError
 from auditor.data.sources import load_dataset
@@ -60,7 +61,7 @@ def _labels(values: np.ndarray, classes: list[str]) -> np.ndarray:
 
 
 def seal_dataset(data: str, target: str, out: Path, fraction: float = 0.2, seed: int = 0,
-                 task: str | None = None, metric: str | None = None,
+                 task: TaskType | None = None, metric: str | None = None,
                  drop: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Write the vendor package and the sealed labels; returns the manifest."""
     if out.exists() and any(out.iterdir()):

@@ -195,11 +195,13 @@ def claim(folder: Path, claimed: float, predictions: Path | None = None,
     sealed = open_seal(folder)
     if (predictions is None) == (model is None):
         raise UsageError("give exactly one of --predictions FILE or --model FILE.skops")
+    given = predictions if predictions is not None else model
+    assert given is not None  # exactly one of the two, checked above
     if predictions is not None:
         table, name = read_table(predictions, "predictions"), predictions.name
     else:
-        table, name = predictions_from_model(sealed, model), model.name
-    digest = file_sha256(predictions if predictions is not None else model)
+        table, name = predictions_from_model(sealed, given), given.name
+    digest = file_sha256(given)
     result = score_claim(sealed, check_predictions(sealed, table, name), claimed, metric,
                          validation_rows)
     adequacy = None

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from adapters.contract import Budget
+from adapters.contract import Budget, TaskType
 from adapters.metrics import DEFAULT_METRIC, metric_problem
 from auditor.config.errors import UsageError
 from auditor.config.suite_models import (
@@ -61,7 +61,7 @@ class DatasetSpec:
     name: str
     source: str
     target: str | None = None
-    task: str | None = None
+    task: TaskType | None = None
     drop: tuple[str, ...] = ()
     metric: str | None = None
     folds: tuple[int, ...] = (0,)
@@ -135,13 +135,16 @@ def _usage_error(exc: ValidationError, raw: Any) -> UsageError:
     return _fail(where, f"{error['msg'][0].lower()}{error['msg'][1:]}, got {value!r}")
 
 
-def _has(value: dict | list, part: str | int) -> bool:
-    return part in value if isinstance(value, dict) else isinstance(part, int) and part < len(value)
+def _has(value: object, part: str | int) -> bool:
+    """Whether `value` is a mapping with key `part` or a list with index `part`."""
+    if isinstance(value, dict):
+        return part in value
+    return isinstance(value, list) and isinstance(part, int) and part < len(value)
 
 
 def _lookup(raw: Any, loc: tuple[str | int, ...]) -> Any:
     for part in loc:
-        if not (isinstance(raw, dict | list) and _has(raw, part)):
+        if not _has(raw, part):
             return None
         raw = raw[part]
     return raw

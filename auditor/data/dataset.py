@@ -80,7 +80,8 @@ class Dataset:
 
     def summary(self) -> dict[str, Any]:
         types = self.feature_types
-        counts = np.bincount(self.y, minlength=len(self.classes)) if self.classes else []
+        counts: np.ndarray | list[int] = (
+            np.bincount(self.y, minlength=len(self.classes)) if self.classes else [])
         return {
             "name": self.name,
             "source": self.source,

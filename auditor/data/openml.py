@@ -27,18 +27,19 @@ import pickle
 import re
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import Any, cast
 from xml.parsers.expat import ExpatError
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3.util.retry import Retry
 
+from adapters.contract import TaskType
 from adapters.protocol import write_atomic
 from auditor.config.errors import UsageError
 from auditor.config.settings import CACHE_VAR, Settings
@@ -48,8 +49,14 @@ TIMEOUT_S = (10.0, 30.0)  # connect, read
 RETRIES = 2  # tries of a request whose connection drops or that gets a 5xx answer
 # OpenML's error codes for an id it does not know: data set, task, study
 UNKNOWN_CODES = {111, 151, 601}
-_TASK_TYPES = {1: None, 2: "regression"}  # supervised classification, supervised regression
+# supervised classification, supervised regression
+_TASK_TYPES: dict[int, TaskType | None] = {1: None, 2: "regression"}
 _SKIP_PARQUET = "OPENML_SKIP_PARQUET"
+
+
+# the types of `requests.adapters.BaseAdapter.send`'s timeout and cert
+_Timeout = float | tuple[float, float] | tuple[float, None] | None
+_Cert = bytes | str | tuple[bytes | str, bytes | str] | None
 
 
 class _NotCached(Exception):
@@ -64,13 +71,17 @@ class _Adapter(HTTPAdapter):
         super().__init__(max_retries=Retry(total=RETRIES - 1, read=False, backoff_factor=1,
                                            status_forcelist=range(500, 600)))
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        kwargs["timeout"] = kwargs.get("timeout") or TIMEOUT_S
-        return super().send(request, **kwargs)
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: _Timeout = None, verify: bool | str = True, cert: _Cert = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
+        return super().send(request, stream=stream, timeout=timeout or TIMEOUT_S,
+                            verify=verify, cert=cert, proxies=proxies)
 
 
 class _Offline(BaseAdapter):
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: _Timeout = None, verify: bool | str = True, cert: _Cert = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
         raise _NotCached(request.url)
 
     def close(self) -> None:
@@ -106,9 +117,10 @@ def _client(settings: Settings) -> Iterator[ModuleType]:
         cfg.set_root_cache_directory(root)
     cfg.server = settings.openml_server or cfg.server
     cfg.connection_n_retries = 1  # the adapter retries
-    # the name `requests` in openml's request module only: the library itself stays as it is
-    _api_calls.requests = SimpleNamespace(**vars(requests)
-                                          | {"Session": _session_for(settings.offline)})
+    # the name `requests` in openml's request module only (a namespace standing in for the
+    # module): the library itself stays as it is
+    _api_calls.requests = cast(ModuleType, SimpleNamespace(
+        **vars(requests) | {"Session": _session_for(settings.offline)}))
     try:
         with warnings.catch_warnings():  # the client's deprecation and resource warnings
             warnings.simplefilter("ignore")
@@ -209,6 +221,7 @@ def _task_table(openml: ModuleType, task_id: int, offline: bool) -> RawTable:
         raise UsageError(f"{what} is a {task.task_type} task; the auditor runs supervised "
                          "classification and regression tasks — pick another task")
     table = _dataset_table(openml, task.dataset_id, offline)
+    assert table.openml is not None  # _dataset_table always sets it
     origin = replace(table.openml, task_id=task_id, n_repeats=repeats, n_folds=folds, task=task)
     return replace(table, source=f"openml:task/{task_id}", default_target=task.target_name,
                    default_task=_TASK_TYPES[kind], openml=origin)

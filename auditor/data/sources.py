@@ -269,8 +269,8 @@ def _encode_target(
     if task is None and not (whole and len(distinct) <= MAX_INTEGER_CLASSES):
         task = "regression"
     if task != "regression":
-        classes = [str(int(v)) if whole else str(v) for v in distinct]
-        return _classification(codes, classes, target, task, where)
+        class_names = [str(int(v)) if whole else str(v) for v in distinct]
+        return _classification(codes, class_names, target, task, where)
     if len(distinct) == 1:
         raise UsageError(f"target '{target}' in {where} has the single value {distinct[0]:g}"
                          " — pick a target that varies")

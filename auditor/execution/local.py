@@ -290,7 +290,9 @@ class JobProcess:
             self.cell.remove()
         sandbox.drop_links(self.folder)
         budget, task, folder = self.limits.budget, self.task, self.folder
-        result, extra, notes, detail = None, {}, [], ""
+        result, detail = None, ""
+        extra: dict[str, Any] = {}
+        notes: list[str] = []
         failure, message = self.killed_for, None
         if failure == FailureClass.TIMEOUT:
             message = f"killed after {wall:.1f} s (budget {budget.wall_seconds:g} s + grace)"
@@ -348,6 +350,7 @@ class Runner(Executor):
     """Schedules jobs on up to `workers` local processes, each confined to `budget.cores` CPUs."""
 
     name = "local"
+    workers: int
 
     def __init__(self, limits: Limits, workers: int, work_dir: Path) -> None:
         self.limits = limits

@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from adapters import protocol
 from adapters.contract import FailureClass, RunResult, Trial
@@ -68,6 +68,10 @@ def storable(value: str) -> str:
     return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
+@overload
+def text(value: str, what: str, notes: list[str], limit: int = TEXT_CAP) -> str: ...
+@overload
+def text(value: object, what: str, notes: list[str], limit: int = TEXT_CAP) -> str | None: ...
 def text(value: object, what: str, notes: list[str], limit: int = TEXT_CAP) -> str | None:
     """`value` as text of at most `limit` characters; a note says what was changed."""
     if value is None:
@@ -133,7 +137,8 @@ def _hp_problem(hp: object) -> str | None:
     else:
         bounds = hp.get("range")
         if (not isinstance(bounds, list) or len(bounds) != 2
-                or None in (low := real(bounds[0]), high := real(bounds[1])) or low > high):
+                or (low := real(bounds[0])) is None or (high := real(bounds[1])) is None
+                or low > high):
             return "'range' is not [low, high] with finite low ≤ high"
     if not isinstance(hp.get("log", False), bool):
         return "'log' is not true or false"
@@ -149,7 +154,8 @@ def _trial(t: Trial) -> Trial | None:
     """The trial with its fields checked, or None when one is unusable."""
     number, start, end = count(t.number), real(t.start), real(t.end)
     fidelity = real(t.fidelity)
-    if (None in (number, start, end, fidelity) or not isinstance(t.config, dict)
+    if (number is None or start is None or end is None or fidelity is None
+            or not isinstance(t.config, dict)
             or not isinstance(t.status, str) or len(t.status) > 40
             or (t.score is not None and real(t.score) is None)
             or (t.cpu_s is not None and real(t.cpu_s) is None)
@@ -190,7 +196,8 @@ def check_result(result: RunResult, extra: dict[str, Any]
     if len(trials) != (len(result.trials) if isinstance(result.trials, list) else 0):
         notes.append(f"{len(result.trials) - len(trials)} trial(s) with unusable fields dropped")
     checked = replace(
-        result, reported_score=score, n_configs=n_configs, search_space=space, trials=trials,
+        result, reported_score=score, search_space=space, trials=trials,
+        n_configs=n_configs,  # type: ignore[arg-type]  # None: count dropped
         reported_on=text(result.reported_on, "reported_on", notes),
         model_description=text(result.model_description, "model description", notes),
         best_config=_json_field(result.best_config, "best config", {}, notes),

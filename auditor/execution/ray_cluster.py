@@ -154,6 +154,7 @@ class RayRunner(Executor):
         """Run jobs until `next_job` has none and none is in flight; a failure of `on_done`
         cancels the tasks in flight."""
         ray = self.ray
+        assert self.workers is not None  # set on entering, as self.ray is
         inflight: dict[Any, tuple[Job, float, str]] = {}
         data: dict[int, Any] = {}  # one object per split, shared by its jobs
         try:

@@ -349,7 +349,8 @@ def current() -> Isolation:
 def server_pid() -> int:
     from multiprocessing import forkserver
 
-    return forkserver._forkserver._forkserver_pid or 0
+    # private to multiprocessing
+    return forkserver._forkserver._forkserver_pid or 0  # type: ignore[attr-defined]
 
 
 def start_server(found: Isolation, start: Callable[[], None]) -> None:
@@ -360,7 +361,7 @@ def start_server(found: Isolation, start: Callable[[], None]) -> None:
 
     key = (found, tuple(_python_dirs()) if found.on else ())
     if _serving and _serving[0] != key:
-        forkserver._forkserver._stop()
+        forkserver._forkserver._stop()  # type: ignore[attr-defined]  # private to multiprocessing
     _serving[:] = [key]
     if not found.on:
         start()

@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from adapters.contract import Hyperparameter, SearchSpace
-from adapters.spaces import SPACES
+from adapters.spaces import SPACES, bounds
 from auditor.config.errors import UsageError
 
 MANIFEST = "manifest.json"
@@ -95,7 +95,7 @@ class Encoding:
 
 def _normalize(hp: Hyperparameter, value: float) -> float:
     """Position in [0, 1] over the range (log scale where marked); outside values are clipped."""
-    low, high = float(hp.low), float(hp.high)
+    low, high = (float(v) for v in bounds(hp))
     value = min(max(value, low), high)
     if hp.log:
         return (np.log(value) - np.log(low)) / (np.log(high) - np.log(low))

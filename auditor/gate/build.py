@@ -20,6 +20,7 @@ finished data set is kept there, so running the same command again after an inte
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -218,7 +219,7 @@ def build_table(space: str, datasets: list[str], out: Path, n_configs: int = 300
         job = _Job(_search_data(split, metric), split.holdout_y, family, folds, seed)
         rows = _score_all(job, configs, workers, f"{space} on {arg.name}: configurations")
         scores = pd.DataFrame(rows).assign(dataset=arg.name)
-        write_atomic(part, lambda p, s=scores: s.to_parquet(p, index=False))
+        write_atomic(part, functools.partial(scores.to_parquet, index=False))
     _finish(partial, out, configs, manifest)
     return manifest
 

@@ -218,7 +218,8 @@ def compare(baseline: StrategyRuns, candidate: StrategyRuns, tasks: list[TableTa
     checkpoints = []
     for share in CHECKPOINTS:
         k = max(1, round(share * baseline.trials))
-        checkpoints.append((k, *(float(_regrets(r, tasks, k).mean()) for r in pair)))
+        at_base, at_cand = (float(_regrets(r, tasks, k).mean()) for r in pair)
+        checkpoints.append((k, at_base, at_cand))
     return GateComparison(baseline, candidate, tolerance, alpha, d,
                       _p_greater(d.ravel() - tolerance), _p_greater(-d.ravel() - tolerance),
                       _bootstrap_ci(d), rows, checkpoints)
@@ -267,12 +268,15 @@ def gate(tables: list[Path], candidate: str, baseline: str,
             if given is not None and given != kept:
                 raise UsageError(f"{path} holds {option.lstrip('-')} {kept}, not {given} — drop "
                                  f"{option}, or delete {path} to make it again")
+        assert path is not None  # only a baseline file is stored
         tasks = _matched_tasks(stored, available, path)
         base_results = stored
     else:
         if path and not baseline_strategy:
             raise UsageError(f"{path} does not exist — give --baseline-strategy SPEC to make it")
-        base = parse_strategy(baseline_strategy if path else baseline)
+        spec = baseline_strategy if path else baseline
+        assert spec is not None  # checked just above
+        base = parse_strategy(spec)
         tasks = available
         base_results = run_results(base, tasks, trials or 100, list(range(seeds or 10)),
                                    workers)

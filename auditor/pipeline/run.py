@@ -247,7 +247,8 @@ def _run_jobs(runner: Executor, store: Store, out: Path, p: Plan, planned: list[
     suite = p.suite
     stale_s = suite.budget.wall_seconds + suite.grace_seconds + STALE_MARGIN_S
     versions = harness_versions()
-    queue, held, retry = deque(planned), [], deque()
+    queue, held = deque(planned), []
+    retry: deque[Job] = deque()
     tries: Counter[str] = Counter()
 
     def next_job() -> Job | None:

@@ -1,68 +1,68 @@
-"""Build the report's context from one or more results stores, with plain-word findings first.
-
-The context is a plain dict (rendered by `reports`); `tables` holds every table of the report as
-rows for the CSV and JSON exports beside it.
-"""
+"""Build the report's context (`auditor.report.views`) from one or more results stores, with
+plain-word findings first."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from adapters.metrics import get_metric
 from auditor.config.errors import UsageError
 from auditor.report import headline, sentences
-from auditor.report.exports import export_tables
-from auditor.report.results import Results, load_results
+from auditor.report.results import ReportRun, Results, load_results
+from auditor.report.views import (
+    ComparisonView,
+    ComplianceRow,
+    DatasetSection,
+    IntervalView,
+    IsolationView,
+    ReportContext,
+    RunView,
+    SeedRow,
+)
 from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
 from auditor.stats.chance import family_view
 from auditor.stats.chance import sentence as chance_sentence
-from auditor.stats.compare import Comparison, Interval, Observation, compare, mean_ci
+from auditor.stats.compare import Comparison, Observation, compare, mean_ci
 from auditor.store.records import StoredDataset
 from reports import fmt_interval, plural
 
-RUN_FIELDS = ("system", "seed", "repeat", "fold", "status", "failure_class", "failure_message",
-              "failure_detail", "notes", "reported_on", "verdict", "n_configs", "wall_s", "cpu_s",
-              "peak_rss_mb", "search_s", "model_description", "system_version", "compute_cpu_s",
-              "full_fidelity_evals")
 # Systems that anchor the normalized scores, found by label, then by registered name
 BASELINE, REFERENCES, RANDOM = "constant", ("tpe",), "random"
 
 
-def _run_view(row: dict[str, Any]) -> dict[str, Any]:
-    view = {k: row[k] for k in RUN_FIELDS}
-    extra = row["extra_metrics"] or {}
-    view.update({
-        "holdout": row["holdout_score"], "holdout_lo": row["holdout_lo"],
-        "holdout_hi": row["holdout_hi"], "reported": row["reported_score"], "gap": row["gap"],
-        "gap_lo": row["gap_lo"], "gap_hi": row["gap_hi"], "overrun": bool(row["overrun"]),
-        "best_config": row["best_config"] or {},
-        "environment": row["environment"] or {},
-        "search_space": row["search_space"],
-        "top_decile": extra.get("top_decile_precision"),
-        "reported_uncertainty": (extra.get("reported_uncertainty") or {}).get("method"),
-        "trajectory": row["trajectory"] or [],
-    })
-    return view
+def _run_view(row: ReportRun, version: str | None) -> RunView:
+    extra = row.extra_metrics or {}
+    return RunView(
+        row.system, row.seed, row.repeat, row.fold, row.status, row.failure_class,
+        row.failure_message, row.failure_detail, row.notes, row.reported_on, row.verdict,
+        row.n_configs, row.wall_s, row.cpu_s, row.peak_rss_mb, row.search_s,
+        row.model_description, row.system_version or version, row.compute_cpu_s,
+        row.full_fidelity_evals, row.holdout_score, row.holdout_lo, row.holdout_hi,
+        row.reported_score, row.gap, row.gap_lo, row.gap_hi, bool(row.overrun),
+        row.best_config or {}, row.environment or {}, row.search_space,
+        extra.get("top_decile_precision"),
+        (extra.get("reported_uncertainty") or {}).get("method"), row.trajectory or [],
+        _ties_everywhere(row))
 
 
-def _ties_everywhere(run: dict[str, Any]) -> bool:
+def _ties_everywhere(run: ReportRun) -> bool:
     """True when a successful binary run gave every holdout row the same predicted risk."""
-    if run["status"] != "ok" or not run["predictions_path"] or not run["extra_metrics"] or (
-            "top_decile_precision" not in run["extra_metrics"]):
+    if run.status != "ok" or not run.predictions_path or not run.extra_metrics or (
+            "top_decile_precision" not in run.extra_metrics):
         return False
-    risk = np.load(run["root"] / run["predictions_path"])[:, 1]
+    risk = np.load(run.root / run.predictions_path)[:, 1]
     return bool(np.all(risk == risk[0]))
 
 
-def _split_key(run: dict[str, Any]) -> str:
-    return "/".join(str(run[k]) for k in ("seed", "repeat", "fold") if run[k] is not None)
+def _split_key(run: ReportRun) -> str:
+    return "/".join(str(v) for v in (run.seed, run.repeat, run.fold) if v is not None)
 
 
 def paired_difference(results: Results, dataset: str, metric: str, a: str, b: str
@@ -75,16 +75,16 @@ def paired_difference(results: Results, dataset: str, metric: str, a: str, b: st
     task = next(d.task_type for d in results.datasets if d.name == dataset)
     labels = {(s.seed, s.fingerprint): s.holdout_y for s in results.splits
               if s.dataset == dataset}
-    by_split: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
+    by_split: dict[tuple[int, str], dict[str, ReportRun]] = {}
     for r in results.runs:
-        if r["dataset"] == dataset and r["status"] == "ok" and r["system"] in (a, b):
-            by_split.setdefault((r["seed"], r["split_fingerprint"]), {})[r["system"]] = r
+        if r.dataset == dataset and r.status == "ok" and r.system in (a, b):
+            by_split.setdefault((r.seed, r.split_fingerprint), {})[r.system] = r
     points, boots = [], []
     for (seed, fp), pair in sorted(by_split.items()):
         if len(pair) != 2:
             continue
         y = labels[seed, fp]
-        pa, pb = (np.load(pair[s]["root"] / pair[s]["predictions_path"]) for s in (a, b))
+        pa, pb = (np.load(pair[s].root / str(pair[s].predictions_path)) for s in (a, b))
         points.append(sign * (m(y, pa) - m(y, pb)))
         idx = bootstrap_indices(y, task != "regression", seed)
         boots.append(sign * (m.batch(y, pa, idx) - m.batch(y, pb, idx)))
@@ -102,13 +102,13 @@ def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Compari
     if not cells:
         return f"On {d.name}, no system finished successfully."
     unit = "seed" if d.openml_task_id is None else "split"
-    if cells[0].paired is None:
+    paired = [(x, x.paired) for x in cells if x.paired is not None]
+    if len(paired) < len(cells):
         return (f"On {d.name}, the systems finished on different {unit}s (none on which all "
                 "did), so their means are not compared here.")
     m = get_metric(metric)
-    ranked = sorted(cells, key=lambda x: m.loss(x.paired.mean))
-    best = ranked[0]
-    i = best.paired
+    ranked = sorted(paired, key=lambda p: m.loss(p[1].mean))
+    best, i = ranked[0]
     shown, ci = fmt_interval(i.mean, i.lo, i.hi)
     lo, hi = m.bounds
     scale = hi - lo if np.isfinite(hi - lo) else abs(i.mean)
@@ -119,7 +119,7 @@ def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Compari
             f"{shown} over {plural(i.n, unit)}{spread}")
     if len(ranked) == 1:
         return text + "; no other system finished to compare with."
-    runner_up = ranked[1].system
+    runner_up = ranked[1][0].system
     diff = paired_difference(results, d.name, metric, best.system, runner_up)
     if diff is None:
         return text + f"; it shares no successful {unit} with {runner_up}, so no paired comparison."
@@ -132,7 +132,7 @@ def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Compari
             f"{unit}-to-{unit} variance is not in it")
     shown, ci = fmt_interval(point, lo, hi)
     return (text + f", ahead of {runner_up} by {shown} (95 % CI "
-            f"{ci.strip('[]').replace(', ', ' to ')}, {over}) — {clear}.")
+            f"{(ci or '').strip('[]').replace(', ', ' to ')}, {over}) — {clear}.")
 
 
 def _openml_view(d: StoredDataset) -> dict[str, int | None] | None:
@@ -143,19 +143,15 @@ def _openml_view(d: StoredDataset) -> dict[str, int | None] | None:
             "task_id": d.openml_task_id}
 
 
-def _interval(i: Interval | None) -> dict[str, Any] | None:
-    return None if i is None else {"mean": i.mean, "lo": i.lo, "hi": i.hi, "n": i.n}
-
-
 def _mean(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return float(np.mean(present)) if present else None
 
 
-def _anchor(runs: list[dict[str, Any]], names: Sequence[str], chosen: str | None = None
+def _anchor(runs: list[ReportRun], names: Sequence[str], chosen: str | None = None
             ) -> str | None:
     """The label of the first system among `names` (label first, then registered name)."""
-    labels = {r["system"] for r in runs if r["status"] == "ok"}
+    labels = {r.system for r in runs if r.status == "ok"}
     if chosen is not None:
         if chosen not in labels:
             raise UsageError(f"--reference {chosen!r} has no successful run; choose one of "
@@ -164,39 +160,34 @@ def _anchor(runs: list[dict[str, Any]], names: Sequence[str], chosen: str | None
     for name in names:
         if name in labels:
             return name
-        refs = sorted(r["system"] for r in runs if r["status"] == "ok" and r["system_ref"] == name)
+        refs = sorted(r.system for r in runs if r.status == "ok" and r.system_ref == name)
         if refs:
             return refs[0]
     return None
 
 
-def _across_seeds(views: list[dict[str, Any]], c: Comparison | None, dataset: str,
-                  order: list[str]) -> list[dict[str, Any]]:
+def _across_seeds(views: list[RunView], c: Comparison | None, dataset: str,
+                  order: list[str]) -> list[SeedRow]:
     """Per system on one dataset: holdout and top-decile precision with CIs across seeds, and
     the mean configurations, full-fidelity equivalents, compute and wall seconds per run."""
     rows = []
     for system in order:
-        runs = [v for v in views if v["system"] == system]
+        runs = [v for v in views if v.system == system]
         if not runs:
             continue
-        ok = [v for v in runs if v["status"] == "ok"]
-        top = [v["top_decile"]["value"] for v in ok if v["top_decile"]]
-        tied = bool(ok) and all(v.get("ties_everywhere") for v in ok)
+        ok = [v for v in runs if v.status == "ok"]
+        top = [v.top_decile["value"] for v in ok if v.top_decile]
+        tied = bool(ok) and all(v.ties_everywhere for v in ok)
         cell = c.cell(dataset, system) if c else None
-        rows.append({
-            "system": system, "runs": len(runs), "ok": len(ok),
-            "holdout": _interval(cell.score) if cell else None,
-            "rank": cell.rank if cell else None,
-            "top_decile": (_interval(mean_ci(
-                top, bounds=get_metric("top_decile_precision").bounds)) if top and not tied
-                else None),
-            "top_decile_na": ("every holdout row got the same predicted risk, so there is no "
-                              "top decile" if top and tied else None),
-            "n_configs": _mean([v["n_configs"] for v in ok]),
-            "full_fidelity_evals": _mean([v["full_fidelity_evals"] for v in ok]),
-            "compute_cpu_s": _mean([v["compute_cpu_s"] for v in ok]),
-            "wall_s": _mean([v["wall_s"] for v in runs]),
-        })
+        rows.append(SeedRow(
+            system, len(runs), len(ok), IntervalView.of(cell.score) if cell else None,
+            cell.rank if cell else None,
+            IntervalView.of(mean_ci(top, bounds=get_metric("top_decile_precision").bounds))
+            if top and not tied else None,
+            "every holdout row got the same predicted risk, so there is no top decile"
+            if top and tied else None,
+            _mean([v.n_configs for v in ok]), _mean([v.full_fidelity_evals for v in ok]),
+            _mean([v.compute_cpu_s for v in ok]), _mean([v.wall_s for v in runs])))
     return rows
 
 
@@ -217,7 +208,7 @@ def _skipped(baseline: str | None, tuned: str | None, random: str | None) -> lis
 
 
 def _comparison_view(c: Comparison, metrics: dict[str, str], notes: list[str]
-                     ) -> dict[str, Any]:
+                     ) -> ComparisonView:
     nemenyi = None
     if c.nemenyi is not None:
         n = c.nemenyi
@@ -235,59 +226,59 @@ def _comparison_view(c: Comparison, metrics: dict[str, str], notes: list[str]
         best = (max if gib else min)(x.score.mean for x in cells.values())
         scores.append({"dataset": d, "metric": metrics[d], "greater_is_better": gib,
                        "in_ranks": d in c.blocks, "cells": {
-                           s: {**_interval(x.score), "rank": x.rank, "best": x.score.mean == best}
+                           s: {**asdict(IntervalView(x.score.mean, x.score.lo, x.score.hi,
+                                                     x.score.n)),
+                               "rank": x.rank, "best": x.score.mean == best}
                            for s, x in cells.items()}})
-    return {
-        "systems": c.systems, "datasets": c.datasets, "blocks": c.blocks,
-        "excluded": [{"dataset": d, "reason": why} for d, why in c.excluded.items()],
-        "ranks": [{"system": s, "mean_rank": c.mean_ranks[s], "n_datasets": len(c.blocks)}
-                  for s in c.systems if s in c.mean_ranks],
-        "mean_ranks": dict(c.mean_ranks),
-        "friedman": {"n_datasets": c.friedman.n_datasets, "n_systems": c.friedman.n_systems,
-                     "statistic": c.friedman.statistic, "p_value": c.friedman.p_value,
-                     "note": c.friedman.note},
-        "nemenyi": nemenyi,
-        "pairs": [{**{k: getattr(p, k) for k in ("a", "b", "n_datasets", "wins", "ties", "losses",
+    return ComparisonView(
+        systems=c.systems, datasets=c.datasets, blocks=c.blocks,
+        excluded=[{"dataset": d, "reason": why} for d, why in c.excluded.items()],
+        ranks=[{"system": s, "mean_rank": c.mean_ranks[s], "n_datasets": len(c.blocks)}
+               for s in c.systems if s in c.mean_ranks],
+        mean_ranks=dict(c.mean_ranks),
+        friedman={"n_datasets": c.friedman.n_datasets, "n_systems": c.friedman.n_systems,
+                  "statistic": c.friedman.statistic, "p_value": c.friedman.p_value,
+                  "note": c.friedman.note},
+        nemenyi=nemenyi,
+        pairs=[{**{k: getattr(p, k) for k in ("a", "b", "n_datasets", "wins", "ties", "losses",
                                                  "median_difference", "statistic", "p_value",
                                                  "p_holm", "note")},
                    "significant": p.significant,
                    "mixed_metrics": len({metrics[d] for d in c.datasets}) > 1,
                    "nemenyi_p": c.nemenyi.p_values[p.a, p.b] if c.nemenyi else None}
                   for p in c.pairs],
-        "normalized": [{
+        normalized=[{
             "style": n.style, "title": sentences.STYLE_NAMES[n.style], "zero": n.zero,
             "one": n.one, "note": n.note,
-            "summary": {s: _interval(i) for s, i in n.summary.items()},
+            "summary": {s: asdict(IntervalView(i.mean, i.lo, i.hi, i.n))
+                        for s, i in n.summary.items()},
             "by_dataset": [{"dataset": d, "scores": {s: v for (e, s), v in n.per_dataset.items()
                                                      if e == d}}
                            for d in c.datasets if any(e == d for e, _ in n.per_dataset)],
         } for n in c.normalized],
-        "scores": scores,
-        "notes": notes,
-    }
+        scores=scores,
+        notes=notes,
+    )
 
 
-def _compliance(runs: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]]:
+def _compliance(runs: list[ReportRun], order: list[str]) -> list[ComplianceRow]:
     """Per system: how close runs came to the wall budget, overruns, and failures by class."""
     rows = []
     for system in order:
-        mine = [r for r in runs if r["system"] == system]
-        ratios = [r["wall_s"] / r["budget"]["wall_seconds"] for r in mine]
-        memory = [r["peak_rss_mb"] / r["budget"]["memory_mb"] for r in mine
-                  if r["peak_rss_mb"] is not None]
-        failures = Counter(r["failure_class"] or "unknown" for r in mine if r["status"] != "ok")
-        rows.append({
-            "system": system, "runs": len(mine), "ok": sum(r["status"] == "ok" for r in mine),
-            "max_wall_ratio": max(ratios), "median_wall_ratio": float(np.median(ratios)),
-            "overruns": sum(bool(r["overrun"]) for r in mine),
-            "max_memory_ratio": max(memory) if memory else None,
-            "failures": dict(sorted(failures.items())),
-        })
+        mine = [r for r in runs if r.system == system]
+        ratios = [r.wall_s / r.budget["wall_seconds"] for r in mine]
+        memory = [r.peak_rss_mb / r.budget["memory_mb"] for r in mine
+                  if r.peak_rss_mb is not None]
+        failures = Counter(r.failure_class or "unknown" for r in mine if r.status != "ok")
+        rows.append(ComplianceRow(
+            system, len(mine), sum(r.status == "ok" for r in mine), max(ratios),
+            float(np.median(ratios)), sum(bool(r.overrun) for r in mine),
+            max(memory) if memory else None, dict(sorted(failures.items()))))
     return rows
 
 
-def build_context(sources: Path | Sequence[Path], title: str | None = None,
-                  reference: str | None = None) -> dict[str, Any]:
+def build_context(sources: Path | Sequence[Path | str], title: str | None = None,
+                  reference: str | None = None) -> ReportContext:
     """The report of every run in the stores of `sources` (output folders or store files).
 
     `reference` is the tuned system (label) that scores 1 in the AMLB-style normalization;
@@ -297,94 +288,83 @@ def build_context(sources: Path | Sequence[Path], title: str | None = None,
     runs = results.runs
     if not runs:
         raise UsageError(f"no run recorded in {', '.join(map(str, results.stores))} yet")
-    views_by = {d.name: [] for d in results.datasets}
-    versions = {r["system"]: r["system_version"] for r in runs if r["system_version"]}
+    views_by: dict[str, list[RunView]] = {d.name: [] for d in results.datasets}
+    versions = {r.system: r.system_version for r in runs if r.system_version}
     for r in runs:
-        view = _run_view(r)
-        view["system_version"] = view["system_version"] or versions.get(r["system"])
-        view["ties_everywhere"] = _ties_everywhere(r)
-        views_by[r["dataset"]].append(view)
-    metrics = {r["dataset"]: r["metric"] for r in runs}
-    obs = [Observation(r["dataset"], _split_key(r), r["system"], r["holdout_score"],
-                       get_metric(r["metric"]).greater_is_better, get_metric(r["metric"]).bounds)
-           for r in runs if r["status"] == "ok" and r["holdout_score"] is not None]
+        views_by[r.dataset].append(_run_view(r, versions.get(r.system)))
+    metrics = {r.dataset: r.metric for r in runs}
+    obs = [Observation(r.dataset, _split_key(r), r.system, r.holdout_score,
+                       get_metric(r.metric).greater_is_better, get_metric(r.metric).bounds)
+           for r in runs if r.status == "ok" and r.holdout_score is not None]
     baseline, tuned = _anchor(runs, (BASELINE,)), _anchor(runs, REFERENCES, reference)
     random = _anchor(runs, (RANDOM,))
     c = compare(obs, baseline, tuned, random) if obs else None
     ranked = c.systems if c else []
-    order = ranked + sorted({r["system"] for r in runs} - set(ranked))
+    order = ranked + sorted({r.system for r in runs} - set(ranked))
     sections = []
     for d in results.datasets:
         views = views_by[d.name]
         if not views:
             continue
         metric = metrics[d.name]
-        sections.append({
-            "name": d.name, "source": d.source, "task_type": d.task_type,
-            "metric": metric, "greater_is_better": get_metric(metric).greater_is_better,
-            "bounds": get_metric(metric).bounds,
-            "n_rows": d.n_rows, "n_features": d.n_features,
-            "n_categorical": d.n_categorical, "n_missing": d.n_missing,
-            "fingerprint": d.fingerprint, "openml": _openml_view(d),
-            "splits": [{k: getattr(s, k) for k in ("seed", "fingerprint", "n_search", "n_holdout",
-                                          "openml_task_id", "repeat", "fold")}
-                       for s in results.splits if s.dataset == d.name],
-            "runs": views,
-            "finding": _dataset_finding(results, d, metric, c),
-            "across_seeds": _across_seeds(views, c, d.name, order),
-        })
-    unit = "seed" if all(r["fold"] is None for r in runs) else "split"
-    budgets = list({json.dumps(r["budget"], sort_keys=True): r["budget"] for r in runs}.values())
+        sections.append(DatasetSection(
+            d.name, d.source, d.task_type, metric, get_metric(metric).greater_is_better,
+            get_metric(metric).bounds, d.n_rows, d.n_features, d.n_categorical, d.n_missing,
+            d.fingerprint, _openml_view(d),
+            [{k: getattr(s, k) for k in ("seed", "fingerprint", "n_search", "n_holdout",
+                                         "openml_task_id", "repeat", "fold")}
+             for s in results.splits if s.dataset == d.name],
+            views, _dataset_finding(results, d, metric, c),
+            _across_seeds(views, c, d.name, order)))
+    unit = "seed" if all(r.fold is None for r in runs) else "split"
+    budgets = list({json.dumps(r.budget, sort_keys=True): r.budget for r in runs}.values())
     scope = headline.Scope(order,
                            [d for d in results.datasets if views_by[d.name]],
-                           sorted({r["seed"] for r in runs}), budgets[0], unit)
+                           sorted({r.seed for r in runs}), budgets[0], unit)
     lead, summary = headline.executive(c, obs, scope, runs, results.audits, baseline)
     if len(budgets) > 1:
         lead.append(f"These runs used {len(budgets)} different budgets (see Budget), so not "
                     "every comparison here is under a matched budget.")
-    failed = [r for r in runs if r["status"] != "ok"]
-    overruns = sum(bool(r["overrun"]) for r in runs)
-    family = family_view(results.audits, runs)
+    failed = [r for r in runs if r.status != "ok"]
+    overruns = sum(bool(r.overrun) for r in runs)
+    family = family_view([(a.check, a.flag) for a in results.audits],
+                         [r.verdict for r in runs if r.status == "ok"])
     summary.append(chance_sentence(family))
     summary.append(f"{len(failed)} of {len(runs)} runs failed"
-                   + (": " + ", ".join(sorted({f"{r['failure_class']}" for r in failed}))
+                   + (": " + ", ".join(sorted({f"{r.failure_class}" for r in failed}))
                       if failed else "") + f"; {overruns} ran past the wall budget.")
-    first = runs[0]
-    ctx = {
-        "title": title or f"Audit report: {first['suite']}",
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "suite": {"name": ", ".join(dict.fromkeys(r["suite"] for r in runs)),
-                  "path": ", ".join(p.parent.name if isinstance(p, Path) else p
-                                  for p in results.stores)},
-        "sources": [{"store": str(p), "runs": sum(r["store"] == p for r in runs)}
-                    for p in results.stores],
-        "budget": budgets[0],
-        "budgets": budgets,
-        "seeds": sorted({r["seed"] for r in runs}),
+    return ReportContext(
+        title=title or f"Audit report: {runs[0].suite}",
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        suite={"name": ", ".join(dict.fromkeys(r.suite for r in runs)),
+               "path": ", ".join(p.parent.name if isinstance(p, Path) else p
+                                 for p in results.stores)},
+        sources=[{"store": str(p), "runs": sum(r.store == p for r in runs)}
+                 for p in results.stores],
+        budget=budgets[0],
+        budgets=budgets,
+        seeds=sorted({r.seed for r in runs}),
         # the harness's own splits; an OpenML task's folds have the sizes the task gives them
-        "holdout_fraction": next((s.holdout_fraction for s in results.splits
-                                  if s.openml_task_id is None), None),
-        "cv_folds": next((r["options"]["cv_folds"] for r in runs if "cv_folds" in r["options"]),
-                         None),
-        "versions": first["versions"],
-        "isolation": _isolation(runs),
-        "summary": lead + summary,
-        "summary_lead": len(lead),
-        "system_order": order,
-        "baseline": baseline,
-        "comparison": _comparison_view(c, metrics, _skipped(baseline, tuned, random))
+        holdout_fraction=next((s.holdout_fraction for s in results.splits
+                               if s.openml_task_id is None), None),
+        cv_folds=next((r.options["cv_folds"] for r in runs if "cv_folds" in r.options), None),
+        versions=runs[0].versions,
+        isolation=_isolation(runs),
+        summary=lead + summary,
+        summary_lead=len(lead),
+        system_order=order,
+        baseline=baseline,
+        comparison=_comparison_view(c, metrics, _skipped(baseline, tuned, random))
         if c else None,
-        "datasets": sections,
-        "compliance": _compliance(runs, order),
-        "audits": results.audits,
-        "family": family,
-    }
-    ctx["tables"] = export_tables(ctx)
-    return ctx
+        datasets=sections,
+        compliance=_compliance(runs, order),
+        audits=results.audits,
+        family=family,
+    )
 
 
-def _isolation(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _isolation(runs: list[ReportRun]) -> IsolationView:
     """How the runs were sandboxed (label -> runs), and how many were not fully isolated."""
-    levels = Counter(r.get("isolation") or "not recorded" for r in runs)
+    levels = Counter(r.isolation or "not recorded" for r in runs)
     loose = sum(n for label, n in levels.items() if not label.startswith("sandbox"))
-    return {"levels": sorted(levels.items()), "not_isolated": loose, "runs": len(runs)}
+    return IsolationView(sorted(levels.items()), loose, len(runs))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ from reports import report_files
 from reports.tables import tables_dir
 
 
-def export_tables(ctx: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def export_tables(ctx: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every table of the report as {columns, rows} for the CSV and JSON exports."""
     def table(columns: Sequence[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"columns": list(columns), "rows": [{k: r.get(k) for k in columns} for r in rows]}
@@ -88,9 +88,9 @@ def export_tables(ctx: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def write_report(context: dict[str, Any], path: Path) -> None:
-    """Write the report and its tables (context key `tables`) beside it, each file atomically;
-    files of tables no longer in the report are removed."""
+def write_report(context: Mapping[str, Any], path: Path) -> None:
+    """Write the report of a plain context (`ReportContext.plain`) and its tables (key `tables`)
+    beside it, each file atomically; files of tables no longer in the report are removed."""
     files = report_files(context, path)
     for target, text in files.items():
         write_atomic(target, text)

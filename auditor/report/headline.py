@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.report import sentences
+from auditor.report.results import AuditRow, ReportRun
 from auditor.stats.compare import ALPHA, Comparison, Observation, compare
 from auditor.store.records import StoredDataset
 from reports import fmt_p, plural
@@ -42,15 +43,15 @@ def scope_sentence(s: Scope) -> str:
             f"{plural(b['cores'], 'core')}, {b['memory_mb']:,} MB memory{trials}.")
 
 
-def failed_systems(runs: Sequence[dict[str, Any]], ranked: Sequence[str]) -> list[str]:
+def failed_systems(runs: Sequence[ReportRun], ranked: Sequence[str]) -> list[str]:
     """One sentence per system with failed runs: how many, why, and whether it is ranked."""
     lines = []
-    for system in dict.fromkeys(r["system"] for r in runs):
-        mine = [r for r in runs if r["system"] == system]
-        failed = [r for r in mine if r["status"] != "ok"]
+    for system in dict.fromkeys(r.system for r in runs):
+        mine = [r for r in runs if r.system == system]
+        failed = [r for r in mine if r.status != "ok"]
         if not failed:
             continue
-        classes = Counter(r["failure_class"] or "unknown" for r in failed).most_common()
+        classes = Counter(r.failure_class or "unknown" for r in failed).most_common()
         why = classes[0][0] if len(classes) == 1 else ", ".join(f"{c} {n}" for c, n in classes)
         where = (", so it is not in the ranking" if system not in ranked else
                  "; it is ranked only on the seeds every system finished")
@@ -59,16 +60,16 @@ def failed_systems(runs: Sequence[dict[str, Any]], ranked: Sequence[str]) -> lis
     return lines
 
 
-def identical(runs: Sequence[dict[str, Any]]) -> list[str]:
+def identical(runs: Sequence[ReportRun]) -> list[str]:
     """Pairs of systems whose holdout scores were equal on most of the dataset × seed pairs
     both finished: their ranks and tests between them say nothing."""
     scores: dict[tuple[str, str, int], dict[str, float]] = defaultdict(dict)
     configs: dict[str, list[int]] = defaultdict(list)
     for r in runs:
-        if r["status"] == "ok" and r["holdout_score"] is not None:
-            key = r["dataset"], r["split_fingerprint"], r["seed"]
-            scores[key][r["system"]] = r["holdout_score"]
-            configs[r["system"]].append(r["n_configs"] or 0)
+        if r.status == "ok" and r.holdout_score is not None:
+            key = r.dataset, r.split_fingerprint, r.seed
+            scores[key][r.system] = r.holdout_score
+            configs[r.system].append(r.n_configs or 0)
     systems = list(dict.fromkeys(s for cell in scores.values() for s in cell))
     lines = []
     for i, a in enumerate(systems):
@@ -105,18 +106,18 @@ def ranking(c: Comparison, obs: Sequence[Observation], baseline: str | None, uni
             "prediction, which is not a finding about the systems."]
 
 
-def audit_flags(audits: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -> list[str]:
+def audit_flags(audits: Sequence[AuditRow], runs: Sequence[ReportRun]) -> list[str]:
     """The serious audit checks that flagged something, with their counts (details under Audit
     checks)."""
-    def family(a: dict[str, Any]) -> str:  # "seed stability: a vs b" → "seed stability"
-        return a["check"].split(":")[0]
+    def family(a: AuditRow) -> str:  # "seed stability: a vs b" → "seed stability"
+        return a.check.split(":")[0]
 
-    flagged = Counter(family(a) for a in audits if a["flag"])
+    flagged = Counter(family(a) for a in audits if a.flag)
     total = Counter(family(a) for a in audits)
-    verdicts = {check: Counter(a["verdict"] for a in audits if family(a) == check and a["flag"]
+    verdicts = {check: Counter(a.verdict for a in audits if family(a) == check and a.flag
                                ).most_common(1)[0][0] for check in flagged}
-    ok = [r for r in runs if r["status"] == "ok"]
-    optimistic = sum(r["verdict"] == "optimistic" for r in ok)
+    ok = [r for r in runs if r.status == "ok"]
+    optimistic = sum(r.verdict == "optimistic" for r in ok)
     if optimistic:
         flagged["optimism"], total["optimism"] = optimistic, len(ok)
         verdicts["optimism"] = "reported score better than the holdout beyond its 95 % CI"
@@ -130,7 +131,7 @@ def audit_flags(audits: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]
 
 
 def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
-              runs: Sequence[dict[str, Any]], audits: Sequence[dict[str, Any]],
+              runs: Sequence[ReportRun], audits: Sequence[AuditRow],
               baseline: str | None) -> tuple[list[str], list[str]]:
     """The summary's sentences: the headline (scope, ranking and what limits it, failed
     systems, audit flags), and the tests behind it."""

@@ -9,14 +9,38 @@ several stores (same `job_id`) is kept once; each run keeps the folder its predi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
 
-from auditor.audit.suite_pass import audit_rows
 from auditor.config.errors import UsageError
 from auditor.store.database import RESULTS_DB, Store, store_url
-from auditor.store.records import StoredDataset, StoredSplit
+from auditor.store.records import StoredDataset, StoredRun, StoredSplit
+
+
+@dataclass(frozen=True)
+class ReportRun(StoredRun):
+    """A stored run with where it came from: the store, and the folder its predictions are in."""
+
+    root: Path = Path("/")
+    store: Path | str = ""
+
+    @classmethod
+    def of(cls, run: StoredRun, root: Path, store: Path | str) -> ReportRun:
+        return cls(**{f.name: getattr(run, f.name) for f in fields(StoredRun)}, root=root,
+                   store=store)
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """An audit check's result in the report's words: flagged or not, a verdict, a sentence."""
+
+    dataset: str
+    system: str | None
+    seed: int | None
+    check: str
+    flag: bool
+    verdict: str
+    detail: str
 
 
 @dataclass
@@ -24,10 +48,15 @@ class Results:
     stores: list[Path | str] = field(default_factory=list)  # store files and URLs
     datasets: list[StoredDataset] = field(default_factory=list)
     splits: list[StoredSplit] = field(default_factory=list)  # with the sealed `holdout_y`
-    # the fields of each `StoredRun` as a plain row, with its `root` and `store`
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    # rows of `auditor.audit.suite_pass.audit_rows`
-    audits: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[ReportRun] = field(default_factory=list)
+    audits: list[AuditRow] = field(default_factory=list)
+
+
+def audit_rows(store: Store) -> list[AuditRow]:
+    """The audits table for the report."""
+    return [AuditRow(a.dataset, a.system, a.seed, a.check_name, a.flag,
+                     a.detail.get("verdict") or ("look at this" if a.flag else "ok"), a.summary)
+            for a in store.audits()]
 
 
 def store_path(source: Path | str) -> Path | str:
@@ -50,7 +79,8 @@ def _read(path: Path | str) -> Results:
     store = Store(path)
     try:
         return Results(datasets=store.datasets(), splits=store.splits(),
-                       runs=[asdict(r) for r in store.runs()], audits=audit_rows(store))
+                       runs=[ReportRun.of(r, root(path), path) for r in store.runs()],
+                       audits=audit_rows(store))
     finally:
         store.close()
 
@@ -59,7 +89,9 @@ def load_results(sources: Sequence[Path | str]) -> Results:
     """Merge the stores of `sources`; a dataset name with two fingerprints is a UsageError."""
     merged = Results()
     origin: dict[str, tuple[str, Path | str]] = {}  # dataset name → (fingerprint, store)
-    seen_splits, seen_runs, seen_audits = set(), set(), set()
+    seen_splits: set[tuple[str, int, str]] = set()
+    seen_runs: set[str] = set()
+    seen_audits: set[tuple[str, str | None, int | None, str, str]] = set()
     for source in sources:
         path = store_path(source)
         shown = path if isinstance(path, Path) else store_url(path).render_as_string(
@@ -79,19 +111,18 @@ def load_results(sources: Sequence[Path | str]) -> Results:
             if known[1] == shown:
                 merged.datasets.append(d)
         for s in rows.splits:
-            if (key := (s.dataset, s.seed, s.fingerprint)) not in seen_splits:
-                seen_splits.add(key)
+            if (split := (s.dataset, s.seed, s.fingerprint)) not in seen_splits:
+                seen_splits.add(split)
                 merged.splits.append(s)
         for r in rows.runs:
-            if r["job_id"] not in seen_runs:
-                seen_runs.add(r["job_id"])
-                merged.runs.append({**r, "root": root(path), "store": shown})
+            if r.job_id not in seen_runs:
+                seen_runs.add(r.job_id)
+                merged.runs.append(replace(r, store=shown))
         for a in rows.audits:
-            if (key := (a["dataset"], a["system"], a["seed"], a["check"], a["detail"])
-                ) not in seen_audits:
-                seen_audits.add(key)
+            if (audit := (a.dataset, a.system, a.seed, a.check, a.detail)) not in seen_audits:
+                seen_audits.add(audit)
                 merged.audits.append(a)
-    key = {d.name: i for i, d in enumerate(merged.datasets)}
-    merged.runs.sort(key=lambda r: (key[r["dataset"]], r["system"], r["seed"], r["repeat"] or 0,
-                                    r["fold"] or 0))
+    order = {d.name: i for i, d in enumerate(merged.datasets)}
+    merged.runs.sort(key=lambda r: (order[r.dataset], r.system, r.seed, r.repeat or 0,
+                                    r.fold or 0))
     return merged

@@ -10,7 +10,7 @@ measured on, overruns, the leakage screen's thresholds) are not tests and are co
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,34 +21,50 @@ CHANCE_RATE = {"optimism": 0.05, "overtuning": 0.05, "shared holdout rows": 0.02
 OPTIMISM_FLAGS = ("optimistic", "pessimistic")
 
 
-def family_view(audits: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]
-                ) -> dict[str, Any]:
-    """Per statistical check: tests run, flags raised, flags expected from chance alone."""
-    rows = [{"check": a["check"], "flag": bool(a["flag"])} for a in audits
-            if a["check"] in CHANCE_RATE]
-    rows += [{"check": "optimism", "flag": r["verdict"] in OPTIMISM_FLAGS} for r in runs
-             if r["status"] == "ok" and r["verdict"] and r["verdict"] != "no reported score"
-             and not r["verdict"].startswith("no verdict")]
+@dataclass(frozen=True)
+class CheckTally:
+    check: str
+    tests: int
+    rate: float
+    flags: int
+    expected: float
+
+
+@dataclass(frozen=True)
+class FamilyView:
+    tests: int
+    flags: int
+    expected: float
+    p_any: float  # probability that chance alone raises at least one flag
+    rule_checks: int  # checks that are rules, not tests
+    by_check: list[CheckTally]
+
+
+def family_view(checks: Sequence[tuple[str, bool]], verdicts: Sequence[str | None]
+                ) -> FamilyView:
+    """Per statistical check: tests run, flags raised, flags expected from chance alone.
+
+    `checks` are the audits' (check name, flagged); `verdicts` the optimism verdicts of the
+    successful runs."""
+    rows = [(check, bool(flag)) for check, flag in checks if check in CHANCE_RATE]
+    rows += [("optimism", v in OPTIMISM_FLAGS) for v in verdicts
+             if v and v != "no reported score" and not v.startswith("no verdict")]
     by_check = []
     for check, rate in CHANCE_RATE.items():
-        mine = [r for r in rows if r["check"] == check]
-        if mine:
-            by_check.append({"check": check, "tests": len(mine), "rate": rate,
-                             "flags": sum(r["flag"] for r in mine),
-                             "expected": rate * len(mine)})
-    rates = [CHANCE_RATE[r["check"]] for r in rows]
-    return {"tests": len(rows), "flags": sum(r["flag"] for r in rows),
-            "expected": float(sum(rates)),
-            "p_any": float(1 - np.prod([1 - p for p in rates])) if rates else 0.0,
-            "rule_checks": sum(a["check"] not in CHANCE_RATE for a in audits),
-            "by_check": by_check}
+        flags = [flag for name, flag in rows if name == check]
+        if flags:
+            by_check.append(CheckTally(check, len(flags), rate, sum(flags), rate * len(flags)))
+    rates = [CHANCE_RATE[name] for name, _ in rows]
+    return FamilyView(len(rows), sum(flag for _, flag in rows), float(sum(rates)),
+                      float(1 - np.prod([1 - p for p in rates])) if rates else 0.0,
+                      sum(check not in CHANCE_RATE for check, _ in checks), by_check)
 
 
-def sentence(view: dict[str, Any]) -> str:
+def sentence(view: FamilyView) -> str:
     """The family-wise view in one sentence for the report's summary."""
-    if not view["tests"]:
+    if not view.tests:
         return "No statistical check ran, so chance alone raised no flag."
-    return (f"{view['tests']} statistical checks ran (optimism, overtuning, shared rows) and "
-            f"flagged {view['flags']}; chance alone would flag about {view['expected']:.1f} of "
+    return (f"{view.tests} statistical checks ran (optimism, overtuning, shared rows) and "
+            f"flagged {view.flags}; chance alone would flag about {view.expected:.1f} of "
             f"them if every run were honest (at least one with probability "
-            f"{view['p_any']:.0%}), so a few flags on their own are no evidence of a problem.")
+            f"{view.p_any:.0%}), so a few flags on their own are no evidence of a problem.")

@@ -35,6 +35,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -235,8 +236,8 @@ def _pair(a: str, b: str, scores: Scores, datasets: list[str]) -> Pair:
     shared = [d for d in datasets if common[d]]
     x, y = ([_mean_over(scores, d, s, common[d]) for d in shared] for s in (a, b))
     diff = np.array(x) - np.array(y)
-    counts = dict(n_datasets=len(shared), wins=int((diff > 0).sum()), ties=int((diff == 0).sum()),
-                  losses=int((diff < 0).sum()))
+    counts: dict[str, Any] = dict(n_datasets=len(shared), wins=int((diff > 0).sum()),
+                                  ties=int((diff == 0).sum()), losses=int((diff < 0).sum()))
     if len(shared) < 2:
         return Pair(a, b, **counts, median_difference=float(np.median(diff)) if shared else None,
                     note=NOT_ENOUGH)
@@ -344,8 +345,8 @@ def compare(obs: Sequence[Observation], baseline: str | None = None,
                   if complete[d] else None)
              for d in datasets for s in order if (d, s) in intervals]
     pairs = [_pair(a, b, scores, datasets) for a, b in combinations(order, 2)]
-    tested = [i for i, p in enumerate(pairs) if p.p_value is not None]
-    for i, adjusted in zip(tested, holm([pairs[i].p_value for i in tested]), strict=True):
+    tested = [(i, p.p_value) for i, p in enumerate(pairs) if p.p_value is not None]
+    for (i, _), adjusted in zip(tested, holm([p for _, p in tested]), strict=True):
         pairs[i] = replace(pairs[i], p_holm=adjusted)
     normalized = []
     if baseline in systems and reference in systems:

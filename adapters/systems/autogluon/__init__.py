@@ -43,6 +43,7 @@ LABEL = "__auditor_label__"
 RESERVE_S = 3.0
 RESERVE_FRACTION = 0.1
 HARNESS_MB = 300  # the harness's job process (~150 MB measured), which the budget also covers
+FitWatch: type[Any]  # bound by `_fit_callback`
 
 
 class AutoGluon(ExternalSystem):
