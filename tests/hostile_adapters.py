@@ -183,6 +183,19 @@ class HarnessProc(_Escape):
         return leaks
 
 
+class Environ(_Escape):
+    """Looks for the harness's secret (`options['token']`, set in the harness's environment) in
+    its own environment, as Python and as /proc shows it."""
+
+    def attempt(self) -> list[str]:
+        token = str(self.options["token"])
+        leaks = [f"${k}" for k, v in os.environ.items() if token in v]
+        with contextlib.suppress(OSError):
+            if token.encode() in Path("/proc/self/environ").read_bytes():
+                leaks.append("/proc/self/environ")
+        return leaks
+
+
 class Neighbours(_Escape):
     """Checks whether it sees, may signal (signal 0) or may read the environment of any other
     process: the fork server's, the other jobs'."""

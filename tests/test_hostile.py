@@ -194,6 +194,7 @@ ESCAPES = {
     "harness-proc": ("HarnessProc", None),
     "store-scan": ("StoreScan", None),
     "neighbours": ("Neighbours", None),
+    "environ": ("Environ", None),
     "store-write": ("StoreWrite", None),
     "network": ("Network", None),
     "own-loopback": ("OwnLoopback", None),
@@ -220,14 +221,18 @@ def listener() -> Iterator[socket.socket]:
 
 
 def test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs(
-        tmp_path: Path, suite_factory, listener: socket.socket) -> None:
+        tmp_path: Path, suite_factory, listener: socket.socket,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     _isolated()
     out, port = tmp_path / "out", listener.getsockname()[1]
     marker, secret = f"3600.{os.getpid()}", tmp_path / "secret"
     secret.write_text("TOPSECRET")
     secret.chmod(0o600)
+    token = f"token-{os.getpid()}-never-in-a-job"
+    monkeypatch.setenv("CLOUD_API_TOKEN", token)  # a credential the harness's user happens to hold
+    monkeypatch.setattr(sandbox, "_serving", [None])  # a fork server started after it was set
     options = {"harness": os.getpid(), "store": str(out / "results.sqlite"), "port": port,
-               "marker": marker, "secret": str(secret)}
+               "marker": marker, "secret": str(secret), "token": token}
     systems = [{"system": H + adapter, "label": label, "options": options}
                for label, (adapter, _) in ESCAPES.items()]
     systems.append({"system": H + "Network", "label": "network-allowed", "options": options,

@@ -30,7 +30,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -41,8 +41,13 @@ import psutil
 from adapters.systems.environments import envs_root
 from auditor.config.errors import UsageError
 from auditor.execution import cgroups
+from auditor.execution.confinement import THREAD_VARS
 
 PARTS = ("namespaces", "cgroup", "job users")
+# the harness's environment variables a job's process keeps; no other (tokens, passwords, the
+# store's URL) reaches it, at any sandbox level. A job's settings come through its job file.
+JOB_ENVIRON = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH",
+               "LD_LIBRARY_PATH", "JAVA_HOME", *THREAD_VARS)
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt")
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 0x1000, 0x4000, 1 << 18
@@ -364,12 +369,28 @@ def start_server(found: Isolation, start: Callable[[], None]) -> None:
         forkserver._forkserver._stop()  # type: ignore[attr-defined]  # private to multiprocessing
     _serving[:] = [key]
     if not found.on:
-        start()
+        with _job_environ():
+            start()
         return
     exe, script = spawn.get_executable(), wrapper(jobs_root())
     spawn.set_executable(str(script))
     try:
-        start()
+        with _job_environ():
+            start()
     finally:
         spawn.set_executable(exe)
         shutil.rmtree(script.parent, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _job_environ() -> Iterator[None]:
+    """The fork server (and every job forked from it) starts with only `JOB_ENVIRON`: its
+    environment block, which a job can read in /proc, holds nothing else of the harness's."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update({k: v for k, v in saved.items() if k in JOB_ENVIRON})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
