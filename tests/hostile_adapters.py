@@ -140,6 +140,17 @@ class DiskFullInJob(_Base):
         return self.result(data, self.prior(data))
 
 
+class FillsDisk(_Base):
+    """Fills its job folder's file system (which the test makes smaller than its disk budget)."""
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        with contextlib.suppress(OSError), open("filler.bin", "wb") as f:  # in its job folder
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        return self.result(data, self.prior(data))
+
+
 class _Escape(_Base):
     """Tries one way out of the sandbox (`attempt`, a list of what got through); fails naming
     what leaked, or answers normally with the tries in its model description."""

@@ -9,6 +9,7 @@ import resource
 import sys
 import time
 import traceback
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,8 @@ from auditor.execution.confinement import confine
 from auditor.execution.sandbox import Entry
 
 STDERR = "stderr.log"  # the job's stderr, in its folder; the harness keeps its tail on failure
-# errors of the harness's disk while the result is written: the machinery's fault
+# errors of the disk while the result is written: the machinery's fault, once the harness
+# sees the disk full (`auditor.execution.outputs.disk_full`)
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -46,11 +48,13 @@ def _usage() -> dict[str, float]:
     }
 
 
-def main(job_dir: str, cpus: list[int], entry: Entry | None, X: pd.DataFrame, y: np.ndarray,
-         X_holdout: pd.DataFrame) -> None:
+def main(job_dir: str, cpus: list[int], entry: Entry | None, told: Connection, X: pd.DataFrame,
+         y: np.ndarray, X_holdout: pd.DataFrame) -> None:
     """Entry point of a job's process, forked from the fork server. The data arrives through the
     process's start pipe, never through files: search rows with labels, holdout features only.
-    The process enters its sandbox (`entry`) before any system code runs."""
+    The process enters its sandbox (`entry`) before any system code runs, and says on `told`
+    whether it did ("" or why not): the one word the harness takes from a job unchecked, since
+    no system code has run yet."""
     folder = Path(job_dir)
     # the sandbox moves the process into its job folder: a relative `sys.path` entry (the
     # current folder, where a user's own adapter module may be) must keep naming where it was
@@ -64,9 +68,10 @@ def main(job_dir: str, cpus: list[int], entry: Entry | None, X: pd.DataFrame, y:
         try:
             entry.enter(folder)
         except OSError as exc:
-            protocol.write_error(folder, FailureClass.INFRASTRUCTURE, str(exc),
-                                 traceback.format_exc())
+            told.send(f"entering the sandbox: {exc}")
             raise SystemExit(1) from None
+    told.send("")
+    told.close()
     budget = Budget(**job["budget"])
     confine(budget.cores, cpus)
     ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget)

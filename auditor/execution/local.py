@@ -208,10 +208,13 @@ class JobProcess:
                      if found.groups else None)
         entry = (sandbox.Entry.for_job(found, self.cell, folder, task.network)
                  if found.level != "off" else None)
-        self.process = ctx.Process(target=child.main, args=(str(folder), cpus, entry, *data),
+        self.told, tell = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=child.main,
+                                   args=(str(folder), cpus, entry, tell, *data),
                                    name=f"job-{task.job_id}")
         with _main_hidden():
             self.process.start()
+        tell.close()
         if entry:
             entry.close()
         # the fork server reports a sandboxed job's pid in its own namespace
@@ -278,6 +281,15 @@ class JobProcess:
             self.process.join(POLL_S)
         return self.collect()
 
+    def _entry_failure(self) -> str:
+        """Why the job could not enter its sandbox, as it said before any system code ran."""
+        try:
+            return str(self.told.recv()) if self.told.poll() else ""
+        except (EOFError, OSError):
+            return ""
+        finally:
+            self.told.close()
+
     def collect(self) -> dict[str, Any]:
         """The outcome fields of the ended process (all of `Outcome` but the job)."""
         self.process.join()
@@ -301,13 +313,21 @@ class JobProcess:
                        f"(limit {budget.memory_mb} MB)")
         elif failure == FailureClass.DISK:
             message = f"killed past {budget.disk_mb} MB on disk in its job folder"
+        elif entry_failed := self._entry_failure():
+            failure, message = FailureClass.INFRASTRUCTURE, entry_failed
         elif (error := outputs.read_job_error(folder)) is not None:
             failure, message, detail = error
+            if failure == FailureClass.INFRASTRUCTURE and not outputs.disk_full(folder):
+                failure = FailureClass.CRASH  # a system's word is not the machinery's fault
+                message = f"{message} (said to be the machinery's fault; the disk is not full)"
         elif not (folder / protocol.RESULT).exists():
             code = self.process.exitcode
             failure = FailureClass.CRASH
             message = (f"process killed by signal {-code}" if code and code < 0
                        else f"process exited with code {code} and no result")
+            if outputs.disk_full(folder):  # not even an error file could be written
+                failure = FailureClass.INFRASTRUCTURE
+                message = f"no space left on the job folder's file system ({message})"
         else:
             shape = prediction_shape(task.n_holdout, task.task_type, len(task.classes))
             try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, overload
@@ -25,6 +26,7 @@ TEXT_CAP = 10_000  # characters of a text field
 JSON_CAP = 200_000  # characters of a JSON field (best config, search space, environment)
 RESULT_CAP = 64 * 2**20  # bytes of a result or error file
 DETAIL_LINES = 100  # lines of traceback / stderr kept for a failed run
+DISK_FULL_MB = 64  # less free than this on a job folder's file system: the disk is full
 MAX_COUNT = 2**31 - 1  # the largest count every store's INTEGER column holds
 HP_TYPES = ("float", "int", "categorical")
 SPACE_COUNTS = ("conditional", "unconditional", "conditions", "forbidden")
@@ -241,6 +243,15 @@ def read_job_error(folder: Path) -> tuple[str, str, str] | None:
     known = failure in tuple(FailureClass)  # any other class the job names becomes a crash
     return (FailureClass(failure) if known else FailureClass.CRASH, message,
             tail(text(error.get("detail"), "detail", notes, 200_000) or ""))
+
+
+def disk_full(folder: Path, spare_mb: float = DISK_FULL_MB) -> bool:
+    """True when the file system of a job's folder has less than `spare_mb` left for a job's
+    user: only then is a job's "no space left" the machinery's fault, not a system's claim."""
+    try:
+        return shutil.disk_usage(folder).free < spare_mb * 2**20
+    except OSError:
+        return False
 
 
 def tail(detail: str, lines: int = DETAIL_LINES) -> str:

@@ -343,7 +343,7 @@ def _check(result: int, what: str) -> None:
 
 
 # the isolation and read-only folders of the fork server this process started
-_serving: list[tuple[Isolation, tuple[str, ...]]] = []
+_serving: list[tuple[Isolation, tuple[str, ...], Path]] = []
 
 
 def current() -> Isolation:
@@ -364,7 +364,7 @@ def start_server(found: Isolation, start: Callable[[], None]) -> None:
     see (another environments folder), is stopped first."""
     from multiprocessing import forkserver, spawn
 
-    key = (found, tuple(_python_dirs()) if found.on else ())
+    key = (found, tuple(_python_dirs()) if found.on else (), jobs_root())
     if _serving and _serving[0] != key:
         forkserver._forkserver._stop()  # type: ignore[attr-defined]  # private to multiprocessing
     _serving[:] = [key]
