@@ -32,13 +32,7 @@ import pandas as pd
 import psutil
 
 from adapters import protocol
-from adapters.contract import (
-    Budget,
-    FailureClass,
-    RunResult,
-    prediction_problem,
-    prediction_shape,
-)
+from adapters.contract import Budget, FailureClass, RunResult
 from auditor.config.suite import SystemSpec
 from auditor.data.split import SealedSplit
 from auditor.execution import child, outputs, sandbox
@@ -302,9 +296,10 @@ class JobProcess:
             self.cell.remove()
         sandbox.drop_links(self.folder)
         budget, task, folder = self.limits.budget, self.task, self.folder
-        result, detail = None, ""
+        result: RunResult | None = None
         extra: dict[str, Any] = {}
         notes: list[str] = []
+        detail = ""
         failure, message = self.killed_for, None
         if failure == FailureClass.TIMEOUT:
             message = f"killed after {wall:.1f} s (budget {budget.wall_seconds:g} s + grace)"
@@ -315,30 +310,9 @@ class JobProcess:
             message = f"killed past {budget.disk_mb} MB on disk in its job folder"
         elif entry_failed := self._entry_failure():
             failure, message = FailureClass.INFRASTRUCTURE, entry_failed
-        elif (error := outputs.read_job_error(folder)) is not None:
-            failure, message, detail = error
-            if failure == FailureClass.INFRASTRUCTURE and not outputs.disk_full(folder):
-                failure = FailureClass.CRASH  # a system's word is not the machinery's fault
-                message = f"{message} (said to be the machinery's fault; the disk is not full)"
-        elif not (folder / protocol.RESULT).exists():
-            code = self.process.exitcode
-            failure = FailureClass.CRASH
-            message = (f"process killed by signal {-code}" if code and code < 0
-                       else f"process exited with code {code} and no result")
-            if outputs.disk_full(folder):  # not even an error file could be written
-                failure = FailureClass.INFRASTRUCTURE
-                message = f"no space left on the job folder's file system ({message})"
         else:
-            shape = prediction_shape(task.n_holdout, task.task_type, len(task.classes))
-            try:
-                result, extra, notes = outputs.read_checked(folder, shape)
-            except Exception as exc:  # whatever the job wrote, it must not crash the harness
-                failure = FailureClass.INVALID_OUTPUT
-                message = outputs.storable(str(exc)[:500]) or type(exc).__name__
-            else:
-                message = prediction_problem(result.predictions, task.n_holdout,
-                                             task.task_type, len(task.classes))
-                failure = FailureClass.INVALID_OUTPUT if message else None
+            failure, message, detail, result, extra, notes = outputs.read_outcome(
+                folder, task.n_holdout, task.task_type, len(task.classes), self.process.exitcode)
         self.process.close()
         if failure:  # the last lines of the traceback, then of stderr
             detail = "\n".join(filter(None, (outputs.tail(detail),

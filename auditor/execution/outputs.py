@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any, overload
 
 from adapters import protocol
-from adapters.contract import FailureClass, RunResult, Trial
+from adapters.contract import (
+    FailureClass,
+    RunResult,
+    Trial,
+    prediction_problem,
+    prediction_shape,
+)
 
 TEXT_CAP = 10_000  # characters of a text field
 JSON_CAP = 200_000  # characters of a JSON field (best config, search space, environment)
@@ -243,6 +249,35 @@ def read_job_error(folder: Path) -> tuple[str, str, str] | None:
     known = failure in tuple(FailureClass)  # any other class the job names becomes a crash
     return (FailureClass(failure) if known else FailureClass.CRASH, message,
             tail(text(error.get("detail"), "detail", notes, 200_000) or ""))
+
+
+def read_outcome(folder: Path, n_holdout: int, task_type: str, n_classes: int,
+                 exitcode: int | None) -> tuple[str | None, str | None, str, RunResult | None,
+                                                dict[str, Any], list[str]]:
+    """What a job that was not killed left in its folder: (failure class or None, message,
+    detail, result, extra, notes). A job's claim that the machinery failed stands only when the
+    harness sees the job folder's file system full."""
+    if (error := read_job_error(folder)) is not None:
+        failure, message, detail = error
+        if failure == FailureClass.INFRASTRUCTURE and not disk_full(folder):
+            failure = FailureClass.CRASH  # a system's word is not the machinery's fault
+            message = f"{message} (said to be the machinery's fault; the disk is not full)"
+        return failure, message, detail, None, {}, []
+    if not (folder / protocol.RESULT).exists():
+        message = (f"process killed by signal {-exitcode}" if exitcode and exitcode < 0
+                   else f"process exited with code {exitcode} and no result")
+        if disk_full(folder):  # not even an error file could be written
+            return (FailureClass.INFRASTRUCTURE,
+                    f"no space left on the job folder's file system ({message})", "", None, {}, [])
+        return FailureClass.CRASH, message, "", None, {}, []
+    try:
+        result, extra, notes = read_checked(folder, prediction_shape(n_holdout, task_type,
+                                                                     n_classes))
+    except Exception as exc:  # whatever the job wrote, it must not crash the harness
+        why = storable(str(exc)[:500]) or type(exc).__name__
+        return FailureClass.INVALID_OUTPUT, why, "", None, {}, []
+    problem = prediction_problem(result.predictions, n_holdout, task_type, n_classes)
+    return (FailureClass.INVALID_OUTPUT if problem else None), problem, "", result, extra, notes
 
 
 def disk_full(folder: Path, spare_mb: float = DISK_FULL_MB) -> bool:
