@@ -87,9 +87,11 @@ def test_ray_worker_killed_mid_job_is_retried(tmp_path: Path, suite_factory, ray
 
     missed: list[str] = []  # why a job's worker was not found, for the assertion's message
 
+    done = threading.Event()  # the run has ended: no deadline of its own, since a busy machine
+    # can take many minutes to start Ray's workers
+
     def killer() -> None:
-        deadline = time.monotonic() + 600
-        while len(killed) < hang and time.monotonic() < deadline:
+        while len(killed) < hang and not done.is_set():
             for mark in sorted(marks.glob("attempt-*.pid")):
                 pid = int(mark.read_text() or 0)
                 if pid and pid not in killed:
@@ -104,14 +106,18 @@ def test_ray_worker_killed_mid_job_is_retried(tmp_path: Path, suite_factory, ray
                     killed.append(pid)
             time.sleep(0.1)
 
-    thread = threading.Thread(target=killer)
+    thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     out = tmp_path / "out"
     # the hanger's marks folder and the worker -> fork server -> job ancestry are outside a
     # sandbox; what is under test is Ray losing a worker (the sandbox is test_hostile's)
-    assert main(["run", str(suite), "--out", str(out), "--executor", "ray", "--address",
-                 ray_address, "--sandbox", "off"]) == 0
-    thread.join()
+    try:
+        code = main(["run", str(suite), "--out", str(out), "--executor", "ray", "--address",
+                     ray_address, "--sandbox", "off"])
+    finally:
+        done.set()
+        thread.join()
+    assert code == 0
     assert len(killed) == hang, missed[-3:]
     err = capsys.readouterr().err
     assert err.count("  retry  ") == min(hang, 2)
