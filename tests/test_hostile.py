@@ -257,7 +257,7 @@ def test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs(
     secret.chmod(0o600)
     token = f"token-{os.getpid()}-never-in-a-job"
     monkeypatch.setenv("CLOUD_API_TOKEN", token)  # a credential the harness's user happens to hold
-    monkeypatch.setattr(sandbox, "_serving", [None])  # a fork server started after it was set
+    sandbox._serving[:] = [None]  # type: ignore[list-item]  # restart the fork server now
     options = {"harness": os.getpid(), "store": str(out / "results.sqlite"), "port": port,
                "marker": marker, "secret": str(secret), "token": token}
     systems = [{"system": H + adapter, "label": label, "options": options}
