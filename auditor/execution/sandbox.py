@@ -258,8 +258,8 @@ class Entry:
                 os.chown(path, uid, uid)
             folder.chmod(0o700)
         joins = [Connection(fd, readable=False) for fd in cell.handles()] if cell else []
-        tmp = Path("/tmp")
-        under = tuple(d for d in _python_dirs() if Path(d).is_relative_to(tmp))
+        served = _serving[0][1] if _serving else ()  # what the fork server binds, found once
+        under = tuple(d for d in served if Path(d).is_relative_to("/tmp"))
         return cls(joins, uid, found.on, network, under)
 
     def close(self) -> None:
