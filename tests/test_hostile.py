@@ -335,3 +335,23 @@ def test_cgroup_v2_figures_and_limits(tmp_path: Path, monkeypatch) -> None:
     (f / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     assert (cell.cpu_s(), cell.memory_mb(), cell.peak_mb(), cell.oom_killed()) == (
         2.5, 100.0, 300.0, True)
+
+
+def test_folders_left_by_a_killed_process_are_swept(tmp_path: Path, monkeypatch) -> None:
+    """A harness or Ray worker killed mid-job leaves its job folder, and one killed while its
+    fork server started leaves the wrapper's: the next one removes those, and only those."""
+    monkeypatch.setenv("AUDITOR_JOBS", str(tmp_path / "jobs"))
+    monkeypatch.setattr(sandbox.tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    left = [tmp_path / "jobs" / f"{gone.pid}-j1-ab", tmp_path / f"auditor-sandbox-{gone.pid}-x"]
+    kept = [tmp_path / "jobs" / f"{os.getpid()}-j2-cd",
+            tmp_path / f"auditor-sandbox-{os.getpid()}-y", tmp_path / "jobs" / "notes"]
+    for folder in left + kept:
+        folder.mkdir(parents=True)
+    new = sandbox.job_folder("j3")
+    script = sandbox.wrapper(tmp_path / "jobs")
+    assert [folder.exists() for folder in left + kept] == [False, False, True, True, True]
+    assert new.parent == tmp_path / "jobs" and new.name.startswith(f"{os.getpid()}-j3-")
+    assert script.parent.parent == tmp_path
+    assert script.parent.name.startswith(f"auditor-sandbox-{os.getpid()}-")

@@ -178,7 +178,7 @@ class JobProcess:
     def __init__(self, ctx: Any, task: JobSpec, data: JobData, cpus: list[int], limits: Limits,
                  folder: Path) -> None:
         self.isolation = found = sandbox.current()
-        if found.on:  # the only folder the sandbox can write
+        if found.on and folder.parent != sandbox.jobs_root():  # the only folder it can write
             folder = sandbox.job_folder(folder.name)
         self.task, self.limits, self.folder = task, limits, folder
         shutil.rmtree(folder, ignore_errors=True)
@@ -294,7 +294,7 @@ class JobProcess:
             if self.cell.oom_killed():
                 self.killed_for = self.killed_for or "oom"
             self.cell.remove()
-        sandbox.drop_links(self.folder)
+        outputs.drop_links(self.folder)
         budget, task, folder = self.limits.budget, self.task, self.folder
         result: RunResult | None = None
         extra: dict[str, Any] = {}

@@ -11,6 +11,7 @@ Runs stored before these checks existed are cleaned when their store is upgraded
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -303,3 +304,12 @@ def stderr_tail(path: Path, size: int = 1 << 16) -> str:
     except OSError:
         return ""
     return f"-- stderr --\n{tail(text)}" if text else ""
+
+
+def drop_links(folder: Path) -> None:
+    """Remove what is not a plain file or folder at the top of an ended job's folder: the
+    harness reads its files as itself, and a link could point it at any file it may read."""
+    with contextlib.suppress(OSError):
+        for entry in folder.iterdir():
+            if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
+                entry.unlink()

@@ -27,6 +27,7 @@ from typing import Any
 
 from adapters.contract import FailureClass
 from auditor.config.errors import UsageError
+from auditor.execution import sandbox
 from auditor.execution.executor import Executor, Placement
 from auditor.execution.local import (
     POLL_S,
@@ -79,7 +80,7 @@ def run_task(task: JobSpec, data: JobData, limits: Limits) -> dict[str, Any]:
     """Body of a job's Ray task, on a worker: the job's process from start to outcome."""
     ctx = _fork_context(limits.budget.cores, limits.sandbox)
     with node_cpus(limits.budget.cores) as cpus:
-        folder = Path(tempfile.mkdtemp(prefix=f"auditor-{task.job_id}-"))
+        folder = sandbox.job_folder(task.job_id)  # swept by the next job if this worker dies
         return JobProcess(ctx, task, data, cpus, limits, folder).run_to_end()
 
 

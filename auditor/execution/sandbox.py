@@ -137,14 +137,19 @@ def jobs_root() -> Path:
     return root
 
 
-def job_folder(name: str) -> Path:
-    """A fresh job folder in `jobs_root`, named after this harness's pid; those of harnesses
-    that died are removed."""
-    root = jobs_root()
-    for old in root.iterdir():
-        pid = old.name.partition("-")[0]
+def _sweep(root: Path, prefix: str = "") -> None:
+    """Remove the folders `<prefix><pid>-…` in `root` whose process is gone (killed mid-job)."""
+    for old in root.glob(f"{prefix}*"):
+        pid = old.name[len(prefix):].partition("-")[0]
         if pid.isdigit() and not psutil.pid_exists(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def job_folder(name: str) -> Path:
+    """A fresh job folder in `jobs_root`, named after this process's pid; those of processes
+    that died are removed."""
+    root = jobs_root()
+    _sweep(root)
     return root / f"{os.getpid()}-{name}-{secrets.token_hex(4)}"
 
 
@@ -189,7 +194,9 @@ def bwrap_command(root: Path) -> list[str]:
 
 def wrapper(root: Path) -> Path:
     """An executable that runs the interpreter in the sandbox (multiprocessing's `executable`)."""
-    script = Path(tempfile.mkdtemp(prefix="auditor-sandbox-")) / "python"
+    prefix, tmp = "auditor-sandbox-", Path(tempfile.gettempdir())
+    _sweep(tmp, prefix)  # left by a process killed while its fork server started
+    script = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=tmp)) / "python"
     command = shlex.join([*bwrap_command(root), sys.executable])
     script.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
     script.chmod(0o700)
@@ -224,15 +231,6 @@ def disk_bytes(folder: Path) -> int:
                         stack.append(Path(e.path))
                     total += e.stat(follow_symlinks=False).st_blocks * 512
     return total
-
-
-def drop_links(folder: Path) -> None:
-    """Remove what is not a plain file or folder at the top of an ended job's folder: the
-    harness reads its files as itself, and a link could point it at any file it may read."""
-    with contextlib.suppress(OSError):
-        for entry in folder.iterdir():
-            if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
-                entry.unlink()
 
 
 @dataclass
