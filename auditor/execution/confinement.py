@@ -14,6 +14,7 @@ import ctypes
 import os
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -57,6 +58,26 @@ class Usage:
     cpu_s: float = 0.0
     samples: int = 0
     _seen: dict[int, float] = field(default_factory=dict)
+    # per thread: seconds runnable but waiting for a CPU (the kernel's schedstat)
+    _waited: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def wait_s(self) -> float:
+        """Seconds the tree's threads were ready to run but waited for a CPU (seen so far)."""
+        return sum(self._waited.values())
+
+    def sample_wait(self, proc: psutil.Process | None) -> None:
+        """Update the tree's CPU wait from /proc/<pid>/task/<tid>/schedstat (both cgroup
+        versions, no privilege; a thread that ended between samples keeps its last value)."""
+        try:
+            tree = [proc, *proc.children(recursive=True)] if proc else []
+        except psutil.Error:
+            return
+        for p in tree:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                for task in Path(f"/proc/{p.pid}/task").iterdir():
+                    waited = int(task.joinpath("schedstat").read_text().split()[1]) / 1e9
+                    self._waited[int(task.name)] = max(waited, self._waited.get(int(task.name), 0))
 
     def sample(self, proc: psutil.Process) -> float:
         """Take one sample; return current tree RSS in MB (0 when the process is gone)."""

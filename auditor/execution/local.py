@@ -126,6 +126,7 @@ class Outcome:
     # a failed job's last lines of traceback and stderr
     failure_detail: str | None = None
     isolation: str | None = None  # how the job was sandboxed (Isolation.label)
+    cpu_wait_s: float | None = None  # runnable but waiting for a CPU (Usage.wait_s)
 
 
 def now_iso() -> str:
@@ -223,7 +224,8 @@ class JobProcess:
         self.killed_for: str | None = None
 
     def _sample(self) -> float:
-        """Current memory in MB, with CPU seconds and peak memory updated."""
+        """Current memory in MB, with CPU seconds, CPU wait and peak memory updated."""
+        self.usage.sample_wait(self.ps)
         if self.cell is None:
             return self.usage.sample(self.ps) if self.ps else 0.0
         u = self.usage
@@ -327,6 +329,7 @@ class JobProcess:
             "wall_s": wall,
             "cpu_s": max(extra.get("cpu_s", 0.0), self.usage.cpu_s),
             "peak_rss_mb": max(extra.get("maxrss_mb", 0.0), self.usage.peak_rss_mb),
+            "cpu_wait_s": self.usage.wait_s,
             "overrun": wall > budget.wall_seconds,
             "started_at": self.started_at,
             "finished_at": now_iso(),

@@ -112,7 +112,7 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
         "split_fingerprint": job.split.fingerprint(), "started_at": o.started_at,
         "finished_at": o.finished_at, "system_version": o.extra.get("system_version"),
         **_openml_columns(job.split.dataset), "repeat": job.split.repeat, "fold": job.split.fold,
-        "isolation": o.isolation,
+        "isolation": o.isolation, "cpu_wait_s": o.cpu_wait_s,
     }
     trials: list[StoredTrial] = []
     if r is not None:

@@ -151,6 +151,8 @@ class StoredRun(Stored):
     trajectory: list[list[float]] | None = None  # [end s, cumulative CPU s, evals, incumbent]
     extra_metrics: dict[str, Any] | None = None
     isolation: str | None = None  # how the job was sandboxed; None for runs recorded before
+    # seconds the job's threads were ready to run but waited for a CPU; None before revision 0003
+    cpu_wait_s: float | None = None
 
 
 @dataclass(frozen=True)
