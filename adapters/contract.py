@@ -195,6 +195,13 @@ class SystemFailure(Exception):
     detail = ""
 
 
+class BudgetFailure(SystemFailure):
+    """Nothing usable within the budget: no configuration finished, or the budget is below what
+    the system needs; the message says what it needs."""
+
+    failure_class = FailureClass.BUDGET
+
+
 class SetupFailure(SystemFailure):
     """The system's environment is missing or broken; the message says how to fix it."""
 

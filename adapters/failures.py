@@ -20,6 +20,9 @@ class FailureClass(str, Enum):  # noqa: UP042 (runs on Python 3.9)
     # system, and run again by the next `auditor run`
     INFRASTRUCTURE = "infrastructure"
     DISK = "disk"  # the job folder passed the budget's disk_mb
+    # nothing usable within the budget: no configuration finished, or the system refused the
+    # budget as too small. The system's failure under this budget, recorded once, not retried
+    BUDGET = "budget"
 
     __str__ = str.__str__
 

@@ -14,7 +14,14 @@ from sklearn.datasets import load_breast_cancer
 from threadpoolctl import threadpool_limits
 
 from adapters import registry
-from adapters.contract import Budget, Hyperparameter, RunContext, SearchData, SearchSpace
+from adapters.contract import (
+    Budget,
+    BudgetFailure,
+    Hyperparameter,
+    RunContext,
+    SearchData,
+    SearchSpace,
+)
 from adapters.spaces import SPACES, suggest
 from tests.conftest import WALL_CAP
 
@@ -123,3 +130,13 @@ def test_every_space_searches_on_real_data(space: str) -> None:
     result = _run("random", 0, 3, space=space)
     assert result.n_configs == 3 and np.isfinite(result.reported_score)
     assert result.reported_score > 0.9  # ROC AUC on breast cancer
+
+
+@pytest.mark.parametrize("system", ["random", "lgbm-default"])
+def test_no_configuration_within_the_budget_is_a_budget_failure(system: str) -> None:
+    """A budget already spent: nothing can finish, whatever the machine's speed."""
+    searcher = registry.load(system, {"cv_folds": 3})
+    ctx = RunContext(time.monotonic(), 0, Budget(wall_seconds=1, cores=1))
+    with pytest.raises(BudgetFailure) as failure:
+        searcher.run(_data(), ctx)
+    assert failure.value.failure_class == "budget" and "1 s budget" in str(failure.value)

@@ -7,7 +7,15 @@ from typing import ClassVar
 
 import lightgbm
 
-from adapters.contract import Adapter, Capabilities, RunContext, RunResult, SearchData, Trial
+from adapters.contract import (
+    Adapter,
+    BudgetFailure,
+    Capabilities,
+    RunContext,
+    RunResult,
+    SearchData,
+    Trial,
+)
 from adapters.searchers.evaluation import align_categories, cross_validate, predict, reserve_seconds
 from adapters.searchers.families import FAMILIES, StopSearch, describe
 
@@ -30,7 +38,7 @@ class LightGBMDefault(Adapter):
         try:
             cv = cross_validate(data, LGBM, {}, ctx, self.cv_folds, reserve_seconds(ctx.budget))
         except StopSearch:
-            raise RuntimeError(
+            raise BudgetFailure(
                 f"{self.name}: {self.cv_folds}-fold CV of the default config did not finish "
                 f"within the {ctx.budget.wall_seconds:g} s budget"
             ) from None

@@ -34,6 +34,7 @@ from optuna.samplers import (
 
 from adapters.contract import (
     Adapter,
+    BudgetFailure,
     Capabilities,
     RunContext,
     RunResult,
@@ -139,7 +140,10 @@ class OptunaSearch(Adapter):
                     best is None or metric.better(done.score, best.score)):
                 best = done
         if best is None:
-            raise RuntimeError(self._nothing_completed(configs, ctx))
+            message = self._nothing_completed(configs, ctx)
+            if configs and all(c.final.status == "failed" for c in configs):
+                raise RuntimeError(message)  # every configuration raised: not the budget
+            raise BudgetFailure(message)
         X_holdout = align_categories(data.X_holdout, data.X)
         model = family.fit(family.model(data.task_type, best.config, ctx, data.X), data.X,
                            data.y, None)

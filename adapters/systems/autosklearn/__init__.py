@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from adapters.contract import (
+    BudgetFailure,
     Capabilities,
     RunContext,
     RunResult,
     SearchData,
-    SystemFailure,
     Trial,
     place_probabilities,
 )
@@ -90,7 +90,7 @@ def _memory_limit(ctx: RunContext) -> int:
 def _settings(ctx: RunContext, options: dict[str, Any], folder: Path) -> dict[str, Any]:
     task_s = int(ctx.remaining() - _reserve(ctx.remaining()))
     if task_s < MIN_TASK_S:
-        raise SystemFailure(f"only {task_s} s left for the search, auto-sklearn needs "
+        raise BudgetFailure(f"only {task_s} s left for the search, auto-sklearn needs "
                             f"{MIN_TASK_S} s; give a budget of "
                             f"{AutoSklearn.capabilities.min_wall_seconds:g} s or more")
     meta = options.get("initial_configurations_via_metalearning", 25)
@@ -189,7 +189,7 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
     trials = _trials(automl.automl_.runhistory_, ctx, to_score)
     done = [t for t in trials if t.status == "complete"]
     if not done:
-        raise SystemFailure("auto-sklearn finished without a successful model")
+        raise BudgetFailure("auto-sklearn finished without a successful model")
     best = max(done, key=lambda t: metric._sign * t.score)
     history = automl.automl_.ensemble_performance_history
     ensembled = settings["ensemble_class"] is not None and bool(history)

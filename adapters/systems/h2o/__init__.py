@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from adapters.contract import (
+    BudgetFailure,
     Capabilities,
     RunContext,
     RunResult,
     SearchData,
     SetupFailure,
-    SystemFailure,
     Trial,
     place_probabilities,
 )
@@ -179,7 +179,7 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         finally:
             done.set()
         if out.leader is None:
-            raise SystemFailure(f"H2O AutoML built no model in max_runtime_secs="
+            raise BudgetFailure(f"H2O AutoML built no model in max_runtime_secs="
                                 f"{aml.max_runtime_secs}")
         board = get_leaderboard(out, extra_columns="ALL").as_data_frame()
         events = out.event_log.as_data_frame()

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from adapters.contract import (
+    BudgetFailure,
     Capabilities,
     RunContext,
     RunResult,
@@ -164,7 +165,13 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
             max_time_mins=search_s / 60, max_eval_time_mins=search_s / 180,
             n_jobs=cores, client=client, preprocessing=True, random_state=ctx.seed, verbose=0,
         )
-        estimator.fit(X, data.y)
+        try:
+            estimator.fit(X, data.y)
+        except Exception as exc:  # TPOT raises a bare Exception when its population is empty
+            if "No individuals could be evaluated" in str(exc):
+                raise BudgetFailure(f"TPOT evaluated no pipeline in {search_s:.0f} s: "
+                                    f"{str(exc).splitlines()[0][:200]}") from exc
+            raise
         _kill(workers)
     pipeline = estimator.fitted_pipeline_
     if classification:
