@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,10 +36,35 @@ def thread_env(cores: int) -> dict[str, str]:
     return {var: str(cores) for var in THREAD_VARS}
 
 
-def cpu_slots(cores: int, workers: int) -> list[list[int]]:
-    """CPU sets for concurrent jobs: disjoint where the machine allows, wrapping otherwise."""
+CPU_LOCKS = Path(tempfile.gettempdir()) / "auditor-cpus"
+
+
+@contextlib.contextmanager
+def node_cpus(cores: int) -> Iterator[list[int]]:
+    """CPUs for one job, held by file locks while it runs, so that the jobs of one run, of other
+    runs and of Ray workers on this machine take different CPUs (a lock goes with its process,
+    so a killed harness or worker frees its CPUs); wraps around when every CPU is taken."""
+    CPU_LOCKS.mkdir(exist_ok=True)
     cpus = sorted(os.sched_getaffinity(0))
-    return [[cpus[(w * cores + i) % len(cpus)] for i in range(cores)] for w in range(workers)]
+    held: list[tuple[int, int]] = []
+    try:
+        for cpu in cpus:
+            if len(held) == cores:
+                break
+            fd = os.open(CPU_LOCKS / f"cpu{cpu}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            held.append((cpu, fd))
+        taken = [cpu for cpu, _ in held]
+        shared = [cpu for cpu in cpus if cpu not in taken]  # held by others: shared, not waited
+        picked = taken + shared[:cores - len(taken)]
+        yield picked + [cpus[i % len(cpus)] for i in range(cores - len(picked))]
+    finally:
+        for _, fd in held:
+            os.close(fd)
 
 
 def confine(cores: int, cpus: list[int]) -> None:

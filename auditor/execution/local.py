@@ -37,7 +37,7 @@ from auditor.config.suite import SystemSpec
 from auditor.data.split import SealedSplit
 from auditor.execution import child, outputs, sandbox
 from auditor.execution.cgroups import JobCgroup
-from auditor.execution.confinement import Usage, cpu_slots, thread_env
+from auditor.execution.confinement import Usage, node_cpus, thread_env
 from auditor.execution.executor import Executor, Placement
 
 PRELOAD = [
@@ -353,7 +353,6 @@ class Runner(Executor):
         self.limits = limits
         self.workers = workers
         self.work_dir = work_dir
-        self.slots = cpu_slots(limits.budget.cores, workers)
         self.ctx = fork_context(limits.budget.cores, limits.sandbox)
 
     @classmethod
@@ -369,14 +368,17 @@ class Runner(Executor):
         """Run jobs until `next_job` has none and none is running; a failure of `on_done`
         kills the running jobs."""
         running: dict[int, tuple[Job, JobProcess]] = {}
+        # each job's CPUs, locked against this run's other jobs and other runs on the machine
+        cpus: dict[int, contextlib.ExitStack] = {}
         free = list(range(self.workers))
         try:
             while True:
                 while free and (job := next_job()) is not None:
                     slot = free.pop(0)
-                    running[slot] = job, JobProcess(self.ctx, job.task(), job.data(),
-                                                    self.slots[slot], self.limits,
-                                                    self.work_dir / job.job_id)
+                    cpus[slot] = contextlib.ExitStack()
+                    held = cpus[slot].enter_context(node_cpus(self.limits.budget.cores))
+                    running[slot] = job, JobProcess(self.ctx, job.task(), job.data(), held,
+                                                    self.limits, self.work_dir / job.job_id)
                     if on_start:
                         on_start(job)
                 if not running:
@@ -387,8 +389,12 @@ class Runner(Executor):
                         p.enforce()
                         continue
                     del running[slot]
+                    outcome = Outcome(job=job, **p.collect())
+                    cpus.pop(slot).close()
                     free.append(slot)
-                    on_done(Outcome(job=job, **p.collect()))
+                    on_done(outcome)
         finally:
             for _, p in running.values():
                 p.kill()
+            for stack in cpus.values():
+                stack.close()

@@ -14,20 +14,18 @@ A task lost to the machinery (its worker or node died, or Ray failed it) is the 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import logging
 import os
 import socket
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from adapters.contract import FailureClass
 from auditor.config.errors import UsageError
 from auditor.execution import sandbox
+from auditor.execution.confinement import node_cpus
 from auditor.execution.executor import Executor, Placement
 from auditor.execution.local import (
     POLL_S,
@@ -42,33 +40,6 @@ from auditor.execution.local import (
     fork_context,
     now_iso,
 )
-
-CPU_LOCKS = Path(tempfile.gettempdir()) / "auditor-cpus"
-
-
-@contextlib.contextmanager
-def node_cpus(cores: int) -> Iterator[list[int]]:
-    """CPUs of this node for one task, held by file locks while it runs (a lock goes with its
-    process, so a killed worker frees its CPUs); wraps around when every CPU is taken."""
-    CPU_LOCKS.mkdir(exist_ok=True)
-    cpus = sorted(os.sched_getaffinity(0))
-    held: list[tuple[int, int]] = []
-    try:
-        for cpu in cpus:
-            if len(held) == cores:
-                break
-            fd = os.open(CPU_LOCKS / f"cpu{cpu}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                continue
-            held.append((cpu, fd))
-        taken = [cpu for cpu, _ in held]
-        yield taken + [cpus[i % len(cpus)] for i in range(cores - len(taken))]
-    finally:
-        for _, fd in held:
-            os.close(fd)
 
 
 @functools.cache
