@@ -355,3 +355,26 @@ def test_folders_left_by_a_killed_process_are_swept(tmp_path: Path, monkeypatch)
     assert new.parent == tmp_path / "jobs" and new.name.startswith(f"{os.getpid()}-j3-")
     assert script.parent.parent == tmp_path
     assert script.parent.name.startswith(f"auditor-sandbox-{os.getpid()}-")
+
+
+def test_a_job_that_cannot_enter_its_sandbox_is_the_machinerys_fault(
+        tmp_path: Path, suite_factory, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The job's cgroup is gone before the job joins it (a real ENODEV from the kernel): the job
+    says so before any system code runs, and is retried, then recorded `infrastructure`."""
+    _isolated()
+    made = sandbox.Entry.for_job
+
+    def gone(found, cell, folder, network):
+        entry = made(found, cell, folder, network)
+        for f in cell.folders:
+            f.rmdir()
+        return entry
+
+    monkeypatch.setattr(sandbox.Entry, "for_job", staticmethod(gone))
+    suite = suite_factory(budget={"wall_seconds": 60, "cores": 1, "memory_mb": 512},
+                          systems=["constant"])
+    assert main(["run", str(suite), "--out", str(tmp_path / "out")]) == 0
+    (row,) = runs(tmp_path / "out")
+    assert (row.status, row.failure_class) == ("failed", "infrastructure"), row.failure_message
+    assert row.failure_message.startswith("entering the sandbox: ")
+    assert capsys.readouterr().err.count("  retry  ") == 2
