@@ -143,6 +143,7 @@ def _environment() -> Environment:
     )
     env.tests["missing"] = _missing
     env.globals["fmt_interval"] = fmt_interval
+    env.globals["measured"] = measured_rates()
     env.globals["chart"] = _chart
     # The chart builders escape every text they emit, so their output is safe markup.
     env.globals["anytime_chart"] = lambda ds, systems, baseline=None: Markup(
@@ -158,6 +159,17 @@ def _bounds(dataset: Mapping[str, Any]) -> tuple[float, float]:
     """The range the dataset's metric can take (context key `bounds`), unbounded without it."""
     lo, hi = dataset.get("bounds") or (-math.inf, math.inf)
     return float(lo), float(hi)
+
+
+def measured_rates() -> dict[str, list[dict[str, Any]]]:
+    """The rates `python -m benchmarks.calibration --write` measured, by verdict (procedures
+    replaced since, marked "before" or "dropped", left out)."""
+    rows = json.loads((Path(__file__).parent / "calibration.json").read_text())["rates"]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if "(before)" not in r["case"] and "(dropped)" not in r["verdict"]:
+            out.setdefault(r["verdict"], []).append(r)
+    return out
 
 
 def _chart(dataset: Mapping[str, Any], systems: list[str], baseline: str | None = None

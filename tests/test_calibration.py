@@ -21,17 +21,30 @@ def _find(rates: list[Rate], verdict: str, case: str, kind: str) -> Rate:
 
 
 def test_false_alarm_rates_stay_within_monte_carlo_bounds(rates: list[Rate]) -> None:
-    checked = [r for r in rates if r.kind == "false alarm" and "(before)" not in r.case]
-    assert len(checked) >= 10
+    checked = [r for r in rates if r.kind == "false alarm" and "(before)" not in r.case
+               and r.nominal is not None]
+    assert len(checked) >= 15
     over = [f"{r.verdict} / {r.case}: {r.rate:.1%} > {mc_bound(r):.1%}" for r in checked
             if r.rate > mc_bound(r)]
     assert not over, over
 
 
-def test_the_old_fixed_reported_score_exceeds_its_bound(rates: list[Rate]) -> None:
-    # the benchmark can see the problem it was built for
-    before = next(r for r in rates if "(before)" in r.case)
-    assert before.rate > mc_bound(before, 2.0)
+def test_the_old_procedures_exceed_their_bounds(rates: list[Rate]) -> None:
+    # the benchmark can see the problems it was built for: the reported score taken as fixed,
+    # and the clear lead's two-level bootstrap over 2, 3 and 5 seeds
+    before = [r for r in rates if "(before)" in r.case]
+    assert len(before) == 4
+    assert all(r.rate > mc_bound(r, 2.0) for r in before), [r.rate for r in before]
+
+
+def test_comparison_verdicts_have_power_and_the_stability_rule_its_rates(
+        rates: list[Rate]) -> None:
+    assert _find(rates, "suspicious: check for leakage", "labels leaked", "power").rate >= 0.9
+    assert _find(rates, "clear lead", "one better, 5 seeds", "power").rate >= 0.25
+    # a rule without a nominal rate: equal systems are mostly called unstable, systems three
+    # between-seed SDs apart rarely
+    assert _find(rates, "seed stability", "equal", "power").rate >= 0.6
+    assert _find(rates, "seed stability", "apart", "false alarm").rate <= 0.1
 
 
 def test_zero_width_interval_gives_no_verdict(rates: list[Rate]) -> None:

@@ -321,3 +321,36 @@ def test_bayesmark_is_not_applicable_where_random_search_is_the_best() -> None:
     bayesmark = compare(obs, random="random").normalized[-1]
     assert ("x", "a") in bayesmark.per_dataset and ("y", "a") not in bayesmark.per_dataset
     assert "n/a on y" in bayesmark.note
+
+
+def test_a_datasets_lead_is_a_t_interval_over_the_seeds_both_finished(comparison_run: Path,
+                                                                      report: Path) -> None:
+    from auditor.report.context import paired_difference
+    from auditor.report.results import load_results
+    from auditor.stats.lead import lead
+
+    results = load_results([comparison_run])
+    with open_store(comparison_run) as store:
+        ok = [r for r in store.runs(status="ok")]
+    checked = 0
+    for d in COMPARISON_DATASETS:
+        metric = next(r.metric for r in ok if r.dataset == d["name"])
+        sign = -1.0 if metric in ("log_loss", "rmse") else 1.0
+        score = {(r.system, r.seed): r.holdout_score for r in ok if r.dataset == d["name"]}
+        shared = sorted(s for (system, s) in score if system == "tpe" and ("random", s) in score)
+        ahead = paired_difference(results, d["name"], metric, "tpe", "random")
+        assert ahead is not None and ahead.splits == len(shared)
+        diffs = [sign * (score["tpe", s] - score["random", s]) for s in shared]
+        if len(diffs) >= 2 and np.std(diffs) > 0:
+            expected = stats.t.interval(0.95, len(diffs) - 1, np.mean(diffs), stats.sem(diffs))
+            assert (ahead.lo, ahead.hi) == pytest.approx(expected)
+            assert ahead.clear == (expected[0] > 0)
+            checked += 1
+    assert checked >= 3
+    assert "t-interval across the 3 seeds both finished" in report.read_text()
+    # one shared split: the holdout alone cannot say whether the lead holds on other seeds
+    y = np.array([0, 1] * 50)
+    good = np.column_stack([1 - (0.8 * y + 0.1), 0.8 * y + 0.1])
+    prior = np.full((100, 2), 0.5)
+    one = lead(get_metric("roc_auc"), [(y, good, prior, 0)], True)
+    assert one.lo > 0 and one.splits == 1 and not one.clear

@@ -117,7 +117,8 @@ def context() -> dict:
                                               ["no constant baseline"])),
         "compliance": [{"system": EVIL, "runs": 1, "ok": 0, "max_wall_ratio": 1.2,
                         "median_wall_ratio": 1.2, "overruns": 1, "max_memory_ratio": 1.01,
-                        "failures": {"OutOfMemory": 1}}],
+                        "failures": {"OutOfMemory": 1}, "median_cpu_share": 0.42,
+                        "max_cpu_wait": 0.71, "starved": 1}],
         "audits": [{"dataset": EVIL, "system": EVIL, "seed": 0, "check": EVIL,
                     "flag": True, "verdict": EVIL, "detail": EVIL}],
         "summary": [
@@ -312,3 +313,26 @@ def test_summary_names_failed_systems_and_audit_flags() -> None:
 def test_wide_normalized_intervals_are_called_so() -> None:
     wide = Normalized("bayesmark", "random", "best seen", {}, {"a": Interval(57.5, 16.7, 98.4, 2)})
     assert sentences.normalized(wide).endswith("a 58 (95 % CI 17 to 98) — too wide to say much.")
+
+
+# checks that count or describe, and estimate nothing: no error rate to measure
+DESCRIPTIVE = {"duplicate rows across the split", "reported score measured on", "selection bias",
+               "budget overrun"}
+
+
+def test_each_verdict_quotes_its_measured_rates(context: dict) -> None:
+    import auditor.audit.suite_pass  # noqa: F401  (registers every check)
+    from auditor.audit.catalog import CHECKS
+    from reports import measured_rates
+
+    measured = measured_rates()
+    verdicts = (set(CHECKS) - DESCRIPTIVE) | {"optimism", "vendor claim", "clear lead",
+                                              "regression gate"}
+    kinds = {v: {r["kind"] for r in measured.get(v, [])} for v in verdicts}
+    assert all({"false alarm", "power"} <= k for k in kinds.values()), kinds
+    context["audits"] = [{"dataset": "credit-g", "system": "random-search", "seed": 0,
+                          "check": "overtuning", "flag": False, "verdict": "", "detail": ""}]
+    text = " ".join("".join(_parse(render_report(context)).text).split())
+    for verdict in ("overtuning", "optimism", "clear lead"):
+        rate = next(r for r in measured[verdict] if r["kind"] == "false alarm")
+        assert f"false alarm {100 * rate['rate']:.1f} %" in text, verdict

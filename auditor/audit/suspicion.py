@@ -11,6 +11,7 @@ leak into the run (a feature that gives the target away, or labels reaching the 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,6 +27,16 @@ PERFECT_TOL = 1e-12
 def perfect_value(metric: Metric) -> float:
     """The best score the metric can take (may be infinite: no perfect value)."""
     return metric.bounds[1] if metric.greater_is_better else metric.bounds[0]
+
+
+def suspected(metric: Metric, holdout: float, gap_hi: float | None, beats: Sequence[bool]
+              ) -> tuple[bool, bool]:
+    """(flagged, at the perfect value): the holdout score is perfect, or it beats the run's own
+    validation score beyond the gap's CI (`gap_hi` < 0) and every peer beyond its CI (`beats`)."""
+    perfect = perfect_value(metric)
+    at_perfect = math.isfinite(perfect) and abs(holdout - perfect) <= PERFECT_TOL
+    return at_perfect or (gap_hi is not None and gap_hi < 0 and bool(beats) and all(beats)), \
+        at_perfect
 
 
 def _beats(s: RunSubject, metric: Metric, peer: StoredRun) -> tuple[bool, float, float]:
@@ -49,12 +60,12 @@ class LeakageSuspect(Check[RunSubject]):
     def findings(self, s: RunSubject) -> list[Finding]:
         run = s.run
         metric = get_metric(run.metric)
-        holdout, perfect = holdout_of(run)[0], perfect_value(metric)
-        at_perfect = math.isfinite(perfect) and abs(holdout - perfect) <= PERFECT_TOL
-        beats_own = run.gap_hi is not None and run.gap_hi < 0
+        holdout = holdout_of(run)[0]
         versus = {p.system: _beats(s, metric, p) for p in s.peers}
-        beats_all = bool(versus) and all(b for b, _, _ in versus.values())
-        detail = {"holdout": holdout, "perfect": perfect, "at_perfect": at_perfect,
+        flagged, at_perfect = suspected(metric, holdout, run.gap_hi,
+                                        [b for b, _, _ in versus.values()])
+        beats_own = run.gap_hi is not None and run.gap_hi < 0
+        detail = {"holdout": holdout, "perfect": perfect_value(metric), "at_perfect": at_perfect,
                   "beats_own_validation": beats_own,
                   "versus": {k: {"beats": b, "lo": lo, "hi": hi}
                              for k, (b, lo, hi) in versus.items()}}
@@ -62,7 +73,7 @@ class LeakageSuspect(Check[RunSubject]):
             summary = (f"suspicious: the holdout {metric.name} is {holdout:.4g}, the metric's "
                        "perfect value; check for leakage (a feature or a route that gives the "
                        "target away)")
-        elif beats_own and beats_all:
+        elif flagged:
             summary = (f"suspicious: the holdout {metric.name} {holdout:.4g} beats the system's "
                        f"own validation score ({run.reported_score:.4g}) beyond the gap's "
                        f"95 % CI and each of the {len(versus)} other systems on this split beyond "
@@ -71,4 +82,4 @@ class LeakageSuspect(Check[RunSubject]):
             summary = (f"nothing suspicious: the holdout {metric.name} is not perfect and does "
                        "not beat both its own validation score and every other system on this "
                        "split beyond the CI")
-        return [Finding(self.name, at_perfect or (beats_own and beats_all), summary, detail)]
+        return [Finding(self.name, flagged, summary, detail)]

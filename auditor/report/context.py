@@ -26,10 +26,10 @@ from auditor.report.views import (
     RunView,
     SeedRow,
 )
-from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
 from auditor.stats.chance import family_view
 from auditor.stats.chance import sentence as chance_sentence
 from auditor.stats.compare import Comparison, Observation, compare, mean_ci
+from auditor.stats.lead import Lead, lead
 from auditor.store.records import StoredDataset
 from reports import fmt_interval, plural
 
@@ -66,12 +66,9 @@ def _split_key(run: ReportRun) -> str:
 
 
 def paired_difference(results: Results, dataset: str, metric: str, a: str, b: str
-                      ) -> tuple[float, float, float, int] | None:
-    """Mean over shared splits of score(a) − score(b) on the same holdout rows, with a paired
-    two-level bootstrap CI (splits resampled, then holdout rows within each), and the number of
-    shared splits; positive means `a` is better. None when the two share no successful split."""
-    m = get_metric(metric)
-    sign = 1.0 if m.greater_is_better else -1.0
+                      ) -> Lead | None:
+    """The lead of `a` over `b` on the splits both finished (`auditor.stats.lead`); None when
+    the two share no successful split."""
     task = next(d.task_type for d in results.datasets if d.name == dataset)
     labels = {(s.seed, s.fingerprint): s.holdout_y for s in results.splits
               if s.dataset == dataset}
@@ -79,21 +76,10 @@ def paired_difference(results: Results, dataset: str, metric: str, a: str, b: st
     for r in results.runs:
         if r.dataset == dataset and r.status == "ok" and r.system in (a, b):
             by_split.setdefault((r.seed, r.split_fingerprint), {})[r.system] = r
-    points, boots = [], []
-    for (seed, fp), pair in sorted(by_split.items()):
-        if len(pair) != 2:
-            continue
-        y = labels[seed, fp]
-        pa, pb = (np.load(pair[s].root / str(pair[s].predictions_path)) for s in (a, b))
-        points.append(sign * (m(y, pa) - m(y, pb)))
-        idx = bootstrap_indices(y, task != "regression", seed)
-        boots.append(sign * (m.batch(y, pa, idx) - m.batch(y, pb, idx)))
-    if not points:
-        return None
-    draws = np.vstack(boots)  # (splits, resamples)
-    pick = np.random.default_rng(0).integers(0, len(points), size=draws.shape)
-    lo, hi = percentile_interval(np.nanmean(np.take_along_axis(draws, pick, axis=0), axis=0))
-    return float(np.mean(points)), lo, hi, len(points)
+    pairs = [(labels[seed, fp], *(np.load(pair[s].root / str(pair[s].predictions_path))
+                                  for s in (a, b)), seed)
+             for (seed, fp), pair in sorted(by_split.items()) if len(pair) == 2]
+    return lead(get_metric(metric), pairs, task != "regression") if pairs else None
 
 
 def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Comparison | None
@@ -123,16 +109,18 @@ def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Compari
     diff = paired_difference(results, d.name, metric, best.system, runner_up)
     if diff is None:
         return text + f"; it shares no successful {unit} with {runner_up}, so no paired comparison."
-    point, lo, hi, shared = diff
-    if lo == hi == 0:
-        return text + f", tied with {runner_up} on every bootstrap resample of the holdout."
-    clear = "a clear lead" if lo > 0 else "not a clear lead: the interval includes 0"
-    over = (f"paired bootstrap over the {shared} {unit}s both finished and their holdout rows"
-            if shared > 1 else f"paired bootstrap over holdout rows; one shared {unit}, so "
-            f"{unit}-to-{unit} variance is not in it")
-    shown, ci = fmt_interval(point, lo, hi)
-    return (text + f", ahead of {runner_up} by {shown} (95 % CI "
-            f"{(ci or '').strip('[]').replace(', ', ' to ')}, {over}) — {clear}.")
+    if diff.lo == diff.hi == 0:
+        return text + f", tied with {runner_up} on every shared {unit}."
+    shown, ci = fmt_interval(diff.point, diff.lo, diff.hi)
+    ci = (ci or "").strip("[]").replace(", ", " to ")
+    if diff.splits == 1:
+        return (text + f", ahead of {runner_up} by {shown} on the one {unit} both finished (95 % "
+                f"CI {ci}, paired bootstrap over its holdout rows); with one shared {unit}, "
+                f"nothing can be concluded about other {unit}s.")
+    clear = "a clear lead" if diff.clear else "not a clear lead: the interval includes 0"
+    return (text + f", ahead of {runner_up} by {shown} (95 % CI {ci}, t-interval across the "
+            f"{diff.splits} {unit}s both finished, which carries {unit}-to-{unit} and holdout "
+            f"variance) — {clear}.")
 
 
 def _openml_view(d: StoredDataset) -> dict[str, int | None] | None:
@@ -270,10 +258,15 @@ def _compliance(runs: list[ReportRun], order: list[str]) -> list[ComplianceRow]:
         memory = [r.peak_rss_mb / r.budget["memory_mb"] for r in mine
                   if r.peak_rss_mb is not None]
         failures = Counter(r.failure_class or "unknown" for r in mine if r.status != "ok")
+        shares = [r.cpu_s / (r.wall_s * r.budget["cores"]) for r in mine
+                  if r.cpu_s is not None and r.wall_s > 0]
+        waits = [w for r in mine if (w := headline.cpu_wait(r)) is not None]
         rows.append(ComplianceRow(
             system, len(mine), sum(r.status == "ok" for r in mine), max(ratios),
             float(np.median(ratios)), sum(bool(r.overrun) for r in mine),
-            max(memory) if memory else None, dict(sorted(failures.items()))))
+            max(memory) if memory else None, dict(sorted(failures.items())),
+            float(np.median(shares)) if shares else None, max(waits) if waits else None,
+            sum(w > headline.STARVED for w in waits)))
     return rows
 
 

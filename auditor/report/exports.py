@@ -61,7 +61,8 @@ def export_tables(ctx: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         "anytime": table(["dataset", "system", "seed", "repeat", "fold", "wall_s", "cpu_s",
                           "evaluations", "incumbent_score"], trajectories),
         "compliance": table(["system", "runs", "ok", "max_wall_ratio", "median_wall_ratio",
-                             "overruns", "max_memory_ratio", "failures"],
+                             "overruns", "max_memory_ratio", "median_cpu_share",
+                             "max_cpu_wait", "starved", "failures"],
                             [{**r, "failures": "; ".join(f"{k} {v}" for k, v in
                                                          r["failures"].items())}
                              for r in ctx["compliance"]]),

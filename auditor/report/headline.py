@@ -18,6 +18,8 @@ from reports import fmt_p, plural
 # as the optimism check.
 SERIOUS = ("leakage screen", "optimism", "budget adequacy", "overtuning", "seed stability",
            "shared holdout rows", "duplicate rows across the split")
+# a run whose threads waited for a CPU more than this share of their ready time was starved
+STARVED = 0.5
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,26 @@ def audit_flags(audits: Sequence[AuditRow], runs: Sequence[ReportRun]) -> list[s
     return ["Audit flags (see Audit checks): " + "; ".join(parts) + "."]
 
 
+def cpu_wait(run: ReportRun) -> float | None:
+    """The share of the time its threads were ready to run that a run waited for a CPU."""
+    if run.cpu_wait_s is None or run.cpu_s is None or run.cpu_wait_s + run.cpu_s <= 0:
+        return None
+    return run.cpu_wait_s / (run.cpu_wait_s + run.cpu_s)
+
+
+def starved(runs: Sequence[ReportRun]) -> list[str]:
+    """A sentence on runs that waited for a CPU more than `STARVED` of their ready time."""
+    measured = [r for r in runs if cpu_wait(r) is not None]
+    hungry = [r for r in measured if (cpu_wait(r) or 0) > STARVED]
+    if not hungry:
+        return []
+    systems = ", ".join(sorted({r.system for r in hungry}))
+    return [f"{plural(len(hungry), 'run')} of {len(measured)} ({systems}) waited for a CPU more "
+            f"than {100 * STARVED:.0f} % of the time their threads were ready to run: the "
+            "machine was busy, so they got less compute than their budget says and are not "
+            "comparable with the others; rerun them on a quieter machine (Budget compliance)."]
+
+
 def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
               runs: Sequence[ReportRun], audits: Sequence[AuditRow],
               baseline: str | None) -> tuple[list[str], list[str]]:
@@ -144,5 +166,6 @@ def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
     if c is not None:
         lines += [line for line in (sentences.small_sample(c),) if line]
     lines += identical(runs)
+    lines += starved(runs)
     lines += audit_flags(audits, runs)
     return lines, sentences.details(c, baseline) if c is not None else []

@@ -114,6 +114,9 @@ class ComplianceRow:
     overruns: int
     max_memory_ratio: float | None
     failures: dict[str, int]
+    median_cpu_share: float | None  # CPU seconds over wall × cores
+    max_cpu_wait: float | None  # share of its ready time a run waited for a CPU
+    starved: int  # runs that waited more than `headline.STARVED` of it
 
 
 @dataclass(frozen=True)

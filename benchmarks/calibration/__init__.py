@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchmarks.calibration.comparisons import clear_lead, leakage_suspicion, stability
 from benchmarks.calibration.experiments import (
     Rate,
     budget_adequacy,
@@ -44,6 +45,9 @@ def run(plan: Replicates, seed: int = 0) -> list[Rate]:
             + overtuning(plan.sizes, plan.reps, seed, plan.worse)
             + shared_rows(plan.sizes, plan.adequacy_reps, seed)
             + leakage(plan.sizes, plan.adequacy_reps, seed)
+            + leakage_suspicion(plan.sizes, plan.adequacy_reps, seed)
+            + clear_lead(plan.sizes, plan.adequacy_reps, seed)
+            + stability(plan.adequacy_reps, seed)
             + budget_adequacy(plan.adequacy_reps, seed)
             + doubling_gain_coverage(plan.adequacy_reps, seed)
             + gate_rates(plan.gate_reps, seed))
@@ -59,8 +63,8 @@ def mc_bound(r: Rate, ses: float = 3.0) -> float:
 def table(rates: list[Rate], plan: Replicates) -> str:
     """A Markdown table of the rates with their Wilson intervals."""
     lines = [f"Holdout {plan.sizes.holdout} rows, search {plan.sizes.search} rows; "
-             f"{plan.reps} replicates per case ({plan.adequacy_reps} for adequacy, shared rows "
-             f"and leakage; {plan.gate_reps} gate pairings).", "",
+             f"{plan.reps} replicates per case ({plan.adequacy_reps} for adequacy, shared rows, "
+             f"leakage and comparisons; {plan.gate_reps} gate pairings).", "",
              "| verdict | case | measured | rate (95 % CI) | nominal | effect |",
              "|---|---|---|---|---|---|"]
     for r in rates:

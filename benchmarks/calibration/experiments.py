@@ -60,7 +60,7 @@ def _outcomes(simulate: Simulate, sizes: Sizes, reps: int, seed: int, tag: int
         yield rep, simulate(np.random.default_rng([seed, tag, rep]), sizes)
 
 
-def _audit(o: Simulated, rep: int, reported: float | None = None, fixed: bool = False):
+def audit_simulated(o: Simulated, rep: int, reported: float | None = None, fixed: bool = False):
     metric = worlds.LOG_LOSS if o.predictions.ndim == 2 else worlds.RMSE
     return audit_run(metric, o.holdout_y, o.predictions,
                      o.reported if reported is None else reported, o.predictions.ndim == 2,
@@ -75,14 +75,14 @@ def optimism_and_claims(sizes: Sizes, reps: int, seed: int) -> list[Rate]:
     for tag, (case, simulate) in enumerate(HONEST.items()):
         flags = fixed_flags = claims = silent = 0
         for rep, o in _outcomes(simulate, sizes, reps, seed, tag):
-            a = _audit(o, rep)
+            a = audit_simulated(o, rep)
             flags += a.verdict in FLAGS
             silent += a.verdict == ZERO_WIDTH
             claim = claim_verdict(o.reported, a.holdout, a.holdout_lo, a.holdout_hi, False,
                                   a.reported_sd or 0.0)
             claims += claim not in ("confirmed", ZERO_WIDTH)
             if tag == 0:
-                fixed_flags += _audit(o, rep, fixed=True).verdict in FLAGS
+                fixed_flags += audit_simulated(o, rep, fixed=True).verdict in FLAGS
         rates += [Rate("optimism", case, "false alarm", flags, reps, 0.05),
                   Rate("vendor claim", case, "false alarm", claims, reps, 0.05)]
         if silent:
@@ -92,17 +92,17 @@ def optimism_and_claims(sizes: Sizes, reps: int, seed: int) -> list[Rate]:
                               "false alarm", fixed_flags, reps, 0.05))
     flags, gaps = 0, []
     for rep, o in _outcomes(worlds.selected, sizes, reps, seed, 10):
-        flags += _audit(o, rep).verdict == "optimistic"
+        flags += audit_simulated(o, rep).verdict == "optimistic"
         gaps.append(o.population - o.reported)
     rates.append(Rate("optimism", "best of 20 equal predictors by CV", "power", flags, reps, None,
                       f"true optimism {np.mean(gaps):.3g} RMSE"))
     for m in (1, 2):
         flags = claims = 0
         for rep, o in _outcomes(worlds.honest_cv, sizes, reps, seed, 20 + m):
-            honest = _audit(o, rep)
+            honest = audit_simulated(o, rep)
             half = (honest.holdout_hi - honest.holdout_lo) / 2
             inflated = o.reported - m * half
-            flags += _audit(o, rep, reported=inflated).verdict == "optimistic"
+            flags += audit_simulated(o, rep, reported=inflated).verdict == "optimistic"
             claims += claim_verdict(inflated, honest.holdout, honest.holdout_lo,
                                     honest.holdout_hi, False, honest.reported_sd or 0.0
                                     ) != "confirmed"

@@ -1,0 +1,71 @@
+"""A run starved of CPU by other work on its CPU is measured (the kernel's schedstat) and the
+report says that its score is not comparable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import runs
+
+# competing work pinned to one CPU
+HOG = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True: pass"
+
+
+def test_a_starved_run_is_measured_and_said(tmp_path: Path, suite_factory) -> None:
+    cpu = min(os.sched_getaffinity(0))
+    suite = suite_factory(budget={"wall_seconds": 20, "cores": 1, "memory_mb": 2048},
+                          systems=["random"],
+                          datasets=[{"name": "breast-cancer", "source": "sklearn:breast_cancer"}])
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG, str(cpu)]) for _ in range(3)]
+    try:
+        # the harness, and so its one job, on the hogs' CPU: the job gets about a quarter of it
+        # (less on a busy machine). Without the sandbox's cgroup the job and the hogs share one
+        # scheduling group; the measurement is the same at every sandbox level.
+        done = subprocess.run(
+            [sys.executable, "-m", "auditor", "run", str(suite), "--out", str(tmp_path / "out"),
+             "--sandbox", "off"], preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+            capture_output=True, text=True, timeout=1800)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert done.returncode == 0, done.stderr
+    (run,) = runs(tmp_path / "out")
+    assert run.cpu_wait_s is not None and run.cpu_s is not None
+    assert run.cpu_wait_s / (run.cpu_wait_s + run.cpu_s) > 0.5, (run.cpu_wait_s, run.cpu_s)
+    text = " ".join((tmp_path / "out" / "report.html").read_text().split())
+    assert "1 run of 1 (random) waited for a CPU more than 50 %" in text
+    assert "1 starved" in text
+
+
+# another harness whose job holds one CPU (the last: the next job's first choice is the first)
+HOLDER = ("import os, sys, time; from auditor.execution.confinement import node_cpus\n"
+          "os.sched_setaffinity(0, {int(sys.argv[1])})\n"
+          "with node_cpus(1) as cpus:\n    print(cpus[0], flush=True); time.sleep(600)")
+
+
+def test_runs_on_one_machine_take_different_cpus() -> None:
+    """Another harness's job holds a CPU: the next job takes a free one, and when every CPU is
+    held it still gets one (wrapping around) rather than waiting."""
+    from auditor.execution.confinement import node_cpus
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs")
+    other = subprocess.Popen([sys.executable, "-c", HOLDER, str(cpus[-1])],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        held = int(other.stdout.readline())
+        assert held == cpus[-1]
+        with node_cpus(1) as mine:
+            assert mine[0] != held
+        with node_cpus(len(cpus)) as everything:
+            assert sorted(everything) == cpus  # the held one shared, no CPU twice
+    finally:
+        other.kill()
+        other.wait()
