@@ -1,13 +1,15 @@
 """H2O AutoML in its own environment (requirement file in this folder), on a private local H2O
 cluster.
 
-Budget mapping: the JVM gets `nthreads` = cores and a hard heap cap (`-Xmx`) of the memory budget
-less the harness's job process, this worker and the JVM's own overhead, since the harness counts the
-whole process tree; `max_runtime_secs` = time left after the JVM has started, minus a reserve for
-H2O's overshoot, prediction and shutdown; `max_models` = max_trials. A stop request cancels the
-AutoML job, which keeps the models built so far. Reported score: the leader's leaderboard metric,
-from H2O's 5-fold CV on the search rows. Trial times come from H2O's event log: models are built
-one at a time, so each trial runs from the previous model's completion to its own.
+Budget mapping: the JVM gets `nthreads` = cores and a hard heap cap (`-Xmx`) of 2/3 of the memory
+budget, as AMLB gives it (the other third is for XGBoost's native memory outside the heap), and at
+most the budget less the harness's job process, this worker and the JVM's own overhead, since the
+harness counts the whole process tree; `max_runtime_secs` = time left after the JVM has started,
+minus a reserve for H2O's overshoot, prediction and shutdown; `max_models` = max_trials. A stop
+request cancels the AutoML job, which keeps the models built so far. Reported score: the leader's
+leaderboard metric, from H2O's 5-fold CV on the search rows. Trial times come from H2O's event
+log: models are built one at a time, so each trial runs from the previous model's completion to
+its own.
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
     from h2o.exceptions import H2OJobCancelled, H2OStartupError
 
     budget = ctx.budget
-    heap_mb = max(MIN_HEAP_MB, budget.memory_mb - HARNESS_MB - CLIENT_MB - JVM_OVERHEAD_MB)
+    heap_mb = max(MIN_HEAP_MB, min(budget.memory_mb * 2 // 3,
+                                   budget.memory_mb - HARNESS_MB - CLIENT_MB - JVM_OVERHEAD_MB))
     ice = folder / "h2o"
     ice.mkdir()
     try:
