@@ -336,3 +336,17 @@ def test_each_verdict_quotes_its_measured_rates(context: dict) -> None:
     for verdict in ("overtuning", "optimism", "clear lead"):
         rate = next(r for r in measured[verdict] if r["kind"] == "false alarm")
         assert f"false alarm {100 * rate['rate']:.1f} %" in text, verdict
+
+
+def test_starved_runs_are_those_the_budget_bound() -> None:
+    def run(system: str, wait: float | None, cpu: float, wall: float) -> SimpleNamespace:
+        return SimpleNamespace(system=system, cpu_wait_s=wait, cpu_s=cpu, wall_s=wall,
+                               budget={"wall_seconds": 60.0})
+
+    runs = [run("a", 45.0, 15.0, 61.0),  # waited 75 % through its whole budget: starved
+            run("b", 3.0, 1.0, 4.0),  # waited 75 %, but ended early: it found what it finds
+            run("c", 10.0, 50.0, 60.0),  # waited 17 %
+            run("d", None, 5.0, 60.0)]  # recorded before the wait was measured
+    assert [headline.is_starved(r) for r in runs] == [True, False, False, False]
+    (line,) = headline.starved(runs)
+    assert line.startswith("1 run of 3 (a) waited for a CPU more than 50 %")

@@ -266,7 +266,7 @@ def _compliance(runs: list[ReportRun], order: list[str]) -> list[ComplianceRow]:
             float(np.median(ratios)), sum(bool(r.overrun) for r in mine),
             max(memory) if memory else None, dict(sorted(failures.items())),
             float(np.median(shares)) if shares else None, max(waits) if waits else None,
-            sum(w > headline.STARVED for w in waits)))
+            sum(headline.is_starved(r) for r in mine)))
     return rows
 
 

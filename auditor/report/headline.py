@@ -139,17 +139,26 @@ def cpu_wait(run: ReportRun) -> float | None:
     return run.cpu_wait_s / (run.cpu_wait_s + run.cpu_s)
 
 
+def is_starved(run: ReportRun) -> bool:
+    """Waited for a CPU more than `STARVED` of its ready time, and ran for at least half its wall
+    budget: the budget bound it, so the compute it lost changed what it found (a run that ended
+    early finds the same on a quiet machine)."""
+    wait = cpu_wait(run)
+    return wait is not None and wait > STARVED and run.wall_s >= 0.5 * run.budget["wall_seconds"]
+
+
 def starved(runs: Sequence[ReportRun]) -> list[str]:
-    """A sentence on runs that waited for a CPU more than `STARVED` of their ready time."""
+    """A sentence on the starved runs (`is_starved`)."""
     measured = [r for r in runs if cpu_wait(r) is not None]
-    hungry = [r for r in measured if (cpu_wait(r) or 0) > STARVED]
+    hungry = [r for r in measured if is_starved(r)]
     if not hungry:
         return []
     systems = ", ".join(sorted({r.system for r in hungry}))
     return [f"{plural(len(hungry), 'run')} of {len(measured)} ({systems}) waited for a CPU more "
-            f"than {100 * STARVED:.0f} % of the time their threads were ready to run: the "
-            "machine was busy, so they got less compute than their budget says and are not "
-            "comparable with the others; rerun them on a quieter machine (Budget compliance)."]
+            f"than {100 * STARVED:.0f} % of the time their threads were ready to run, through at "
+            "least half their wall budget: the machine was busy, so they got less compute than "
+            "their budget says and are not comparable with the others; rerun them on a quieter "
+            "machine (Budget compliance)."]
 
 
 def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
