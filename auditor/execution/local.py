@@ -46,7 +46,7 @@ PRELOAD = [
     "lightgbm", "optuna", "sklearn.model_selection", "pandas", "pyarrow.parquet", "threadpoolctl",
 ]
 POLL_S = 0.05
-DISK_EVERY = 10  # polls between looks at the job folder's disk use
+SLOW_EVERY = 10  # polls between the costlier looks: the job folder's disk use, the CPU wait
 # The adapter is told to finish this much before the wall budget, to leave time for hand-back.
 HANDBACK_S = 0.25
 
@@ -225,7 +225,8 @@ class JobProcess:
 
     def _sample(self) -> float:
         """Current memory in MB, with CPU seconds, CPU wait and peak memory updated."""
-        self.usage.sample_wait(self.ps)
+        if self.usage.samples % SLOW_EVERY == 0:
+            self.usage.sample_wait(self.ps)
         if self.cell is None:
             return self.usage.sample(self.ps) if self.ps else 0.0
         u = self.usage
@@ -240,7 +241,7 @@ class JobProcess:
         if rss > budget.memory_mb or (self.cell and self.cell.oom_killed()):
             self.killed_for = self.killed_for or FailureClass.OOM
             self.kill()
-        elif (self.usage.samples % DISK_EVERY == 0
+        elif (self.usage.samples % SLOW_EVERY == 0
               and sandbox.disk_bytes(self.folder) > budget.disk_mb * 2**20):
             self.killed_for = self.killed_for or FailureClass.DISK
             self.kill()
@@ -368,8 +369,7 @@ class Runner(Executor):
         """Run jobs until `next_job` has none and none is running; a failure of `on_done`
         kills the running jobs."""
         running: dict[int, tuple[Job, JobProcess]] = {}
-        # each job's CPUs, locked against this run's other jobs and other runs on the machine
-        cpus: dict[int, contextlib.ExitStack] = {}
+        cpus: dict[int, contextlib.ExitStack] = {}  # each job's CPU locks (node_cpus)
         free = list(range(self.workers))
         try:
             while True:
