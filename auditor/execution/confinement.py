@@ -36,22 +36,22 @@ def thread_env(cores: int) -> dict[str, str]:
     return {var: str(cores) for var in THREAD_VARS}
 
 
-CPU_LOCKS = Path(tempfile.gettempdir()) / "auditor-cpus"
-
-
 @contextlib.contextmanager
 def node_cpus(cores: int) -> Iterator[list[int]]:
     """CPUs for one job, held by file locks while it runs, so that the jobs of one run, of other
     runs and of Ray workers on this machine take different CPUs (a lock goes with its process,
     so a killed harness or worker frees its CPUs); wraps around when every CPU is taken."""
-    CPU_LOCKS.mkdir(exist_ok=True)
+    # looked up here, not at import: the fork server imports this module, and a temp folder
+    # looked up there would be cached as every job's (Entry.enter resets it too)
+    locks = Path(tempfile.gettempdir()) / "auditor-cpus"
+    locks.mkdir(exist_ok=True)
     cpus = sorted(os.sched_getaffinity(0))
     held: list[tuple[int, int]] = []
     try:
         for cpu in cpus:
             if len(held) == cores:
                 break
-            fd = os.open(CPU_LOCKS / f"cpu{cpu}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+            fd = os.open(locks / f"cpu{cpu}.lock", os.O_CREAT | os.O_RDWR, 0o666)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

@@ -303,6 +303,7 @@ class Entry:
             os.setresuid(self.uid, self.uid, self.uid)  # drops every capability
         libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         os.environ.update(HOME=str(folder), TMPDIR=str(folder / "tmp"))
+        tempfile.tempdir = None  # the fork server's cached choice would be the sandbox's /tmp
 
 
 def _rebind(libc: Any, fd: int, path: Path) -> None:
