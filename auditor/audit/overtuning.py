@@ -22,20 +22,8 @@ from adapters.searchers.families import FAMILIES
 from adapters.spaces import FAMILY_OF, SPACES, default_config
 from auditor.audit.checks import Finding
 from auditor.data.split import SealedSplit
-from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
+from auditor.stats.bootstrap import paired_gain
 from auditor.stats.gap import ZERO_WIDTH, zero_width
-
-
-def paired_gain(metric: Metric, y: np.ndarray, a: np.ndarray, b: np.ndarray, stratified: bool,
-                seed: int) -> tuple[float, float, float]:
-    """score(a) − score(b) in the better direction (positive: a is better), with a paired
-    bootstrap CI over the same resampled rows."""
-    sign = 1.0 if metric.greater_is_better else -1.0
-    idx = bootstrap_indices(y, stratified, seed)
-    boots = sign * (metric.batch(y, a, idx) - metric.batch(y, b, idx))
-    lo, hi = percentile_interval(boots)
-    point = sign * (metric(y, a) - metric(y, b))
-    return float(point) + 0.0, lo + 0.0, hi + 0.0  # no "-0" in the report
 
 
 def refit_predict(split: SealedSplit, space: str, config: dict[str, Any], seed: int,

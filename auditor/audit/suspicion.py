@@ -18,7 +18,7 @@ import numpy as np
 from adapters.metrics import Metric, get_metric
 from auditor.audit.catalog import Check, RunSubject, holdout_of, predictions_file, register
 from auditor.audit.checks import Finding
-from auditor.audit.overtuning import paired_gain
+from auditor.stats.bootstrap import paired_gain
 from auditor.store.records import StoredRun
 
 PERFECT_TOL = 1e-12

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adapters.metrics import Metric
-from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
+from auditor.stats.bootstrap import paired_gain
 from auditor.stats.compare import mean_ci
 
 # one shared split: (holdout labels, predictions of a, predictions of b, the split's seed)
@@ -48,6 +48,4 @@ def lead(metric: Metric, pairs: Sequence[SplitPair], stratified: bool) -> Lead:
         assert i.lo is not None and i.hi is not None
         return Lead(i.mean + 0.0, i.lo + 0.0, i.hi + 0.0, len(points))
     (y, a, b, seed), = pairs
-    idx = bootstrap_indices(y, stratified, seed)
-    lo, hi = percentile_interval(sign * (metric.batch(y, a, idx) - metric.batch(y, b, idx)))
-    return Lead(points[0] + 0.0, lo + 0.0, hi + 0.0, 1)
+    return Lead(*paired_gain(metric, y, a, b, stratified, seed), 1)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.audit.checks import seed_stability
-from auditor.audit.overtuning import paired_gain
 from auditor.audit.suspicion import suspected
-from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
+from auditor.stats.bootstrap import bootstrap_indices, paired_gain, percentile_interval
 from auditor.stats.lead import lead
 from benchmarks.calibration import worlds
 from benchmarks.calibration.experiments import Rate, audit_simulated

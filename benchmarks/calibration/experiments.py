@@ -12,9 +12,9 @@ from scipy import integrate, stats
 
 from auditor.audit import adequacy
 from auditor.audit.checks import leakage_screen, shared_rows_effect
-from auditor.audit.overtuning import paired_gain
 from auditor.audit.score import audit_run, score_with_ci
 from auditor.claims.verify import verdict as claim_verdict
+from auditor.stats.bootstrap import paired_gain
 from auditor.stats.gap import ZERO_WIDTH
 from benchmarks.calibration import worlds
 from benchmarks.calibration.worlds import Simulated, Sizes
