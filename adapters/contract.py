@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -29,6 +29,9 @@ TASK_TYPES: tuple[TaskType, ...] = ("binary", "multiclass", "regression")
 # How far a row of class probabilities may sum from 1
 PROBABILITY_TOLERANCE = 1e-4
 DISK_MB = 2048  # default disk budget of a job folder
+# a system's start-up (its imports, its data, a server it needs) is not charged to its budget up
+# to this many seconds; the harness waits this long for it before the budget's clock runs anyway
+STARTUP_CAP_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -211,12 +214,32 @@ class SetupFailure(SystemFailure):
 class RunContext:
     """Deadline and stop signal for a run. Adapters poll `should_stop()` between units of work."""
 
-    def __init__(self, deadline: float, seed: int, budget: Budget) -> None:
+    def __init__(self, deadline: float, seed: int, budget: Budget,
+                 job_started: float | None = None,
+                 on_begin: Callable[[float], None] | None = None) -> None:
         self.deadline = deadline  # time.monotonic() value
         self.seed = seed
         self.budget = budget
         self.started = time.monotonic()
+        # when the job started (time.monotonic()); None once `begin` has moved the deadline
+        self.job_started: float | None = self.started if job_started is None else job_started
+        self.on_begin = on_begin
         self.stop_requested = False
+
+    def begin(self) -> float:
+        """The system's first line of work, after its imports, its data and any server it needs:
+        its budget starts now. The deadline moves on by the start-up since the job started (at
+        most `STARTUP_CAP_S`), `elapsed()` counts from now, and the harness is told. Returns the
+        start-up in seconds; a second call moves nothing."""
+        if self.job_started is None:
+            return 0.0
+        now = time.monotonic()
+        startup = min(max(0.0, now - self.job_started), STARTUP_CAP_S)
+        self.deadline += startup
+        self.started, self.job_started = now, None
+        if self.on_begin is not None:
+            self.on_begin(startup)
+        return startup
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -267,6 +290,9 @@ class Adapter:
     metric_map: ClassVar[Mapping[str, Any] | None] = None
     # random trials a model-based searcher draws before its model proposes (its own setting)
     n_startup_trials: int | None = None
+    # the adapter calls `RunContext.begin` itself, once its system has started (a system in its
+    # own environment); otherwise the harness calls it just before `run`
+    begins_itself: ClassVar[bool] = False
 
     def version(self) -> str:
         raise NotImplementedError

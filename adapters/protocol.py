@@ -29,6 +29,9 @@ HOLDOUT_X = "holdout_X.parquet"
 RESULT = "result.json"
 PREDICTIONS = "predictions.npy"
 ERROR = "error.json"
+# written when the system's budget starts (`RunContext.begin`): the seconds of its start-up, in
+# the job folder (read by the harness) and in a system worker's folder (read by its adapter)
+STARTUP = "startup.txt"
 # bytes a predictions file may hold beyond its header and the array its shape needs
 NPY_SLACK = 1 << 16
 

@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="jobs run in parallel (default: cores // budget cores)")
     run.add_argument("--no-install", action="store_true",
                      help="do not build missing system environments (their jobs fail as setup)")
+    run.add_argument("--force", action="store_true",
+                     help="run systems even when the wall budget is below their minimum")
     run.add_argument("--executor", choices=tuple(EXECUTORS), default="local",
                      help="local: a process pool on this machine (default); ray: Ray tasks on an "
                      "existing cluster")
@@ -154,8 +156,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if line := warning(probe(args.sandbox)):  # strict refuses here, before any output
         print(line, file=sys.stderr)
     workers = executor.default_workers(args.workers, suite.budget.cores)
+    if args.executor == "local" and workers:
+        from auditor.execution.confinement import load_warning
+
+        if line := load_warning(workers, suite.budget.cores):
+            print(line, file=sys.stderr)
     out = args.out or Path("results") / suite.name
-    p = plan(suite, settings)
+    p = plan(suite, settings, args.force)
     if not args.no_install:
         from auditor.execution.installs import ensure_installed
 

@@ -53,6 +53,33 @@ class Sleeper(_Base):
         return self.result(data, self.prior(data))
 
 
+class SlowStarter(_Base):
+    """Takes `startup_s` seconds to start (as a fresh interpreter's imports would), then starts
+    its budget, says how much of it was left, and searches through half of it."""
+
+    begins_itself = True
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        time.sleep(float(self.options["startup_s"]))
+        ctx.begin()
+        left = ctx.remaining()
+        while ctx.remaining() > ctx.budget.wall_seconds / 2 and not ctx.stop_requested:
+            time.sleep(0.05)
+        return RunResult(self.prior(data), 0.5, f"budget left when it began: {left:.3f} s", 1)
+
+
+class StartupLiar(_Base):
+    """Tells the harness it spent a day starting, to be given a day more, and sleeps."""
+
+    begins_itself = True
+
+    def run(self, data: SearchData, ctx: RunContext) -> RunResult:
+        assert ctx.on_begin is not None
+        ctx.on_begin(86400.0)
+        time.sleep(3600)
+        return self.result(data, self.prior(data))
+
+
 class Hog(_Base):
     """Allocates memory in 100 MB steps, touching every page, until stopped."""
 

@@ -152,3 +152,18 @@ def test_class_missing_from_training_rows_keeps_all_columns() -> None:
     assert p.shape == (len(data.X_holdout), 4) and (p[:, 3] == 0).all()
     # columns follow the model's class codes, in whatever order the model keeps them
     assert place_probabilities([[0.2, 0.8]], np.array([2, 0]), 3).tolist() == [[0.8, 0.0, 0.2]]
+
+
+EXTERNAL = [p for p in SYSTEMS if issubclass(
+    registry.adapter_class(p if isinstance(p, str) else str(p.values[0])), ExternalSystem)]
+
+
+@pytest.mark.parametrize("system", EXTERNAL)
+def test_a_system_in_its_own_environment_starts_its_budget_once_warm(system: str) -> None:
+    """Its budget starts once its interpreter, imports and data are ready (the worker's
+    `RunContext.begin`), and its trials are on that budget's clock."""
+    run = outcome(system, "breast_cancer")
+    assert run.ctx.job_started is None and run.started < run.ctx.started  # the worker began
+    trials = run.result.trials
+    assert trials and all(0 <= t.start <= t.end <= run.finished - run.ctx.started
+                          for t in trials)

@@ -52,6 +52,8 @@ CASES = {
                         "budget.memory_mb"),
     "bad seeds": (lambda t: {"seeds": "zero"}, "seeds"),
     "bad metric": (lambda t: {"metric": {"binary": "rmse"}}, "metric.binary"),
+    "budget below a system's minimum": (lambda t: {"systems": ["auto-sklearn"],
+                                                  "budget": {"wall_seconds": 20}}, "--force"),
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.execution.confinement import load_warning
 from tests.conftest import runs
 
 # competing work pinned to one CPU
@@ -70,3 +71,13 @@ def test_runs_on_one_machine_take_different_cpus() -> None:
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_run_is_warned_when_the_load_leaves_too_few_free_cpus() -> None:
+    assert load_warning(workers=2, cores=1, load=0.3, cpus=2) is None
+    assert load_warning(workers=1, cores=2, load=0.0, cpus=2) is None
+    line = load_warning(workers=2, cores=1, load=7.6, cpus=2)
+    assert line is not None and line.startswith("warning: load average 7.6 on 2 CPUs")
+    assert "about 0.0 free for the 2 this run asks (2 jobs × 1 core)" in line
+    assert "0.5 free" in (load_warning(workers=1, cores=2, load=1.5, cpus=2) or "")
+    assert load_warning(workers=1, cores=2, load=0.5, cpus=2) is None

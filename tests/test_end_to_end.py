@@ -64,6 +64,8 @@ def test_store_holds_audited_runs(small_run: Path) -> None:
         uncertainty = r.extra_metrics["reported_uncertainty"]
         assert "Nadeau–Bengio" in uncertainty["method"] and len(uncertainty["fold_scores"]) >= 2
         assert r.wall_s > 0 and r.peak_rss_mb > 0 and r.cpu_s >= 0
+        # the budget started once the job was in its sandbox: its start-up is recorded apart
+        assert r.startup_s is not None and 0 <= r.startup_s < r.wall_s and not r.overrun
         assert r.dataset_fingerprint and r.split_fingerprint
     by = {(r.dataset, r.system): r for r in rows}
     # the searchers beat the constant baseline on the holdout, on every dataset

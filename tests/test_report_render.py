@@ -108,6 +108,7 @@ def context() -> dict:
         "seeds": [0, 1],
         "holdout_fraction": 0.25,
         "cv_folds": 5,
+        "startup_cap_s": 120.0,
         "versions": {"automl-auditor": "0.1.0", "scikit-learn": "1.5.2", "lightgbm": "4.5.0"},
         "isolation": {"levels": [("none", 1), ("sandbox", 7)], "not_isolated": 1, "runs": 8},
         "sources": [{"store": "out/results.sqlite", "runs": 8}],
@@ -118,7 +119,8 @@ def context() -> dict:
         "compliance": [{"system": EVIL, "runs": 1, "ok": 0, "max_wall_ratio": 1.2,
                         "median_wall_ratio": 1.2, "overruns": 1, "max_memory_ratio": 1.01,
                         "failures": {"OutOfMemory": 1}, "median_cpu_share": 0.42,
-                        "max_cpu_wait": 0.71, "starved": 1}],
+                        "max_cpu_wait": 0.71, "starved": 1, "median_startup_s": 3.5,
+                        "max_startup_s": 41.5, "validation": "internal holdout (33 %)"}],
         "audits": [{"dataset": EVIL, "system": EVIL, "seed": 0, "check": EVIL,
                     "flag": True, "verdict": EVIL, "detail": EVIL}],
         "summary": [
@@ -182,6 +184,7 @@ def test_report_content(context: dict) -> None:
     assert 'title="' + _sha("credit-g") + '"' in html
     assert "no limit" in html and "—" in html
     assert "1 of 8 runs were not isolated" in text
+    assert "3.5 / 41.5" in text and "not charged to the budget, up to 120 s" in text
     for section in ("Executive summary", "Comparison across datasets", "Budget", "Failures",
                     "Audit checks", "Provenance"):
         assert f"<h2>{section}</h2>" in html
@@ -339,14 +342,35 @@ def test_each_verdict_quotes_its_measured_rates(context: dict) -> None:
 
 
 def test_starved_runs_are_those_the_budget_bound() -> None:
-    def run(system: str, wait: float | None, cpu: float, wall: float) -> SimpleNamespace:
+    def run(system: str, wait: float | None, cpu: float, wall: float,
+            startup: float | None = 0.5) -> SimpleNamespace:
         return SimpleNamespace(system=system, cpu_wait_s=wait, cpu_s=cpu, wall_s=wall,
-                               budget={"wall_seconds": 60.0})
+                               startup_s=startup, budget={"wall_seconds": 60.0})
 
     runs = [run("a", 45.0, 15.0, 61.0),  # waited 75 % through its whole budget: starved
             run("b", 3.0, 1.0, 4.0),  # waited 75 %, but ended early: it found what it finds
             run("c", 10.0, 50.0, 60.0),  # waited 17 %
-            run("d", None, 5.0, 60.0)]  # recorded before the wait was measured
-    assert [headline.is_starved(r) for r in runs] == [True, False, False, False]
+            run("d", None, 5.0, 60.0),  # recorded before the wait was measured
+            # waited 75 %, but 40 s of its wall were start-up: 20 s in its budget ended early
+            run("e", 45.0, 15.0, 60.0, startup=40.0)]
+    assert [headline.is_starved(r) for r in runs] == [True, False, False, False, False]
     (line,) = headline.starved(runs)
-    assert line.startswith("1 run of 3 (a) waited for a CPU more than 50 %")
+    assert line.startswith("1 run of 4 (a) waited for a CPU more than 50 %")
+
+
+def test_what_each_system_validated_on_is_named_from_its_own_account() -> None:
+    said = {
+        "5-fold CV on search rows (best of 12 trials)": "5-fold CV",
+        "FLAML best loss on its 3-fold CV on search rows, best of 4 configs": "3-fold CV",
+        "auto-sklearn's internal holdout (33% of search rows)": "internal holdout (33 %)",
+        "AutoGluon leaderboard score_val on its internal holdout of the search rows":
+            "internal holdout",
+        "its own cross-validation": "k-fold CV",
+        "nothing": "—",
+        None: "—",
+    }
+    assert {text: headline.validated_on(text) for text in said} == said
+    runs = [SimpleNamespace(status=s, reported_on=r) for s, r in
+            [("ok", "5-fold CV on search rows"), ("ok", "its internal holdout"),
+             ("ok", "5-fold CV on search rows"), ("failed", None)]]
+    assert headline.validation(runs) == "5-fold CV, internal holdout"

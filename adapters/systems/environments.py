@@ -31,8 +31,8 @@ class EnvSpec:
     """How to build a system's environment.
 
     `steps` are requirement files relative to `adapters/systems/` (`NAME/requirements.txt`),
-    installed in order; a file whose name contains `no-build-isolation` is installed with that
-    pip flag. `check` is Python code that imports the system and prints its version.
+    installed in order; a file whose name contains `no-build-isolation` or `no-deps` is installed
+    with that pip flag. `check` is Python code that imports the system and prints its version.
     """
 
     name: str
@@ -168,7 +168,7 @@ def install(spec: EnvSpec, root: Path | None = None, python: str | None = None,
                "--disable-pip-version-check", "-q"]
         for step in spec.steps:
             say(f"{spec.name}: pip install -r {step}")
-            flags = ["--no-build-isolation"] if "no-build-isolation" in step else []
+            flags = [f"--{flag}" for flag in ("no-build-isolation", "no-deps") if flag in step]
             _run_step(pip + flags + ["-r", str(REQUIREMENTS / step)], log,
                       f"installing {Path(step).name}")
         say(f"{spec.name}: checking the import")

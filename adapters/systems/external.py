@@ -2,7 +2,8 @@
 
 The adapter (in the harness's job process) writes the job folder, starts the environment's
 interpreter on the worker, forwards the stop signal, and reads the answer back. The job process's
-thread caps, CPU affinity and memory accounting cover the worker, which is its child.
+thread caps, CPU affinity and memory accounting cover the worker, which is its child. The budget
+starts when the worker has warmed up (its `startup.txt`); the adapter then tells the harness.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ExternalSystem(Adapter):
 
     env: ClassVar[EnvSpec]
     module: ClassVar[str]
+    begins_itself = True
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -66,6 +68,7 @@ class ExternalSystem(Adapter):
             "module": self.module, "options": self.options, "seed": ctx.seed,
             "metric": data.metric, "task_type": data.task_type, "classes": data.classes,
             "budget": ctx.budget.as_dict(), "deadline": ctx.deadline,
+            "job_started": ctx.job_started,
         })
         lib = folder / "lib"  # only the `adapters` package joins the environment's path
         lib.mkdir()
@@ -81,6 +84,8 @@ class ExternalSystem(Adapter):
             try:
                 termed = False
                 while proc.poll() is None:
+                    if ctx.job_started is not None and (folder / protocol.STARTUP).exists():
+                        ctx.begin()
                     if ctx.stop_requested and not termed:
                         proc.send_signal(signal.SIGTERM)
                         termed = True
@@ -116,3 +121,13 @@ def _tail(log: Path, lines: int = 100) -> str:
     with open(log, "rb") as f:
         f.seek(max(0, f.seek(0, os.SEEK_END) - (1 << 16)))
         return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
+
+
+class CrossValidating(ExternalSystem):
+    """A system that validates by k-fold CV with the suite's `cv_folds` (its `cv_folds` option),
+    so that every CV system of a suite validates alike."""
+
+    def __init__(self, cv_folds: int = 5, **options: Any) -> None:
+        if not (isinstance(cv_folds, int) and cv_folds >= 2):
+            raise ValueError(f"cv_folds must be an integer of at least 2, not {cv_folds!r}")
+        super().__init__(cv_folds=cv_folds, **options)

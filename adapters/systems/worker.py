@@ -1,8 +1,11 @@
 """Runs one job inside a system's own environment: `python -m adapters.systems.worker JOB_FOLDER`.
 
-Reads `job.json` and the inputs, calls `work(data, ctx, options, folder)` of the system module the
-job names, and writes the result or the error back. Needs only the standard library, numpy and
-pandas, and runs on Python 3.9.
+Reads `job.json`, imports the system module the job names and calls its `warm(options, budget,
+folder)` (the system's heavy imports, a server it needs), reads the inputs, and only then starts
+the budget's clock (`RunContext.begin`, told to the adapter through `startup.txt`): start-up is
+paid outside the budget, as the reference searchers' preloaded imports are. Then it calls
+`work(data, ctx, options, folder)` and writes the result or the error back. Needs only the standard
+library, numpy and pandas, and runs on Python 3.9.
 """
 
 from __future__ import annotations
@@ -26,12 +29,19 @@ def main(folder: Path) -> int:
     with contextlib.suppress(OSError, AttributeError):  # die with the process that started us
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     job = json.loads((folder / protocol.JOB).read_text())
-    ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=Budget(**job["budget"]))
+    budget = Budget(**job["budget"])
+    ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget,
+                     job_started=job["job_started"], on_begin=lambda s: protocol.write_atomic(
+                         folder / protocol.STARTUP, f"{s:.6f}"))
     ctx.stop_on_sigterm()
     try:
+        system = importlib.import_module(job["module"])
+        if hasattr(system, "warm"):
+            system.warm(job["options"], budget, folder)
         X, y, X_holdout = protocol.read_inputs(folder)
         data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])
-        result = importlib.import_module(job["module"]).work(data, ctx, job["options"], folder)
+        ctx.begin()
+        result = system.work(data, ctx, job["options"], folder)
         protocol.write_result(folder, result, {})
     except MemoryError:
         protocol.write_error(folder, FailureClass.OOM, "MemoryError inside the system",

@@ -74,11 +74,15 @@ def main(job_dir: str, cpus: list[int], entry: Entry | None, told: Connection, X
     told.close()
     budget = Budget(**job["budget"])
     confine(budget.cores, cpus)
-    ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget)
+    ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget,
+                     job_started=job["started"], on_begin=lambda s: protocol.write_atomic(
+                         folder / protocol.STARTUP, f"{s:.6f}"))
     ctx.stop_on_sigterm()
     try:
         data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])
         adapter = registry.load(job["system"], job["options"])
+        if not adapter.begins_itself:
+            ctx.begin()
         started = time.monotonic()
         result = adapter.run(data, ctx)
         search_s = time.monotonic() - started

@@ -4,7 +4,8 @@ The harness never trusts a system's own time limit. Inside the child: thread cap
 threadpoolctl), CPU affinity, and death with the parent. Outside: the parent samples the child's
 process tree (RSS, CPU seconds), sends SIGTERM at the budget and SIGKILL after the grace period,
 and kills on the memory limit; where the machine allows, a cgroup per job does the measuring and
-the limiting instead (`auditor.execution.cgroups`).
+the limiting instead (`auditor.execution.cgroups`). A job's budget starts when its system has
+started (`Startup`): imports, data and servers are not charged to it, up to `STARTUP_CAP_S`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import math
 import os
 import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from adapters.contract import STARTUP_CAP_S
 
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -127,3 +132,44 @@ class Usage:
         self.peak_rss_mb = max(self.peak_rss_mb, mb)
         self.samples += 1
         return mb
+
+
+@dataclass
+class Startup:
+    """When a job's budget started: the start-up its process reported (`RunContext.begin`
+    writes it to `path`), never more than the harness saw pass before the file appeared, nor
+    than `STARTUP_CAP_S`."""
+
+    path: Path
+    job_started: float  # time.monotonic() at the job's start
+    seconds: float | None = None  # None until the harness has seen the file
+
+    def allowance(self) -> float:
+        """Seconds beyond the wall budget the job may run: its start-up once known; until then
+        the cap, since it may still be starting."""
+        if self.seconds is None and self.path.exists():
+            seen = time.monotonic() - self.job_started
+            try:
+                said = float(self.path.read_text()[:32])
+            except (OSError, ValueError, UnicodeDecodeError):
+                said = seen
+            said = said if math.isfinite(said) else seen
+            self.seconds = min(max(said, 0.0), seen, STARTUP_CAP_S)
+        return STARTUP_CAP_S if self.seconds is None else self.seconds
+
+
+def load_warning(workers: int, cores: int, load: float | None = None,
+                 cpus: int | None = None) -> str | None:
+    """A warning when the machine's load (1-minute average) leaves fewer free CPUs than
+    `workers` jobs of `cores` each ask for (a CPU less than half busy counts as free): their runs
+    would share CPUs with other work."""
+    load = os.getloadavg()[0] if load is None else load
+    cpus = cpus or os.cpu_count() or 1
+    wanted, free = workers * cores, cpus - load
+    if free + 0.5 >= wanted:
+        return None
+    return (f"warning: load average {load:.1f} on {cpus} CPUs leaves about {max(free, 0):.1f} "
+            f"free for the {wanted} this run asks ({workers} job{'s' * (workers != 1)} × {cores} "
+            f"core{'s' * (cores != 1)}): runs may be "
+            "starved of CPU (the report's budget compliance will say); use fewer --workers or a "
+            "quieter machine")

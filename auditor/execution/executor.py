@@ -1,26 +1,114 @@
-"""Where a suite's jobs run. An `Executor` takes jobs from `next_job` while it has room, hands
-each `Outcome` to `on_done`, and is used as a context manager (it connects on enter and lets go
-on exit). A new executor is a subclass whose import path is added to `EXECUTORS`; `auditor run
---executor NAME` picks it."""
+"""Where a suite's jobs run. An `Executor` takes jobs from `next_job` while it has room, hands each
+`Outcome` to `on_done`, and is used as a context manager (it connects on enter and lets go on
+exit). A `Job` travels to its process as a `JobSpec` and its `JobData`. A new executor is a
+subclass whose import path is added to `EXECUTORS`; `auditor run --executor NAME` picks it."""
 
 from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from auditor.config.errors import UsageError
 
-if TYPE_CHECKING:
-    from auditor.execution.local import Job, Limits, NextJob, Outcome
+if TYPE_CHECKING:  # the command line imports this module before numpy and pandas are needed
+    import numpy as np
+    import pandas as pd
+
+    from adapters.contract import Budget, RunResult
+    from auditor.config.suite import SystemSpec
+    from auditor.data.split import SealedSplit
 
 EXECUTORS: dict[str, str] = {
     "local": "auditor.execution.local:Runner",
     "ray": "auditor.execution.ray_cluster:RayRunner",
 }
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    split: SealedSplit
+    system: SystemSpec
+    metric: str
+    settings: dict[str, str] = field(default_factory=dict)  # for the job's process
+
+    @property
+    def seed(self) -> int:
+        return self.split.seed
+
+    def task(self) -> JobSpec:
+        d = self.split.dataset
+        return JobSpec(self.job_id, self.system.system, self.system.options, self.seed, self.metric,
+                    d.task_type, d.classes, len(self.split.holdout_idx), self.settings,
+                    self.system.network)
+
+    def data(self) -> JobData:
+        s = self.split
+        return s.search_X, s.search_y, s.holdout_X
+
+
+# What a job's process is handed through its start pipe: search rows, labels, holdout features
+JobData = tuple["pd.DataFrame", "np.ndarray", "pd.DataFrame"]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job as its process sees it: no holdout labels, so it can travel to another machine."""
+
+    job_id: str
+    system: str
+    options: dict[str, Any]
+    seed: int
+    metric: str
+    task_type: str
+    classes: list[str]
+    n_holdout: int
+    # the command's AUDITOR_* settings (e.g. --envs); the fork server may predate them
+    settings: dict[str, str]
+    network: bool = False  # the suite lets this system use the network
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What every job of a suite gets: the budget, the grace period, the harness environment."""
+
+    budget: Budget
+    grace_s: float
+    environment: dict[str, Any]
+    sandbox: str = "auto"  # strict, auto or off (auditor.execution.sandbox)
+
+
+@dataclass
+class Outcome:
+    """Everything measured about one finished job."""
+
+    job: Job
+    status: str
+    failure_class: str | None
+    failure_message: str | None
+    result: RunResult | None
+    extra: dict[str, Any]
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    overrun: bool
+    started_at: str
+    finished_at: str
+    # what the harness changed in the system's answer before storing it (execution.outputs)
+    notes: list[str] = field(default_factory=list)
+    # a failed job's last lines of traceback and stderr
+    failure_detail: str | None = None
+    isolation: str | None = None  # how the job was sandboxed (Isolation.label)
+    cpu_wait_s: float | None = None  # runnable but waiting for a CPU (Usage.wait_s)
+    startup_s: float | None = None  # before its budget started (Startup); None: never began
+
+
+# Asked for the next job whenever a slot is free; None: nothing to start now
+NextJob = Callable[[], Job | None]
 
 
 @dataclass(frozen=True)

@@ -21,24 +21,28 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import psutil
 
 from adapters import protocol
-from adapters.contract import Budget, FailureClass, RunResult
-from auditor.config.suite import SystemSpec
-from auditor.data.split import SealedSplit
+from adapters.contract import FailureClass, RunResult
 from auditor.execution import child, outputs, sandbox
 from auditor.execution.cgroups import JobCgroup
-from auditor.execution.confinement import Usage, node_cpus, thread_env
-from auditor.execution.executor import Executor, Placement
+from auditor.execution.confinement import Startup, Usage, node_cpus, thread_env
+from auditor.execution.executor import (
+    Executor,
+    Job,
+    JobData,
+    JobSpec,
+    Limits,
+    NextJob,
+    Outcome,
+    Placement,
+)
 
 PRELOAD = [
     "auditor.execution.child", "adapters.searchers.baseline", "adapters.searchers.lgbm_default",
@@ -49,84 +53,6 @@ POLL_S = 0.05
 SLOW_EVERY = 10  # polls between the costlier looks: the job folder's disk use, the CPU wait
 # The adapter is told to finish this much before the wall budget, to leave time for hand-back.
 HANDBACK_S = 0.25
-
-
-@dataclass(frozen=True)
-class Job:
-    job_id: str
-    split: SealedSplit
-    system: SystemSpec
-    metric: str
-    settings: dict[str, str] = field(default_factory=dict)  # for the job's process
-
-    @property
-    def seed(self) -> int:
-        return self.split.seed
-
-    def task(self) -> JobSpec:
-        d = self.split.dataset
-        return JobSpec(self.job_id, self.system.system, self.system.options, self.seed, self.metric,
-                    d.task_type, d.classes, len(self.split.holdout_idx), self.settings,
-                    self.system.network)
-
-    def data(self) -> JobData:
-        s = self.split
-        return s.search_X, s.search_y, s.holdout_X
-
-
-# What a job's process is handed through its start pipe: search rows, labels, holdout features
-JobData = tuple[pd.DataFrame, np.ndarray, pd.DataFrame]
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """A job as its process sees it: no holdout labels, so it can travel to another machine."""
-
-    job_id: str
-    system: str
-    options: dict[str, Any]
-    seed: int
-    metric: str
-    task_type: str
-    classes: list[str]
-    n_holdout: int
-    # the command's AUDITOR_* settings (e.g. --envs); the fork server may predate them
-    settings: dict[str, str]
-    network: bool = False  # the suite lets this system use the network
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What every job of a suite gets: the budget, the grace period, the harness environment."""
-
-    budget: Budget
-    grace_s: float
-    environment: dict[str, Any]
-    sandbox: str = "auto"  # strict, auto or off (auditor.execution.sandbox)
-
-
-@dataclass
-class Outcome:
-    """Everything measured about one finished job."""
-
-    job: Job
-    status: str
-    failure_class: str | None
-    failure_message: str | None
-    result: RunResult | None
-    extra: dict[str, Any]
-    wall_s: float
-    cpu_s: float
-    peak_rss_mb: float
-    overrun: bool
-    started_at: str
-    finished_at: str
-    # what the harness changed in the system's answer before storing it (execution.outputs)
-    notes: list[str] = field(default_factory=list)
-    # a failed job's last lines of traceback and stderr
-    failure_detail: str | None = None
-    isolation: str | None = None  # how the job was sandboxed (Isolation.label)
-    cpu_wait_s: float | None = None  # runnable but waiting for a CPU (Usage.wait_s)
 
 
 def now_iso() -> str:
@@ -195,6 +121,7 @@ class JobProcess:
             "task_type": task.task_type,
             "classes": task.classes,
             "budget": budget.as_dict(),
+            "started": self.started,
             "deadline": self.started + budget.wall_seconds - HANDBACK_S,
             "environment": limits.environment,
             "settings": task.settings,
@@ -220,6 +147,7 @@ class JobProcess:
         except psutil.Error:
             self.ps = None
         self.usage = Usage()
+        self.startup = Startup(folder / protocol.STARTUP, self.started)
         self.termed = False
         self.killed_for: str | None = None
 
@@ -237,7 +165,7 @@ class JobProcess:
     def enforce(self) -> None:
         budget = self.limits.budget
         rss = self._sample()
-        elapsed = time.monotonic() - self.started
+        elapsed = time.monotonic() - self.started - self.startup.allowance()
         if rss > budget.memory_mb or (self.cell and self.cell.oom_killed()):
             self.killed_for = self.killed_for or FailureClass.OOM
             self.kill()
@@ -291,6 +219,8 @@ class JobProcess:
         """The outcome fields of the ended process (all of `Outcome` but the job)."""
         self.process.join()
         wall = time.monotonic() - self.started
+        self.startup.allowance()
+        startup = self.startup.seconds or 0.0  # never begun: all of it counts
         if self.cell is not None:  # what the job left behind dies with it
             self.cell.kill()
             self._sample()
@@ -305,7 +235,8 @@ class JobProcess:
         detail = ""
         failure, message = self.killed_for, None
         if failure == FailureClass.TIMEOUT:
-            message = f"killed after {wall:.1f} s (budget {budget.wall_seconds:g} s + grace)"
+            message = (f"killed after {wall:.1f} s (start-up {startup:.1f} s + budget "
+                       f"{budget.wall_seconds:g} s + grace)")
         elif failure == FailureClass.OOM:
             message = (f"killed at {self.usage.peak_rss_mb:.0f} MB resident "
                        f"(limit {budget.memory_mb} MB)")
@@ -331,17 +262,14 @@ class JobProcess:
             "cpu_s": max(extra.get("cpu_s", 0.0), self.usage.cpu_s),
             "peak_rss_mb": max(extra.get("maxrss_mb", 0.0), self.usage.peak_rss_mb),
             "cpu_wait_s": self.usage.wait_s,
-            "overrun": wall > budget.wall_seconds,
+            "overrun": wall - startup > budget.wall_seconds,
+            "startup_s": self.startup.seconds,
             "started_at": self.started_at,
             "finished_at": now_iso(),
             "notes": notes,
             "failure_detail": detail or None,
             "isolation": self.isolation.label(task.network),
         }
-
-
-# Asked for the next job whenever a slot is free; None: nothing to start now
-NextJob = Callable[[], Job | None]
 
 
 class Runner(Executor):

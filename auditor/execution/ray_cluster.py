@@ -26,20 +26,17 @@ from adapters.contract import FailureClass
 from auditor.config.errors import UsageError
 from auditor.execution import sandbox
 from auditor.execution.confinement import node_cpus
-from auditor.execution.executor import Executor, Placement
-from auditor.execution.local import (
-    POLL_S,
+from auditor.execution.executor import (
+    Executor,
     Job,
     JobData,
-    JobProcess,
     JobSpec,
     Limits,
     NextJob,
     Outcome,
-    failed,
-    fork_context,
-    now_iso,
+    Placement,
 )
+from auditor.execution.local import POLL_S, JobProcess, failed, fork_context, now_iso
 
 
 @functools.cache

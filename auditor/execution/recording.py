@@ -14,7 +14,7 @@ import numpy as np
 
 from adapters.contract import FailureClass
 from adapters.protocol import save_npy, write_atomic
-from auditor.execution.local import Outcome
+from auditor.execution.executor import Outcome
 
 PREDICTIONS_DIR = "predictions"
 

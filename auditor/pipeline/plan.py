@@ -41,8 +41,9 @@ def harness_versions() -> dict[str, str]:
     return out
 
 
-def resolve_systems(suite: Suite) -> list[SystemSpec]:
-    """Check each system loads with its options; give CV systems the suite's `cv_folds`."""
+def resolve_systems(suite: Suite, force: bool = False) -> list[SystemSpec]:
+    """Check each system loads with its options; give CV systems the suite's `cv_folds`; refuse
+    a wall budget below a system's minimum (`force`: warn and go on)."""
     resolved = []
     for spec in suite.systems:
         try:
@@ -55,9 +56,12 @@ def resolve_systems(suite: Suite) -> list[SystemSpec]:
             raise UsageError(f"suite system {spec.label!r}: {exc}") from None
         minimum = caps.min_wall_seconds
         if suite.budget.wall_seconds < minimum:
-            warnings.warn(f"system {spec.label!r} needs at least {minimum:g} s to search; the "
-                          f"budget gives {suite.budget.wall_seconds:g} s, so its jobs will "
-                          "likely fail", stacklevel=1)
+            said = (f"system {spec.label!r} needs a wall budget of at least {minimum:g} s to "
+                    f"search; the suite gives {suite.budget.wall_seconds:g} s")
+            if not force:
+                raise UsageError(f"{said}: raise budget.wall_seconds, drop the system, or pass "
+                                 "--force to run it anyway")
+            warnings.warn(f"{said}, so its jobs will likely fail (--force)", stacklevel=1)
         resolved.append(replace(spec, options=options))
     return resolved
 
@@ -134,11 +138,12 @@ class Plan:
     settings: Settings = field(default_factory=Settings)
 
 
-def plan(suite: Suite, settings: Settings | None = None) -> Plan:
+def plan(suite: Suite, settings: Settings | None = None, force: bool = False) -> Plan:
     """Everything that can fail on bad input, done before any output is written (with
-    `settings`, default: from the environment)."""
+    `settings`, default: from the environment; `force`: run systems below their minimum
+    budget)."""
     settings = settings or Settings.from_environ()
-    systems = resolve_systems(suite)
+    systems = resolve_systems(suite, force)
     specs = dataset_specs(suite, settings)
     datasets = load_datasets(specs, suite.path.parent, settings)
     metrics = {s.name: suite.metric_for(s, datasets[s.name].task_type) for s in specs}

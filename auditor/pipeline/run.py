@@ -35,8 +35,7 @@ from auditor.config.progress import LOG, ProgressDisplay
 from auditor.config.suite import Suite
 from auditor.data.dataset import Dataset
 from auditor.execution import sandbox as sandbox_folders
-from auditor.execution.executor import Executor, Placement, executor_class
-from auditor.execution.local import Job, Limits, Outcome
+from auditor.execution.executor import Executor, Job, Limits, Outcome, Placement, executor_class
 from auditor.execution.recording import predictions_path, save_predictions
 from auditor.pipeline.plan import (
     Plan,
@@ -112,7 +111,7 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
         "split_fingerprint": job.split.fingerprint(), "started_at": o.started_at,
         "finished_at": o.finished_at, "system_version": o.extra.get("system_version"),
         **_openml_columns(job.split.dataset), "repeat": job.split.repeat, "fold": job.split.fold,
-        "isolation": o.isolation, "cpu_wait_s": o.cpu_wait_s,
+        "isolation": o.isolation, "cpu_wait_s": o.cpu_wait_s, "startup_s": o.startup_s,
     }
     trials: list[StoredTrial] = []
     if r is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adapters.contract import STARTUP_CAP_S
 from adapters.metrics import get_metric
 from auditor.config.errors import UsageError
 from auditor.report import headline, sentences
@@ -254,7 +255,8 @@ def _compliance(runs: list[ReportRun], order: list[str]) -> list[ComplianceRow]:
     rows = []
     for system in order:
         mine = [r for r in runs if r.system == system]
-        ratios = [r.wall_s / r.budget["wall_seconds"] for r in mine]
+        ratios = [headline.budget_wall(r) / r.budget["wall_seconds"] for r in mine]
+        startups = [r.startup_s for r in mine if r.startup_s is not None]
         memory = [r.peak_rss_mb / r.budget["memory_mb"] for r in mine
                   if r.peak_rss_mb is not None]
         failures = Counter(r.failure_class or "unknown" for r in mine if r.status != "ok")
@@ -266,7 +268,9 @@ def _compliance(runs: list[ReportRun], order: list[str]) -> list[ComplianceRow]:
             float(np.median(ratios)), sum(bool(r.overrun) for r in mine),
             max(memory) if memory else None, dict(sorted(failures.items())),
             float(np.median(shares)) if shares else None, max(waits) if waits else None,
-            sum(headline.is_starved(r) for r in mine)))
+            sum(headline.is_starved(r) for r in mine),
+            float(np.median(startups)) if startups else None, max(startups, default=None),
+            headline.validation(mine)))
     return rows
 
 
@@ -340,6 +344,7 @@ def build_context(sources: Path | Sequence[Path | str], title: str | None = None
         # the harness's own splits; an OpenML task's folds have the sizes the task gives them
         holdout_fraction=next((s.holdout_fraction for s in results.splits
                                if s.openml_task_id is None), None),
+        startup_cap_s=STARTUP_CAP_S,
         cv_folds=next((r.options["cv_folds"] for r in runs if "cv_folds" in r.options), None),
         versions=runs[0].versions,
         isolation=_isolation(runs),

@@ -62,7 +62,8 @@ def export_tables(ctx: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                           "evaluations", "incumbent_score"], trajectories),
         "compliance": table(["system", "runs", "ok", "max_wall_ratio", "median_wall_ratio",
                              "overruns", "max_memory_ratio", "median_cpu_share",
-                             "max_cpu_wait", "starved", "failures"],
+                             "max_cpu_wait", "starved", "median_startup_s", "max_startup_s",
+                             "validation", "failures"],
                             [{**r, "failures": "; ".join(f"{k} {v}" for k, v in
                                                          r["failures"].items())}
                              for r in ctx["compliance"]]),

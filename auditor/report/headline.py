@@ -3,6 +3,7 @@ is best where it can be said and where it cannot, which systems failed, and the 
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,12 +140,38 @@ def cpu_wait(run: ReportRun) -> float | None:
     return run.cpu_wait_s / (run.cpu_wait_s + run.cpu_s)
 
 
+def validated_on(reported_on: str | None) -> str:
+    """What a reported score was measured on, in a few words, from the run's own account:
+    "5-fold CV", "internal holdout (33 %)", "—" when not stated."""
+    text = (reported_on or "").lower()
+    if folds := re.search(r"(\d+)-fold", text):
+        return f"{folds.group(1)}-fold CV"
+    if "cv" in text or "cross" in text or "fold" in text:
+        return "k-fold CV"
+    if "holdout" in text or "validation" in text:
+        share = re.search(r"(\d+) ?%", text)
+        return f"internal holdout ({share.group(1)} %)" if share else "internal holdout"
+    return "—"
+
+
+def validation(runs: Sequence[ReportRun]) -> str:
+    """Each way a system's runs validated, the most frequent first."""
+    ways = Counter(validated_on(r.reported_on) for r in runs if r.status == "ok")
+    return ", ".join(w for w, _ in ways.most_common()) or "—"
+
+
+def budget_wall(run: ReportRun) -> float:
+    """The wall seconds a run spent in its budget: its wall clock less its start-up."""
+    return run.wall_s - (run.startup_s or 0.0)
+
+
 def is_starved(run: ReportRun) -> bool:
     """Waited for a CPU more than `STARVED` of its ready time, and ran for at least half its wall
     budget: the budget bound it, so the compute it lost changed what it found (a run that ended
     early finds the same on a quiet machine)."""
     wait = cpu_wait(run)
-    return wait is not None and wait > STARVED and run.wall_s >= 0.5 * run.budget["wall_seconds"]
+    return (wait is not None and wait > STARVED
+            and budget_wall(run) >= 0.5 * run.budget["wall_seconds"])
 
 
 def starved(runs: Sequence[ReportRun]) -> list[str]:

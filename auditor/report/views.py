@@ -117,6 +117,10 @@ class ComplianceRow:
     median_cpu_share: float | None  # CPU seconds over wall × cores
     max_cpu_wait: float | None  # share of its ready time a run waited for a CPU
     starved: int  # runs that waited more than `headline.STARVED` of it
+    # seconds from the job's start to its budget's start (imports, data, servers)
+    median_startup_s: float | None
+    max_startup_s: float | None
+    validation: str  # what its reported scores were measured on (`headline.validation`)
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,7 @@ class ReportContext:
     seeds: list[int]
     holdout_fraction: float | None
     cv_folds: int | None
+    startup_cap_s: float  # start-up not charged to a budget, at most (STARTUP_CAP_S)
     versions: dict[str, str]
     isolation: IsolationView
     summary: list[str]

@@ -153,6 +153,8 @@ class StoredRun(Stored):
     isolation: str | None = None  # how the job was sandboxed; None for runs recorded before
     # seconds the job's threads were ready to run but waited for a CPU; None before revision 0003
     cpu_wait_s: float | None = None
+    # seconds before the budget started (imports, data, servers); None before revision 0004
+    startup_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ Schema (see also README, "Results store"):
   holdout precision in the top risk decile with its CI). And `isolation`: how the job was
   sandboxed (`sandbox`, `sandbox, network allowed`, `partial (no ...)`, `none`; NULL for runs
   recorded before it was kept; revision 0002), and `cpu_wait_s`: seconds its threads were ready
-  to run but waited for a CPU (revision 0003).
+  to run but waited for a CPU (revision 0003), and `startup_s`: seconds from the job's start to
+  its budget's start, the system's imports, data and servers (revision 0004).
 - `audits`: one row per audit check and scope (a run's `job_id`, a split's fingerprint, or a
   dataset for seed stability) — `flag` (1: something to look at), a plain-words `summary` and
   the figures as JSON `detail`; recomputed from the rows above by `auditor.audit.suite_pass`.
@@ -89,7 +90,7 @@ RUNS = Table(
     *_cols("overrun:i budget:t versions:t dataset_fingerprint:t split_fingerprint:t", False),
     *_cols("predictions_path:t"), *_cols("started_at:t finished_at:t", False),
     *_cols(OPENML + " repeat:i fold:i compute_cpu_s:r full_fidelity_evals:r trajectory:t "
-           "extra_metrics:t notes:t failure_detail:t isolation:t cpu_wait_s:r"))
+           "extra_metrics:t notes:t failure_detail:t isolation:t cpu_wait_s:r startup_s:r"))
 AUDITS = Table(
     "audits", METADATA, *_key("scope:t check_name:t"), *_cols("job_id:t"),
     *_cols("dataset:t", False), *_cols("system:t seed:i"),

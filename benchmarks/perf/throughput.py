@@ -32,7 +32,8 @@ import psutil
 import yaml
 
 from auditor.config.suite import load_suite
-from auditor.execution.local import Job, Limits, Outcome, Runner
+from auditor.execution.executor import Job, Limits, Outcome
+from auditor.execution.local import Runner
 from auditor.execution.ray_cluster import RayRunner
 from auditor.pipeline.plan import Plan, harness_environment, job_id, plan
 

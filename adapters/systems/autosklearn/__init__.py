@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from adapters.contract import (
+    Budget,
     BudgetFailure,
     Capabilities,
     RunContext,
@@ -57,9 +58,9 @@ class AutoSklearn(ExternalSystem):
                    "autosklearn/requirements-no-build-isolation.txt"),
                   "import autosklearn; print(autosklearn.__version__)")
     module = "adapters.systems.autosklearn"
-    # start-up (2–5 s) + auto-sklearn's 30 s floor + the reserve
+    # auto-sklearn's 30 s floor + the reserve (its start-up is outside the budget)
     capabilities = Capabilities(
-        metrics=tuple(METRICS), search="own-strategy", min_wall_seconds=40.0,
+        metrics=tuple(METRICS), search="own-strategy", min_wall_seconds=35.0,
         title="auto-sklearn")
     metric_map = METRICS
 
@@ -163,6 +164,29 @@ def _space(automl: Any, X: pd.DataFrame, y: np.ndarray, step: str) -> dict[str, 
     }
 
 
+def _fit(automl: Any, X: pd.DataFrame, y: np.ndarray) -> None:
+    """`automl.fit`, with a bug of auto-sklearn 0.15 worked around: at shutdown, with no ensemble
+    job pending, its `automl.py` reads an unset `result` (`UnboundLocalError`) after every model
+    has finished, and the run would be lost. The models are loaded then as its `fit` would have
+    (the ensemble if one was built, else the best single model)."""
+    try:
+        automl.fit(X, y)
+    except UnboundLocalError as exc:
+        inner = automl.automl_
+        if "'result'" not in str(exc) or getattr(inner, "runhistory_", None) is None:
+            raise
+        inner._load_models()
+        inner.fitted = True
+        if hasattr(automl, "target_type"):  # a classifier: what its `fit` sets last
+            automl.classes_ = inner.InputValidator.target_validator.classes_
+
+
+def warm(options: dict[str, Any], budget: Budget, folder: Path) -> None:
+    """auto-sklearn's imports (with SMAC's and scikit-learn's), before the budget starts."""
+    import autosklearn.classification
+    import autosklearn.regression  # noqa: F401
+
+
 def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Path) -> RunResult:
     import autosklearn.metrics
     from autosklearn.classification import AutoSklearnClassifier
@@ -176,7 +200,7 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         metric=metric, get_trials_callback=lambda *_: False if ctx.stop_requested else None,
         **settings,
     )
-    automl.fit(data.X, data.y)
+    _fit(automl, data.X, data.y)
     if regression:
         preds = automl.predict(data.X_holdout)
     else:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from adapters.contract import (
+    Budget,
     Capabilities,
     RunContext,
     RunResult,
@@ -23,7 +24,7 @@ from adapters.contract import (
     place_probabilities,
 )
 from adapters.systems.environments import EnvSpec
-from adapters.systems.external import ExternalSystem
+from adapters.systems.external import CrossValidating
 
 # harness metric -> (FLAML metric name, loss -> score)
 METRICS = {
@@ -35,14 +36,17 @@ METRICS = {
 }
 
 
-class FLAML(ExternalSystem):
-    """Options: `estimator_list` (default FLAML's own), `eval_method` ('auto', 'holdout', 'cv')."""
+class FLAML(CrossValidating):
+    """Options: `cv_folds` (the suite's), `estimator_list` (default FLAML's own), `eval_method`
+    (default 'cv' with `cv_folds` folds, so that its own time rule cannot switch it to a 10 %
+    holdout from seed to seed; 'auto' or 'holdout' to let it)."""
 
     name = "flaml"
     env = EnvSpec("flaml", "", ("flaml/requirements.txt",),
                   "import flaml; print(flaml.__version__)")
     module = "adapters.systems.flaml"
-    capabilities = Capabilities(metrics=tuple(METRICS), search="own-strategy", title="FLAML")
+    capabilities = Capabilities(metrics=tuple(METRICS), search="own-strategy", cv_folds=True,
+                                title="FLAML")
     metric_map = METRICS
 
 
@@ -60,13 +64,15 @@ def _plain(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v.item() if hasattr(v, "item") else v for k, v in config.items()}
 
 
-def _trials(log: Path, n_rows: int, to_score: Any) -> list[Trial]:
+def _trials(log: Path, n_rows: int, to_score: Any, offset: float) -> list[Trial]:
+    """Every configuration in FLAML's log, on the run's clock (FLAML's own starts `offset`
+    seconds into the run)."""
     trials = []
     for line in log.read_text().splitlines():
         record = json.loads(line)
         if "record_id" not in record:
             continue
-        end = float(record["wall_clock_time"])
+        end = offset + float(record["wall_clock_time"])
         trials.append(Trial(
             number=int(record["record_id"]),
             config={"learner": record["learner"], **record["config"]},
@@ -78,6 +84,11 @@ def _trials(log: Path, n_rows: int, to_score: Any) -> list[Trial]:
     return trials
 
 
+def warm(options: dict[str, Any], budget: Budget, folder: Path) -> None:
+    """FLAML's imports (with LightGBM's and XGBoost's), before the budget starts."""
+    from flaml import AutoML  # noqa: F401
+
+
 def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Path) -> RunResult:
     import flaml
     from flaml import AutoML
@@ -87,15 +98,16 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
     reserve = 1.0 + 0.15 * ctx.remaining()
     automl = AutoML()
     log = folder / "flaml.log"
+    offset = ctx.elapsed()
     automl.fit(
         data.X, data.y, task=task, metric=name or _balanced_accuracy_metric(),
         time_budget=max(1.0, ctx.remaining() - reserve), n_jobs=ctx.budget.cores,
         seed=ctx.seed, log_file_name=str(log), log_type="all", verbose=0,
-        eval_method=options.get("eval_method", "auto"),
+        eval_method=options.get("eval_method", "cv"), n_splits=options["cv_folds"],
         **({"estimator_list": options["estimator_list"]} if "estimator_list" in options else {}),
         **({"max_iter": ctx.budget.max_trials} if ctx.budget.max_trials else {}),
     )
-    trials = _trials(log, len(data.y), to_score)
+    trials = _trials(log, len(data.y), to_score, offset)
     if data.task_type == "regression":
         preds = automl.predict(data.X_holdout)
     else:
@@ -103,7 +115,7 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
                                     len(data.classes))
     state = automl._state
     method = ("its internal holdout (10% of search rows)" if state.eval_method == "holdout"
-              else "its k-fold CV on search rows")
+              else f"its {options['cv_folds']}-fold CV on search rows")
     spaces = {learner: len(state.learner_classes[learner].search_space(
         data_size=data.X.shape, task=state.task)) for learner in automl.estimator_list}
     return RunResult(

@@ -4,12 +4,12 @@ cluster.
 Budget mapping: the JVM gets `nthreads` = cores and a hard heap cap (`-Xmx`) of 2/3 of the memory
 budget, as AMLB gives it (the other third is for XGBoost's native memory outside the heap), and at
 most the budget less the harness's job process, this worker and the JVM's own overhead, since the
-harness counts the whole process tree; `max_runtime_secs` = time left after the JVM has started,
-minus a reserve for H2O's overshoot, prediction and shutdown; `max_models` = max_trials. A stop
-request cancels the AutoML job, which keeps the models built so far. Reported score: the leader's
-leaderboard metric, from H2O's 5-fold CV on the search rows. Trial times come from H2O's event
-log: models are built one at a time, so each trial runs from the previous model's completion to
-its own.
+harness counts the whole process tree. The JVM starts before the budget does (`warm`);
+`max_runtime_secs` = the time left, minus a reserve for H2O's overshoot, prediction and shutdown;
+`max_models` = max_trials. A stop request cancels the AutoML job, which keeps the models built so
+far. Reported score: the leader's leaderboard metric, from H2O's 5-fold CV on the search rows.
+Trial times come from H2O's event log: models are built one at a time, so each trial runs from the
+previous model's completion to its own.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from adapters.contract import (
+    Budget,
     BudgetFailure,
     Capabilities,
     RunContext,
@@ -34,7 +35,7 @@ from adapters.contract import (
     place_probabilities,
 )
 from adapters.systems.environments import EnvSpec
-from adapters.systems.external import ExternalSystem
+from adapters.systems.external import CrossValidating
 
 # harness metric -> (H2O sort_metric, leaderboard column, (column value, label variance) -> score)
 METRICS = {
@@ -46,7 +47,6 @@ METRICS = {
 }
 LABEL = "__auditor_label__"
 PROJECT = "auditor"  # the cluster is this run's own
-FOLDS = 5  # H2O's usual choice, fixed so that it cannot switch to blending on large data
 # measured: the harness's job process ~150 MB, this worker with the H2O client ~150 MB, the JVM's
 # memory beyond its heap (metaspace, code cache, threads) ~300 MB; each with headroom
 HARNESS_MB, CLIENT_MB, JVM_OVERHEAD_MB = 300, 200, 400
@@ -57,17 +57,19 @@ RESERVE_S = 4.0
 RESERVE_FRACTION = 0.1
 
 
-class H2OAutoML(ExternalSystem):
-    """Options: `include_algos` (list of H2O algorithm names; default all)."""
+class H2OAutoML(CrossValidating):
+    """Options: `cv_folds` (the suite's: H2O's `nfolds`), `include_algos` (list of H2O algorithm
+    names; default all)."""
 
     name = "h2o"
     env = EnvSpec("h2o", "", ("h2o/requirements.txt",), "import h2o; print(h2o.__version__)",
                   programs=(("java", "a Java runtime, e.g. Debian's openjdk-17-jre-headless"),))
     module = "adapters.systems.h2o"
-    # JVM start (4-10 s), frame upload, the reserve, a few models: at 25 s on a busy machine H2O
-    # built none
+    # frame upload, the reserve, a few models: at 25 s on a busy machine, with the JVM's start
+    # (4-10 s) then inside the budget, H2O built none. `nfolds` is always given, so H2O cannot
+    # switch to blending on large data.
     capabilities = Capabilities(
-        metrics=tuple(METRICS), search="own-strategy", min_wall_seconds=40.0,
+        metrics=tuple(METRICS), search="own-strategy", min_wall_seconds=40.0, cv_folds=True,
         title="H2O AutoML")
     metric_map = METRICS
 
@@ -134,15 +136,18 @@ def _frame(path: Path, X: pd.DataFrame, types: dict[str, str]) -> Any:
     return h2o.import_file(str(path), header=1, col_types=types)
 
 
-def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Path) -> RunResult:
+# the JVM `warm` started in this process, for `work`
+_SERVERS: list[Any] = []
+
+
+def warm(options: dict[str, Any], budget: Budget, folder: Path) -> None:
+    """Starts H2O's JVM (heap 2/3 of the memory budget, as in AMLB) and connects to it, before
+    the budget starts: a server's start-up is not the search's."""
     os.environ["DO_NOT_TRACK"] = "1"  # no usage reports from the client or the JVM
     import h2o
-    from h2o.automl import H2OAutoML as AutoML
-    from h2o.automl import get_automl, get_leaderboard
     from h2o.backend import H2OLocalServer
-    from h2o.exceptions import H2OJobCancelled, H2OStartupError
+    from h2o.exceptions import H2OStartupError
 
-    budget = ctx.budget
     heap_mb = max(MIN_HEAP_MB, min(budget.memory_mb * 2 // 3,
                                    budget.memory_mb - HARNESS_MB - CLIENT_MB - JVM_OVERHEAD_MB))
     ice = folder / "h2o"
@@ -155,9 +160,21 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
     except H2OStartupError as exc:
         raise SetupFailure(f"H2O could not start (it needs a Java runtime, e.g. Debian's "
                            f"openjdk-17-jre-headless): {exc}") from None
+    _SERVERS.append(server)
+    h2o.connect(server=server, verbose=False)
+    h2o.no_progress()
+
+
+def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Path) -> RunResult:
+    import h2o
+    from h2o.automl import H2OAutoML as AutoML
+    from h2o.automl import get_automl, get_leaderboard
+    from h2o.exceptions import H2OJobCancelled
+
+    budget = ctx.budget
     try:
-        h2o.connect(server=server, verbose=False)
-        h2o.no_progress()
+        if not _SERVERS:
+            warm(options, budget, folder)
         sort_metric, column, to_score = METRICS[data.metric]
         regression = data.task_type == "regression"
         categorical = set(data.categorical_columns)
@@ -167,7 +184,7 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
                        {**types, LABEL: "real" if regression else "enum"})
         reserve = RESERVE_S + RESERVE_FRACTION * ctx.remaining()
         aml = AutoML(
-            nfolds=FOLDS, max_runtime_secs=max(1, int(ctx.remaining() - reserve)),
+            nfolds=options["cv_folds"], max_runtime_secs=max(1, int(ctx.remaining() - reserve)),
             max_models=budget.max_trials, seed=ctx.seed, sort_metric=sort_metric,
             include_algos=options.get("include_algos"), project_name=PROJECT, verbosity=None,
         )
@@ -195,7 +212,8 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
                                         len(data.classes))
         version = h2o.__version__
     finally:
-        _shutdown(server)
+        while _SERVERS:
+            _shutdown(_SERVERS.pop())
     variance = float(np.var(data.y))
 
     def score(value: float) -> float:
@@ -208,7 +226,8 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         reported_score=score(best[column]),
         reported_on=(f"H2O AutoML leaderboard {column}"
                      f"{' turned into R²' if data.metric == 'r2' else ''} of the leader, from "
-                     f"{FOLDS}-fold CV on the search rows, best of {len(trials)} models"),
+                     f"{options['cv_folds']}-fold CV on the search rows, best of "
+                     f"{len(trials)} models"),
         n_configs=len(trials),
         best_config={"model_id": str(best["model_id"]), "algo": str(best["algo"])},
         trials=trials,
