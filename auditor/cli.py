@@ -156,11 +156,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if line := warning(probe(args.sandbox)):  # strict refuses here, before any output
         print(line, file=sys.stderr)
     workers = executor.default_workers(args.workers, suite.budget.cores)
-    if args.executor == "local" and workers:
-        from auditor.execution.confinement import load_warning
-
-        if line := load_warning(workers, suite.budget.cores):
-            print(line, file=sys.stderr)
     out = args.out or Path("results") / suite.name
     p = plan(suite, settings, args.force)
     if not args.no_install:

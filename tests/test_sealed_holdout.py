@@ -34,7 +34,7 @@ def _numbers_in(path: Path) -> set[float]:
 
         walk(json.loads(path.read_text()))
         return found
-    if path.name == "stderr.log":  # the job's own stderr: every number written in it
+    if path.name in ("stderr.log", "startup.txt"):  # the job's own: every number written in it
         return {float(n) for n in re.findall(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?",
                                               path.read_text(errors="replace"))}
     raise AssertionError(f"unexpected file handed to a system: {path.name}")
@@ -78,10 +78,11 @@ def test_holdout_labels_never_reach_the_system(tmp_path: Path, suite_factory) ->
         assert len(pd.read_parquet(spy / "X_holdout.parquet")) == len(split.holdout_idx)
         assert json.loads((spy / "attributes.json").read_text()) == [
             "X", "X_holdout", "classes", "metric", "task_type", "y"]
-        # every file in the harness's work folder while the system ran: its job file and the
-        # job's own stderr only; the data came through the process's start pipe
+        # every file in the harness's work folder while the system ran: its job file, the
+        # job's own stderr and its start-up (seconds) only; the data came through the process's
+        # start pipe
         handed = [p for p in (spy / "work").rglob("*") if p.is_file()]
-        assert sorted(p.name for p in handed) == ["job.json", "stderr.log"]
+        assert sorted(p.name for p in handed) == ["job.json", "startup.txt", "stderr.log"]
         for path in handed:
             leaked = _numbers_in(path) & holdout
             assert not leaked, f"{path.name} holds {len(leaked)} holdout labels"

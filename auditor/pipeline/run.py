@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -35,6 +36,7 @@ from auditor.config.progress import LOG, ProgressDisplay
 from auditor.config.suite import Suite
 from auditor.data.dataset import Dataset
 from auditor.execution import sandbox as sandbox_folders
+from auditor.execution.confinement import load_warning
 from auditor.execution.executor import Executor, Job, Limits, Outcome, Placement, executor_class
 from auditor.execution.recording import predictions_path, save_predictions
 from auditor.pipeline.plan import (
@@ -205,6 +207,9 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
             LOG.info("%s: %d jobs (%d already recorded), %d worker(s) on %s%s, budget %s",
                      suite.name, total, total - len(planned), runner.workers, executor, where,
                      json.dumps(asdict(suite.budget)))
+            if executor == "local" and planned and runner.workers and (
+                    line := load_warning(runner.workers, suite.budget.cores)):
+                print(line, file=sys.stderr)
             beat = _Heartbeat(store, owner)
             beat.start()
             with progress:
