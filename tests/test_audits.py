@@ -131,3 +131,22 @@ def test_shared_rows_effect_says_when_it_cannot_be_measured() -> None:
     shared = np.array([False, False, False, True, True, True])  # the unseen rows: one class
     f = shared_rows_effect(get_metric("roc_auc"), y, preds, shared, True, half_width=0.05)
     assert not f.flag and "cannot be measured" in f.summary
+
+
+def test_the_harness_cpu_clock_stands_in_for_trials_that_report_none() -> None:
+    from adapters.contract import Trial
+    from adapters.metrics import get_metric
+    from auditor.audit.trajectory import compute, trajectory, tree_cpu
+
+    clock = tree_cpu([[1.0, 0.8], [2.0, 1.8], [4.0, 3.8]])
+    assert clock is not None and tree_cpu([]) is None
+    assert [clock(t) for t in (0.0, 0.5, 1.0, 3.0, 9.0)] == pytest.approx([0, 0.4, 0.8, 2.8, 3.8])
+    trials = [Trial(0, {}, 0.80, 0.0, 1.0), Trial(1, {}, 0.70, 1.0, 2.0),
+              Trial(2, {}, 0.90, 2.0, 3.0)]
+    rows = trajectory(trials, get_metric("roc_auc"), clock)
+    assert rows == [[1.0, 0.8, 1.0, 0.80], [3.0, pytest.approx(2.8), 3.0, 0.90]]
+    assert compute(trials, clock).cpu_s == pytest.approx(2.8)
+    # a system that reports each trial's CPU keeps its own account
+    own = [Trial(0, {}, 0.8, 0.0, 1.0, cpu_s=0.5), Trial(1, {}, 0.9, 1.0, 2.0, cpu_s=0.25)]
+    assert compute(own, clock).cpu_s == 0.75
+    assert [r[1] for r in trajectory(own, get_metric("roc_auc"), clock)] == [0.5, 0.75]

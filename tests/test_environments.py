@@ -101,3 +101,22 @@ def test_installed_environment_records_freeze_hash(system: str) -> None:
     saved = json.loads((Path(marker["python_path"]).parents[1] / "auditor-env.json").read_text())
     assert len(saved["freeze_sha256"]) == 64 and saved["freeze"]
     assert main(["systems", "check", system]) == 0
+
+
+def test_a_system_in_its_own_environment_through_the_harness(tmp_path: Path,
+                                                              suite_factory) -> None:
+    """FLAML through `auditor run`: its start-up is recorded apart from its budget, it validates
+    with the suite's folds, and the harness measures its CPU (FLAML reports none per trial)."""
+    from auditor.execution.installs import env_spec
+
+    require_environment(env_spec("flaml"))
+    out = tmp_path / "out"
+    assert main(["run", str(suite_factory(systems=["flaml"])), "--out", str(out),
+                 "--no-install"]) == 0
+    (row,) = runs(out)
+    assert row.status == "ok", row.failure_message
+    assert row.startup_s is not None and 0 < row.startup_s < row.wall_s and not row.overrun
+    assert "3-fold CV" in row.reported_on  # the suite's cv_folds
+    assert row.compute_cpu_s is not None and 0 < row.compute_cpu_s <= row.cpu_s
+    cpu = [r[1] for r in row.trajectory]
+    assert cpu and cpu == sorted(cpu) and cpu[-1] <= row.cpu_s

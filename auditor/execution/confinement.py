@@ -10,6 +10,7 @@ started (`Startup`): imports, data and servers are not charged to it, up to `STA
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import ctypes
 import fcntl
@@ -93,6 +94,26 @@ class Usage:
     _seen: dict[int, float] = field(default_factory=dict)
     # per thread: seconds runnable but waiting for a CPU (the kernel's schedstat)
     _waited: dict[int, float] = field(default_factory=dict)
+    # (time.monotonic(), cpu_s) now and then while the job runs (`mark`)
+    series: list[tuple[float, float]] = field(default_factory=list)
+
+    def mark(self) -> None:
+        """Keep the tree's CPU seconds as of now, for the run's CPU clock (`cpu_clock`)."""
+        self.series.append((time.monotonic(), self.cpu_s))
+
+    def cpu_clock(self, start: float) -> list[list[float]]:
+        """The tree's CPU seconds from `start` (a time.monotonic() value: the budget's start)
+        on, as rows [seconds since `start`, CPU seconds since `start`], the CPU at `start`
+        interpolated between the samples around it."""
+        times = [t for t, _ in self.series]
+        i = bisect.bisect_left(times, start)
+        if i == len(times):
+            return []
+        base = self.series[i][1]
+        if i > 0:
+            (t0, c0), (t1, c1) = self.series[i - 1], self.series[i]
+            base = c0 + (c1 - c0) * (start - t0) / (t1 - t0) if t1 > t0 else c1
+        return [[t - start, max(0.0, c - base)] for t, c in self.series[i:]]
 
     @property
     def wait_s(self) -> float:

@@ -105,6 +105,8 @@ class Outcome:
     isolation: str | None = None  # how the job was sandboxed (Isolation.label)
     cpu_wait_s: float | None = None  # runnable but waiting for a CPU (Usage.wait_s)
     startup_s: float | None = None  # before its budget started (Startup); None: never began
+    # the process tree's CPU from the budget's start: rows [seconds, CPU seconds] (Usage)
+    cpu_clock: list[list[float]] = field(default_factory=list)
 
 
 # Asked for the next job whenever a slot is free; None: nothing to start now

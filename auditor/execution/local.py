@@ -152,15 +152,21 @@ class JobProcess:
         self.killed_for: str | None = None
 
     def _sample(self) -> float:
-        """Current memory in MB, with CPU seconds, CPU wait and peak memory updated."""
-        if self.usage.samples % SLOW_EVERY == 0:
-            self.usage.sample_wait(self.ps)
-        if self.cell is None:
-            return self.usage.sample(self.ps) if self.ps else 0.0
+        """Current memory in MB, with CPU seconds, CPU wait and peak memory updated (and, now
+        and then, the CPU seconds kept for the run's CPU clock)."""
         u = self.usage
-        u.cpu_s, u.peak_rss_mb = self.cell.cpu_s(), max(u.peak_rss_mb, self.cell.peak_mb())
-        u.samples += 1
-        return self.cell.memory_mb()
+        slow = u.samples % SLOW_EVERY == 0
+        if slow:
+            u.sample_wait(self.ps)
+        if self.cell is None:
+            mb = u.sample(self.ps) if self.ps else 0.0
+        else:
+            u.cpu_s, u.peak_rss_mb = self.cell.cpu_s(), max(u.peak_rss_mb, self.cell.peak_mb())
+            u.samples += 1
+            mb = self.cell.memory_mb()
+        if slow:
+            u.mark()
+        return mb
 
     def enforce(self) -> None:
         budget = self.limits.budget
@@ -227,6 +233,7 @@ class JobProcess:
             if self.cell.oom_killed():
                 self.killed_for = self.killed_for or "oom"
             self.cell.remove()
+        self.usage.mark()  # the last CPU seconds seen
         outputs.drop_links(self.folder)
         budget, task, folder = self.limits.budget, self.task, self.folder
         result: RunResult | None = None
@@ -264,6 +271,7 @@ class JobProcess:
             "cpu_wait_s": self.usage.wait_s,
             "overrun": wall - startup > budget.wall_seconds,
             "startup_s": self.startup.seconds,
+            "cpu_clock": self.usage.cpu_clock(self.started + startup),
             "started_at": self.started_at,
             "finished_at": now_iso(),
             "notes": notes,

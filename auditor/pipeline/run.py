@@ -31,7 +31,7 @@ from adapters.metrics import get_metric
 from adapters.systems.environments import envs_root
 from auditor.audit.score import audit_run, score_with_ci
 from auditor.audit.suite_pass import run_audits
-from auditor.audit.trajectory import compute, trajectory
+from auditor.audit.trajectory import compute, trajectory, tree_cpu
 from auditor.config.progress import LOG, ProgressDisplay
 from auditor.config.suite import Suite
 from auditor.data.dataset import Dataset
@@ -123,7 +123,8 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
                       stratified=classification, seed=job.seed, fold_scores=r.fold_scores,
                       validation_rows=r.validation_rows)
         holdout = a.holdout
-        spent = compute(r.trials)
+        tree = tree_cpu(o.cpu_clock)
+        spent = compute(r.trials, tree)
         pred_path = predictions_path(job.job_id)  # saved by `save_predictions`
         row.update({
             "reported_score": a.reported, "reported_on": r.reported_on,
@@ -134,7 +135,7 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
             "predictions_path": str((out / pred_path).resolve() if shared else pred_path),
             "search_space": r.search_space, "environment": r.environment,
             "compute_cpu_s": spent.cpu_s, "full_fidelity_evals": spent.full_fidelity_evals,
-            "trajectory": trajectory(r.trials, metric),
+            "trajectory": trajectory(r.trials, metric, tree),
             "extra_metrics": {**_extra_metrics(job, r.predictions),
                                          "reported_uncertainty": {  # what the gap's CI used
                                              "method": a.reported_uncertainty, "sd": a.reported_sd,

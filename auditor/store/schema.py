@@ -15,14 +15,16 @@ Schema (see also README, "Results store"):
   environment (python, sha256 of its `pip freeze`), fingerprints, the OpenML columns of `datasets`
   and `splits`, and `predictions_path`: the holdout predictions as an .npy file relative to the
   output folder.
-  Also the run's compute (`compute_cpu_s` summed over evaluations, `full_fidelity_evals` = the
-  sum of their fidelities), its anytime `trajectory` (JSON rows [end s, cumulative CPU s,
-  evaluations, incumbent validation score]) and `extra_metrics` (JSON: for binary tasks the
-  holdout precision in the top risk decile with its CI). And `isolation`: how the job was
-  sandboxed (`sandbox`, `sandbox, network allowed`, `partial (no ...)`, `none`; NULL for runs
-  recorded before it was kept; revision 0002), and `cpu_wait_s`: seconds its threads were ready
-  to run but waited for a CPU (revision 0003), and `startup_s`: seconds from the job's start to
-  its budget's start, the system's imports, data and servers (revision 0004).
+  Also the run's compute (`compute_cpu_s` summed over evaluations, or for a system that does not
+  report it the harness's measure of its process tree's CPU from the budget's start to its last
+  evaluation's end, `full_fidelity_evals` = the sum of their fidelities), its anytime `trajectory`
+  (JSON rows [end s, cumulative CPU s, evaluations, incumbent validation score]) and
+  `extra_metrics` (JSON: for binary tasks the holdout precision in the top risk decile with its
+  CI). And `isolation`: how the job was sandboxed (`sandbox`, `sandbox, network allowed`, `partial
+  (no ...)`, `none`; NULL for runs recorded before it was kept; revision 0002), and `cpu_wait_s`:
+  seconds its threads were ready to run but waited for a CPU (revision 0003), and `startup_s`:
+  seconds from the job's start to its budget's start, the system's imports, data and servers
+  (revision 0004).
 - `audits`: one row per audit check and scope (a run's `job_id`, a split's fingerprint, or a
   dataset for seed stability) — `flag` (1: something to look at), a plain-words `summary` and
   the figures as JSON `detail`; recomputed from the rows above by `auditor.audit.suite_pass`.
