@@ -2,8 +2,9 @@
 
 Each job is a fresh process forked from a fork server that has preloaded the heavy imports, so a
 job starts in milliseconds with clean OpenMP state. The parent samples each job's process tree,
-sends SIGTERM at the wall budget (the adapter stops searching, refits and predicts), SIGKILLs after
-the grace period, and kills on the memory limit. Every job ends as an `Outcome`, failed or not.
+sends SIGTERM at the wall budget (counted from when the system began, `confinement.Startup`; the
+adapter stops searching, refits and predicts), SIGKILLs after the grace period, and kills on the
+memory limit. Every job ends as an `Outcome`, failed or not.
 The fork server and its jobs run in the sandbox of `auditor.execution.sandbox`; a job with a
 cgroup is measured and killed through it (`auditor.execution.cgroups`).
 
