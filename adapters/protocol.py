@@ -54,6 +54,12 @@ def write_atomic(path: Path, content: str | Callable[[Path], Any]) -> None:
         raise
 
 
+def write_startup(folder: Path, seconds: float) -> None:
+    """The `STARTUP` file: the seconds a system took to start (`RunContext.on_begin`, as a
+    `functools.partial` on its folder, so that the context still pickles)."""
+    write_atomic(folder / STARTUP, f"{seconds:.6f}")
+
+
 def save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:
         np.save(f, array, allow_pickle=False)

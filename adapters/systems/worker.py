@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import importlib
 import json
 import signal
@@ -31,8 +32,8 @@ def main(folder: Path) -> int:
     job = json.loads((folder / protocol.JOB).read_text())
     budget = Budget(**job["budget"])
     ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget,
-                     job_started=job["job_started"], on_begin=lambda s: protocol.write_atomic(
-                         folder / protocol.STARTUP, f"{s:.6f}"))
+                     job_started=job["job_started"],
+                     on_begin=functools.partial(protocol.write_startup, folder))
     ctx.stop_on_sigterm()
     try:
         system = importlib.import_module(job["module"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import resource
@@ -75,8 +76,8 @@ def main(job_dir: str, cpus: list[int], entry: Entry | None, told: Connection, X
     budget = Budget(**job["budget"])
     confine(budget.cores, cpus)
     ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget,
-                     job_started=job["started"], on_begin=lambda s: protocol.write_atomic(
-                         folder / protocol.STARTUP, f"{s:.6f}"))
+                     job_started=job["started"],
+                     on_begin=functools.partial(protocol.write_startup, folder))
     ctx.stop_on_sigterm()
     try:
         data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])

@@ -1,4 +1,9 @@
-"""AutoGluon Tabular in its own environment (`adapters/systems/autogluon/requirements.txt`).
+"""AutoGluon Tabular in its own environment (`adapters/systems/autogluon/requirements.txt`), with
+the model families of `autogluon.tabular[all]` on CPU-only builds: the default portfolio's
+LightGBM, CatBoost, XGBoost, random and extra trees, and neural nets in PyTorch and fastai.
+
+Options: `presets`, AutoGluon's (default "medium_quality": no bagging or stacking), recorded in
+the result's `best_config`, `reported_on` and `model_description`.
 
 Budget mapping: `time_limit` = time left minus a reserve for prediction and hand-back;
 `num_cpus` = cores; `memory_limit` = the budget less the harness's own job process (AutoGluon's
@@ -18,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from adapters.contract import (
+    Budget,
     Capabilities,
     RunContext,
     RunResult,
@@ -50,8 +56,10 @@ class AutoGluon(ExternalSystem):
     """Options: `presets` (default "medium_quality")."""
 
     name = "autogluon"
-    env = EnvSpec("autogluon", "", ("autogluon/requirements.txt",),
-                  "import autogluon.tabular as ag; print(ag.__version__)")
+    env = EnvSpec("autogluon", "",
+                  ("autogluon/requirements.txt", "autogluon/requirements-no-deps.txt"),
+                  "import autogluon.tabular as ag, catboost, fastai.tabular.all, lightgbm, "
+                  "torch, xgboost; print(ag.__version__)")
     module = "adapters.systems.autogluon"
     # worker start, 1-2 s of imports, preprocessing, a model, the reserve
     capabilities = Capabilities(
@@ -72,6 +80,12 @@ def _fit_callback(ctx: RunContext, fits: dict[str, tuple[float, float, str]]) ->
             super().__init__()
             self.ctx, self.fits, self.started, self.kind = ctx, fits, 0.0, ""
 
+        def __getstate__(self) -> dict[str, Any]:
+            # AutoGluon pickles its trainer, callbacks included, whenever it saves it; the
+            # harness's context (which holds the worker's start-up closure) stays out of the copy:
+            # only this live object records fits
+            return {**self.__dict__, "ctx": None}
+
         def _before_model_fit(self, trainer: Any, model: Any, time_limit: float | None = None,
                               stack_name: str = "core", level: int = 1) -> tuple[bool, bool]:
             # a bagged model's family is that of its fold models
@@ -90,6 +104,12 @@ def _fit_callback(ctx: RunContext, fits: dict[str, tuple[float, float, str]]) ->
     return FitWatch()
 
 
+def warm(options: dict[str, Any], budget: Budget, folder: Path) -> None:
+    """AutoGluon's imports (with PyTorch's, for its neural nets), before the budget starts."""
+    import torch  # noqa: F401
+    from autogluon.tabular import TabularPredictor  # noqa: F401
+
+
 def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Path) -> RunResult:
     import autogluon.tabular
     from autogluon.tabular import TabularPredictor
@@ -99,10 +119,11 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         path=str(folder / "autogluon"), verbosity=0, learner_kwargs={"random_state": ctx.seed},
     )
     fits: dict[str, tuple[float, float, str]] = {}
+    presets = options.get("presets", "medium_quality")
     reserve = RESERVE_S + RESERVE_FRACTION * ctx.remaining()
     predictor.fit(
         data.X.assign(**{LABEL: data.y}), time_limit=max(1.0, ctx.remaining() - reserve),
-        presets=options.get("presets", "medium_quality"), num_cpus=ctx.budget.cores,
+        presets=presets, num_cpus=ctx.budget.cores,
         num_gpus=0, memory_limit=max(0.5, (ctx.budget.memory_mb - HARNESS_MB) / 1024),
         callbacks=[_fit_callback(ctx, fits)],
     )
@@ -125,11 +146,12 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         predictions=np.asarray(preds, dtype=float),
         reported_score=float(to_score(board.loc[best, "score_val"])),
         reported_on=(f"AutoGluon leaderboard score_val on its internal holdout of the search "
-                     f"rows, best of {len(trials)} models ({best})"),
+                     f"rows, best of {len(trials)} models ({best}; presets {presets})"),
         n_configs=len(trials),
-        best_config={"model": best},
+        best_config={"model": best, "presets": presets},
         trials=trials,
-        model_description=f"{best} (AutoGluon {autogluon.tabular.__version__})",
+        model_description=f"{best} (AutoGluon {autogluon.tabular.__version__}, presets "
+                          f"{presets})",
         search_space={
             "name": "autogluon",
             "description": "fixed portfolio of per-family configurations; no search space unless "
