@@ -81,3 +81,23 @@ def test_a_run_is_warned_when_the_load_leaves_too_few_free_cpus() -> None:
     assert "about 0.0 free for the 2 this run asks (2 jobs × 1 core)" in line
     assert "0.5 free" in (load_warning(workers=1, cores=2, load=1.5, cpus=2) or "")
     assert load_warning(workers=1, cores=2, load=0.5, cpus=2) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second user")
+def test_another_user_takes_cpus_beside_the_locks_of_the_first() -> None:
+    """The CPU locks' folder is shared by every user: a second user's run neither crashes on
+    the first user's lock files nor takes the CPU the first holds."""
+    from auditor.execution.confinement import node_cpus
+
+    with node_cpus(1) as mine:
+        pid = os.fork()
+        if pid == 0:  # a user with no rights to root's files
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                with node_cpus(1) as theirs:
+                    code = 0 if theirs != mine or len(os.sched_getaffinity(0)) == 1 else 3
+            finally:
+                os._exit(code)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0

@@ -42,6 +42,34 @@ def thread_env(cores: int) -> dict[str, str]:
     return {var: str(cores) for var in THREAD_VARS}
 
 
+def _lock_folder() -> Path:
+    """The CPU locks' folder, shared by every user of the machine (mode 1777, like /tmp); a
+    user who cannot write in it (made by an older version for one user) gets one of its own."""
+    locks = Path(tempfile.gettempdir()) / "auditor-cpus"
+    with contextlib.suppress(FileExistsError):
+        locks.mkdir()
+    with contextlib.suppress(OSError):
+        if locks.stat().st_uid == os.geteuid():
+            locks.chmod(0o1777)
+    if not os.access(locks, os.W_OK | os.X_OK):
+        locks = locks.with_name(f"auditor-cpus-{os.geteuid()}")
+        locks.mkdir(mode=0o700, exist_ok=True)
+    return locks
+
+
+def _open_lock(path: Path) -> int | None:
+    """A read-only descriptor of a lock file (enough for flock, and open to every user), made
+    when missing; None when this user may not (not coordinated, never a failure)."""
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            return os.open(path, os.O_CREAT | os.O_RDONLY, 0o444)
+    except OSError:
+        pass
+    return None
+
+
 @contextlib.contextmanager
 def node_cpus(cores: int) -> Iterator[list[int]]:
     """CPUs for one job, held by file locks while it runs, so that the jobs of one run, of other
@@ -49,15 +77,15 @@ def node_cpus(cores: int) -> Iterator[list[int]]:
     so a killed harness or worker frees its CPUs); wraps around when every CPU is taken."""
     # looked up here, not at import: the fork server imports this module, and a temp folder
     # looked up there would be cached as every job's (Entry.enter resets it too)
-    locks = Path(tempfile.gettempdir()) / "auditor-cpus"
-    locks.mkdir(exist_ok=True)
+    locks = _lock_folder()
     cpus = sorted(os.sched_getaffinity(0))
     held: list[tuple[int, int]] = []
     try:
         for cpu in cpus:
             if len(held) == cores:
                 break
-            fd = os.open(locks / f"cpu{cpu}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+            if (fd := _open_lock(locks / f"cpu{cpu}.lock")) is None:
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

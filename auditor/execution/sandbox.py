@@ -318,7 +318,10 @@ def _rebind(libc: Any, fd: int, path: Path) -> None:
             parent.chmod(0o755)
     source, target = f"/proc/self/fd/{fd}".encode(), str(path).encode()
     _check(libc.mount(source, target, None, MS_BIND | MS_REC, None), f"bind {path}")
-    _check(libc.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None),
+    # nosuid and nodev kept: in a user namespace (an unprivileged harness) the kernel refuses a
+    # remount that would drop the flags the folder already has
+    _check(libc.mount(None, target, None,
+                      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None),
            f"bind {path} read-only")
     os.close(fd)
 
