@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.audit.checks import measured_on
 from auditor.report import sentences
 from auditor.report.results import AuditRow, ReportRun
 from auditor.stats.compare import ALPHA, Comparison, Observation, compare
@@ -144,11 +145,11 @@ def validated_on(reported_on: str | None) -> str:
     """What a reported score was measured on, in a few words, from the run's own account:
     "5-fold CV", "internal holdout (33 %)", "—" when not stated."""
     text = (reported_on or "").lower()
-    if folds := re.search(r"(\d+)-fold", text):
-        return f"{folds.group(1)}-fold CV"
-    if "cv" in text or "cross" in text or "fold" in text:
-        return "k-fold CV"
-    if "holdout" in text or "validation" in text:
+    kind = measured_on(reported_on).detail["kind"]  # the audit's reading of the same words
+    if kind.startswith("cross-validation"):
+        folds = re.search(r"(\d+)-fold", text)
+        return f"{folds.group(1)}-fold CV" if folds else "k-fold CV"
+    if kind.startswith("an internal holdout"):
         share = re.search(r"(\d+) ?%", text)
         return f"internal holdout ({share.group(1)} %)" if share else "internal holdout"
     return "—"
