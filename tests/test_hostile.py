@@ -22,6 +22,7 @@ import pytest
 
 from adapters import protocol
 from auditor.cli import main
+from auditor.config.errors import UsageError
 from auditor.execution import recording, sandbox
 from auditor.execution.outputs import check_result, space_problem
 from tests.conftest import WALL_CAP, audits, runs, trials
@@ -381,3 +382,20 @@ def test_a_job_that_cannot_enter_its_sandbox_is_the_machinerys_fault(
     assert (row.status, row.failure_class) == ("failed", "infrastructure"), row.failure_message
     assert row.failure_message.startswith("entering the sandbox: ")
     assert capsys.readouterr().err.count("  retry  ") == 2
+
+
+@pytest.mark.parametrize(("bwrap", "groups", "root", "says", "not_says"), [
+    (True, None, True, "delegated cgroups", "bubblewrap"),
+    (False, [Path("/sys/fs/cgroup")], True, "install bubblewrap", "run as root"),
+    (True, [Path("/sys/fs/cgroup")], False, "run as root", "bubblewrap"),
+])
+def test_strict_refusal_names_only_the_fixes_of_what_is_missing(
+        monkeypatch, bwrap: bool, groups, root: bool, says: str, not_says: str) -> None:
+    monkeypatch.setattr(sandbox, "_bwrap_works", lambda: bwrap)
+    monkeypatch.setattr(sandbox.cgroups, "hierarchies", lambda: groups)
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0 if root else 1000)
+    with pytest.raises(UsageError) as refused:
+        sandbox.probe("strict")
+    message = str(refused.value)
+    assert says in message and not_says not in message
+    assert message.endswith("or use --sandbox auto") and "\n" not in message

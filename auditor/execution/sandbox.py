@@ -109,16 +109,31 @@ def probe(level: str) -> Isolation:
         missing.append("job users")
     found = Isolation(level, tuple(missing), groups)
     if missing and level == "strict":
-        raise UsageError(f"--sandbox strict: this machine lacks {_lacks(found)}; install "
-                         "bubblewrap, run as root or with delegated cgroups, or use --sandbox auto")
+        raise UsageError(f"--sandbox strict: this machine lacks {_lacks(found)}; "
+                         f"{_fixes(found)}, or use --sandbox auto")
     return found
 
 
+_WHY = {"namespaces": "working bubblewrap (bwrap) namespaces",
+        "cgroup": "writable cgroups with memory, pids and cpu controllers",
+        "job users": "root, for a user of its own per job"}
+_FIX = {"namespaces": "install bubblewrap (Debian: apt-get install bubblewrap) and allow "
+                      "unprivileged user namespaces",
+        "cgroup": "run as root or in a systemd scope with delegated cgroups "
+                  "(systemd-run --user --scope -p Delegate=yes)",
+        "job users": "run as root"}
+
+
 def _lacks(found: Isolation) -> str:
-    why = {"namespaces": "working bubblewrap (bwrap) namespaces",
-           "cgroup": "writable cgroups with memory, pids and cpu controllers",
-           "job users": "root, for a user of its own per job"}
-    return "; ".join(why[m] for m in found.missing)
+    return "; ".join(_WHY[m] for m in found.missing)
+
+
+def _fixes(found: Isolation) -> str:
+    """Only the fixes for what is missing. Root is the fix for job users only when it is not
+    already root and the cgroup fix (which says it) is not given."""
+    root_said = "cgroup" in found.missing or os.geteuid() == 0
+    missing = [m for m in found.missing if not (m == "job users" and root_said)]
+    return "; ".join(_FIX[m] for m in missing)
 
 
 def warning(found: Isolation) -> str | None:
