@@ -23,7 +23,7 @@ import pytest
 from adapters import protocol
 from auditor.cli import main
 from auditor.config.errors import UsageError
-from auditor.execution import recording, sandbox
+from auditor.execution import entry, recording, sandbox
 from auditor.execution.outputs import check_result, space_problem
 from tests.conftest import WALL_CAP, audits, runs, trials
 
@@ -366,15 +366,15 @@ def test_a_job_that_cannot_enter_its_sandbox_is_the_machinerys_fault(
     """The job's cgroup is gone before the job joins it (a real ENODEV from the kernel): the job
     says so before any system code runs, and is retried, then recorded `infrastructure`."""
     _isolated()
-    made = sandbox.Entry.for_job
+    made = entry.Entry.for_job
 
     def gone(found, cell, folder, network):
-        entry = made(found, cell, folder, network)
+        entering = made(found, cell, folder, network)
         for f in cell.folders:
             f.rmdir()
-        return entry
+        return entering
 
-    monkeypatch.setattr(sandbox.Entry, "for_job", staticmethod(gone))
+    monkeypatch.setattr(entry.Entry, "for_job", staticmethod(gone))
     suite = suite_factory(budget={"wall_seconds": 60, "cores": 1, "memory_mb": 512},
                           systems=["constant"])
     assert main(["run", str(suite), "--out", str(tmp_path / "out")]) == 0

@@ -26,7 +26,7 @@ from adapters.contract import (
     SystemFailure,
 )
 from auditor.execution.confinement import confine
-from auditor.execution.sandbox import Entry
+from auditor.execution.entry import Entry
 
 STDERR = "stderr.log"  # the job's stderr, in its folder; the harness keeps its tail on failure
 # errors of the disk while the result is written: the machinery's fault, once the harness

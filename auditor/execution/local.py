@@ -31,7 +31,7 @@ import psutil
 
 from adapters import protocol
 from adapters.contract import FailureClass, RunResult
-from auditor.execution import child, outputs, sandbox
+from auditor.execution import child, entry, outputs, sandbox
 from auditor.execution.cgroups import JobCgroup
 from auditor.execution.confinement import Startup, Usage, node_cpus, thread_env
 from auditor.execution.executor import (
@@ -129,17 +129,17 @@ class JobProcess:
         })
         self.cell = (JobCgroup.create(found.groups, budget.memory_mb, budget.cores, cpus)
                      if found.groups else None)
-        entry = (sandbox.Entry.for_job(found, self.cell, folder, task.network)
-                 if found.level != "off" else None)
+        entering = (entry.Entry.for_job(found, self.cell, folder, task.network)
+                    if found.level != "off" else None)
         self.told, tell = ctx.Pipe(duplex=False)
         self.process = ctx.Process(target=child.main,
-                                   args=(str(folder), cpus, entry, tell, *data),
+                                   args=(str(folder), cpus, entering, tell, *data),
                                    name=f"job-{task.job_id}")
         with _main_hidden():
             self.process.start()
         tell.close()
-        if entry:
-            entry.close()
+        if entering:
+            entering.close()
         # the fork server reports a sandboxed job's pid in its own namespace
         self.pid = (sandbox.host_pid(sandbox.server_pid(), self.process.pid) if found.on
                     else self.process.pid)
