@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 EPS = 1e-15
 
 
 def _roc_auc(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata  # imported here: scipy.stats takes a second to import
+
     pos = y[idx] == 1
     ranks = rankdata(p[:, 1][idx], axis=1)
     n_pos = pos.sum(axis=1)

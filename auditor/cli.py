@@ -137,9 +137,6 @@ def _take_secrets(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from auditor.config.suite import load_suite
-    from auditor.pipeline.plan import plan
-    from auditor.pipeline.run import run_suite
-    from auditor.store.database import store_url
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
@@ -149,14 +146,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                                if executor_class(n).takes_address)
         raise UsageError(f"--address is for Ray clusters; add {clusters}")
     if args.store:
+        from auditor.store.database import store_url
+
         store_url(args.store)
     suite = load_suite(args.suite)
     from auditor.execution.sandbox import probe, warning
 
     if line := warning(probe(args.sandbox)):  # strict refuses here, before any output
         print(line, file=sys.stderr)
+    LOG.info("%s: %d dataset(s) × %d system(s) × %d seed(s); loading the data and planning",
+             suite.name, len(suite.datasets), len(suite.systems), len(suite.seeds))
     workers = executor.default_workers(args.workers, suite.budget.cores)
     out = args.out or Path("results") / suite.name
+    from auditor.pipeline.plan import plan
+    from auditor.pipeline.run import run_suite
+
     p = plan(suite, settings, args.force)
     if not args.no_install:
         from auditor.execution.installs import ensure_installed

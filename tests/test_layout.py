@@ -106,10 +106,23 @@ def test_class_names_are_unique() -> None:
 
 
 def test_the_command_line_starts_without_the_heavy_libraries() -> None:
-    """`auditor --help` and a run's first line come before numpy, pandas, scipy or scikit-learn
-    are imported (their import is most of a slow start; `benchmarks/perf` times it)."""
+    """`auditor --help` comes before numpy, pandas, scipy or scikit-learn are imported (their
+    import is most of a slow start)."""
     heavy = ("numpy", "pandas", "scipy", "sklearn", "sqlalchemy", "pydantic")
     code = f"import auditor.cli, sys; print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True, timeout=300)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_runs_first_line_comes_before_scipy_sklearn_and_the_store() -> None:
+    """Reading and checking a suite (after which `auditor run` prints its first line) imports
+    neither scipy, scikit-learn, SQLAlchemy's store nor Alembic: a second of imports on an idle
+    core, many at load 10."""
+    late = ("scipy", "sklearn", "alembic", "auditor.store.database", "auditor.pipeline.plan")
+    code = ("import sys; from pathlib import Path; from auditor.config.suite import load_suite; "
+            "s = load_suite(Path(sys.argv[1])); "
+            f"print(len(s.datasets), [m for m in {late!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT / "benchmarks/quickstart.yaml")],
+                          cwd=ROOT, capture_output=True, text=True, check=True, timeout=300)
+    assert done.stdout.strip() == "4 []"

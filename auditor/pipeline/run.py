@@ -209,7 +209,7 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
                      suite.name, total, total - len(planned), runner.workers, executor, where,
                      json.dumps(asdict(suite.budget)))
             if executor == "local" and planned and runner.workers and (
-                    line := load_warning(runner.workers, suite.budget.cores)):
+                    line := load_warning(min(runner.workers, len(planned)), suite.budget.cores)):
                 print(line, file=sys.stderr)
             beat = _Heartbeat(store, owner)
             beat.start()
