@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from auditor.cli import main
+from tests.refusals import error_line
 
 RNG = np.random.default_rng(0)
 N = 200
@@ -117,13 +118,10 @@ ARGS: dict[str, tuple[list[str], str]] = {
     "output path is a file": (["run", "{suite}", "--out", "{suite}"], "is a file"),
 }
 
-
 def _one_error_line(capsys: pytest.CaptureFixture[str], words: str) -> None:
     captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), captured.err
-    assert words in lines[0], lines[0]
-    assert "Traceback" not in captured.err + captured.out
+    assert words in error_line(captured.err), captured.err
+    assert "Traceback" not in captured.out
 
 
 def _nothing_in(folder: Path, keep: set[str]) -> None:

@@ -28,6 +28,7 @@ from auditor.data.split import official
 from auditor.pipeline.plan import plan
 from tests.conftest import REPO, WALL_CAP, open_store, runs
 from tests.openml_replay import RECORDED, Replay
+from tests.refusals import error_line
 
 TEST_SERVER = "https://test.openml.org/api/v1/xml"
 SYSTEMS = ["constant", "random", "tpe"]
@@ -88,9 +89,7 @@ def official_rows(repeat: int, fold: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    return lines[0]
+    return error_line(capsys.readouterr().err)
 
 
 def test_recordings_ship_with_the_repository() -> None:
