@@ -4,8 +4,10 @@ report says that its score is not comparable."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -84,11 +86,16 @@ def test_a_run_is_warned_when_the_load_leaves_too_few_free_cpus() -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second user")
-def test_another_user_takes_cpus_beside_the_locks_of_the_first() -> None:
+def test_another_user_takes_cpus_beside_the_locks_of_the_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """The CPU locks' folder is shared by every user: a second user's run neither crashes on
-    the first user's lock files nor takes the CPU the first holds."""
+    the first user's lock files nor takes the CPU the first holds. The locks live in a temp
+    folder of this test's own, so that jobs of other runs on the machine hold none of them."""
     from auditor.execution.confinement import node_cpus
 
+    own = Path(tempfile.mkdtemp(prefix="auditor-test-cpus-"))
+    own.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(own))
     with node_cpus(1) as mine:
         pid = os.fork()
         if pid == 0:  # a user with no rights to root's files
@@ -100,4 +107,6 @@ def test_another_user_takes_cpus_beside_the_locks_of_the_first() -> None:
                     code = 0 if theirs != mine or len(os.sched_getaffinity(0)) == 1 else 3
             finally:
                 os._exit(code)
-        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    shutil.rmtree(own)
+    assert code == 0
