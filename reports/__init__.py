@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path, PurePath
@@ -76,6 +77,24 @@ def fmt_source(source: str) -> str:
     if source.startswith("file:"):
         return f"file {PurePath(source.removeprefix('file:')).name}"
     return source
+
+
+# an absolute folder path (not a URL's), up to the last slash before a file name
+_FOLDERS = re.compile(r"(?<![\w.~:/-])/(?:[^\s\"'/:,;()\[\]<>]+/)+")
+_ANCHORS = ("site-packages", "auditor", "adapters", "reports", "benchmarks", "tests")
+
+
+def _short_folder(match: re.Match[str]) -> str:
+    parts = match.group(0).strip("/").split("/")
+    anchors = [i for i, part in enumerate(parts) if part in _ANCHORS]
+    return "/".join(parts[anchors[-1] if anchors else -1:]) + "/"
+
+
+def fmt_local_paths(text: str | None) -> str | None:
+    """A failure's text for the client: absolute paths cut to what names the code (from
+    site-packages or the project's package on; elsewhere the last folder and the file), so no
+    local folder of the operator's machine shows. The store keeps the full text."""
+    return _FOLDERS.sub(_short_folder, text) if text else text
 
 
 def plural(n: float, word: str) -> str:

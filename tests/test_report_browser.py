@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,18 @@ def test_failed_system_regression_and_multiclass_lay_out(mixed_run: Path) -> Non
     assert "crasher: 4 of 4 runs failed (crash), so it is not in the ranking" in summary
     assert "{}" not in page.text and "1 cores" not in page.text
     assert not NEGATIVE_ZERO.search(page.text)
+
+
+def test_failures_show_no_local_folder(mixed_run: Path) -> None:
+    """The crasher's traceback names the code it ran through (tests/fault_adapters.py), not the
+    folders of the machine it ran on; the store keeps the whole text for the operator."""
+    html = (mixed_run / "report.html").read_text(encoding="utf-8")
+    tables = "".join(p.read_text(encoding="utf-8")
+                     for p in (mixed_run / "report_tables").iterdir())
+    repo = str(Path(__file__).resolve().parents[1])
+    assert "tests/fault_adapters.py" in html
+    assert repo not in html and repo not in tables and str(mixed_run) not in html
+    store = sqlite3.connect(mixed_run / "results.sqlite")
+    details = [d for (d,) in store.execute("SELECT failure_detail FROM runs") if d]
+    store.close()
+    assert details and any(repo in d for d in details)

@@ -32,7 +32,7 @@ from auditor.stats.chance import sentence as chance_sentence
 from auditor.stats.compare import Comparison, Observation, compare, mean_ci
 from auditor.stats.lead import Lead, lead
 from auditor.store.records import StoredDataset
-from reports import fmt_interval, plural
+from reports import fmt_interval, fmt_local_paths, plural
 
 # Systems that anchor the normalized scores, found by label, then by registered name
 BASELINE, REFERENCES, RANDOM = "constant", ("tpe",), "random"
@@ -42,7 +42,8 @@ def _run_view(row: ReportRun, version: str | None) -> RunView:
     extra = row.extra_metrics or {}
     return RunView(
         row.system, row.seed, row.repeat, row.fold, row.status, row.failure_class,
-        row.failure_message, row.failure_detail, row.notes, row.reported_on, row.verdict,
+        fmt_local_paths(row.failure_message), fmt_local_paths(row.failure_detail), row.notes,
+        row.reported_on, row.verdict,
         row.n_configs, row.wall_s, row.cpu_s, row.peak_rss_mb, row.search_s,
         row.model_description, row.system_version or version, row.compute_cpu_s,
         row.full_fidelity_evals, row.holdout_score, row.holdout_lo, row.holdout_hi,
