@@ -141,6 +141,8 @@ def open_page(path: Path, screenshot: Path | None = None) -> PageReport:
                 SvgInfo(s["shapes"] > 0, s["width"], s["height"])
                 for s in page.evaluate(_SVG_PROBE)
             ]
+            # every collapsed detail opened, so that the text and the layout checks see it
+            page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
             report.text = page.inner_text("body")
             report.script_count = page.evaluate("document.scripts.length")
             report.domains = [(_floats(d), _floats(b)) for d, b in page.evaluate(_DOMAINS)]

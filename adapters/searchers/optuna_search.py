@@ -153,7 +153,7 @@ class OptunaSearch(Adapter):
             predictions=predict(model, X_holdout, data.task_type, len(data.classes)),
             reported_score=best.final.score,
             reported_on=(f"{self.cv_folds}-fold CV on search rows (best of {complete} "
-                         "full-fidelity configs)"),
+                         f"full-fidelity config{'s' * (complete != 1)})"),
             n_configs=sum(c.trials[0].status != "failed" for c in configs),
             best_config=best.config,
             trials=trials,

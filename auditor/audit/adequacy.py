@@ -25,6 +25,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from adapters.contract import SearchKind
+from reports import plural
 
 TOP_Q = 0.05
 TARGET = 0.95
@@ -132,7 +133,8 @@ def assess(scores: list[float], ends: list[float], greater_is_better: bool, eval
         reasons.append(f"{'only one configuration' if evaluations else 'no configuration'} was "
                        "evaluated at full fidelity, so nothing was searched")
     if evaluations < N_FOR_TARGET:
-        reasons.append(f"{evaluations} configurations give random search a "
+        reasons.append(f"{plural(evaluations, 'configuration')} give{'s' * (evaluations == 1)} "
+                       "random search a "
                        f"{p_top(evaluations):.0%} chance of one in the top 5 %; 95 % needs "
                        f"{N_FOR_TARGET}")
     if model_based and dim:

@@ -11,6 +11,7 @@ from scipy.stats import spearmanr
 
 from adapters.metrics import Metric, get_metric
 from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
+from reports import decimals, fmt_score, plural
 
 LEAK_AUC = 0.99  # a single feature ranking the holdout this well is a leak suspect
 LEAK_SPEARMAN = 0.99
@@ -112,16 +113,19 @@ def shared_rows_effect(metric: Metric, y: np.ndarray, preds: np.ndarray, shared:
     flag = bool(p < SHARED_ALPHA and effect >= material)
     if flag:
         verdict = (f"they flatter the score: on the {len(unseen)} unseen rows alone it is "
-                   f"{unseen_score:.4g}")
+                   f"{fmt_score(unseen_score)}")
     elif p < SHARED_ALPHA:
         verdict = (f"too small to matter (under {SHARED_MATERIAL:g} of the holdout CI's "
-                   f"half-width, {half_width:.3g})")
+                   f"half-width, {fmt_score(half_width, places=decimals(half_width, half_width))})")
     else:
         verdict = "no clear effect: random rows in their place move it as much"
+    places = decimals(effect, float(hi - lo))
+    lo_text, hi_text = fmt_score(float(lo), True, places), fmt_score(float(hi), True, places)
     return Finding(
         "shared holdout rows", flag,
-        f"the {len(seen)} holdout rows also among the search rows move {metric.name} by "
-        f"{effect:+.3g} (95 % CI {lo:+.3g} to {hi:+.3g}; permutation p = {p:.2g}); {verdict}",
+        f"the {plural(len(seen), 'holdout row')} also among the search rows "
+        f"move{'s' * (len(seen) == 1)} {metric.name} by {fmt_score(effect, True, places)} "
+        f"(95 % CI {lo_text} to {hi_text}; permutation p = {p:.2g}); {verdict}",
         {"shared_rows": len(seen), "effect": effect, "effect_lo": float(lo),
          "effect_hi": float(hi), "unseen_score": unseen_score, "p_value": p})
 
@@ -217,18 +221,21 @@ def seed_stability(holdout_by_system: dict[str, list[float]],
               for k in sorted(numeric)}
         findings.append(Finding(
             f"seed stability: {system}", False,
-            f"{system}: holdout score varies by SD {sd:.3g} across "
+            f"{system}: holdout score varies by SD {fmt_score(sd, places=decimals(sd, sd))} "
+            f"across "
             f"{len(holdout_by_system[system])} seeds",
             {"sd": sd, "config_relative_spread": cv}, system))
     systems = sorted(spread)
     for i, a in enumerate(systems):
         for b in systems[i + 1:]:
-            diff = abs(np.mean(holdout_by_system[a]) - np.mean(holdout_by_system[b]))
+            diff = float(abs(np.mean(holdout_by_system[a]) - np.mean(holdout_by_system[b])))
             noise = max(spread[a], spread[b])
             if diff <= noise:
                 findings.append(Finding(
                     f"seed stability: {a} vs {b}", True,
-                    f"{a} and {b} differ by {diff:.3g} on average, no more than the "
-                    f"between-seed SD ({noise:.3g}): the ranking of the two is not stable",
+                    f"{a} and {b} differ by {fmt_score(diff, places=decimals(diff, noise))} "
+                    f"on average, no more than the between-seed SD "
+                    f"({fmt_score(noise, places=decimals(noise, noise))}): the ranking of the "
+                    "two is not stable",
                     {"difference": diff, "seed_sd": noise}, f"{a} vs {b}"))
     return findings

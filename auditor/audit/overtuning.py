@@ -24,6 +24,7 @@ from auditor.audit.checks import Finding
 from auditor.data.split import SealedSplit
 from auditor.stats.bootstrap import paired_gain
 from auditor.stats.gap import ZERO_WIDTH, zero_width
+from reports import decimals, fmt_score
 
 
 def refit_predict(split: SealedSplit, space: str, config: dict[str, Any], seed: int,
@@ -49,15 +50,20 @@ def overtuning(metric: Metric, split: SealedSplit, space: str, incumbent: np.nda
         gain, lo, hi = paired_gain(metric, y, incumbent, reference, stratified, seed)
         detail[name] = {"gain": gain, "lo": lo, "hi": hi, "config": config,
                         "reference_holdout": metric(y, reference)}
+        places = decimals(gain, hi - lo)
+
+        def num(x: float, signed: bool = True, places: int = places) -> str:
+            return fmt_score(x, signed, places)
+
         if zero_width(lo, hi):
-            lines.append(f"vs the {name}: {ZERO_WIDTH} ({gain:+.3g} {metric.name})")
+            lines.append(f"vs the {name}: {ZERO_WIDTH} ({num(gain)} {metric.name})")
         elif hi < 0:
             worse = True
-            lines.append(f"worse than the {name} by {-gain:.3g} {metric.name} on the holdout "
-                         f"(95 % CI {-hi:.3g} to {-lo:.3g})")
+            lines.append(f"worse than the {name} by {num(-gain, False)} {metric.name} on the "
+                         f"holdout (95 % CI {num(-hi, False)} to {num(-lo, False)})")
         else:
-            lines.append(f"vs the {name}: {gain:+.3g} {metric.name} (95 % CI {lo:+.3g} to "
-                         f"{hi:+.3g})")
+            lines.append(f"vs the {name}: {num(gain)} {metric.name} (95 % CI {num(lo)} to "
+                         f"{num(hi)})")
     summary = ("overtuned: the tuned incumbent is " if worse else "not overtuned: ") + "; ".join(
         lines)
     return Finding("overtuning", worse, summary, detail)
