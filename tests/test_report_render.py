@@ -297,6 +297,20 @@ def test_a_baseline_alone_is_not_the_headline() -> None:
         "better than constant only, the baseline: the test separates none of the other systems.")
 
 
+def test_a_ranking_that_holds_without_the_baseline_is_given_without_it() -> None:
+    """a beats b beats c on every dataset: significant with or without the constant baseline,
+    and the headline's ranking and test are those among a, b and c."""
+    obs = [Observation(f"d{d}", str(seed), s, v, True, (0.0, 1.0)) for d in range(6)
+           for seed in (0, 1)
+           for s, v in {"a": 0.9, "b": 0.8, "c": 0.7, "constant": 0.5}.items()]
+    first, second = headline.ranking(compare(obs, "constant"), obs, "constant", "seed")
+    assert first.startswith("Without the constant baseline: ")
+    assert "a had the best average rank: 1.00 among 3 systems" in first
+    assert "p = 0.0025: the systems differ significantly" in first
+    assert second.startswith("With constant included the Friedman test gives p < 0.001")
+    assert second.endswith("constant ranks last on 6 of 6 datasets.")
+
+
 def test_summary_names_failed_systems_and_audit_flags() -> None:
     runs = [SimpleNamespace(system=s, status=status, failure_class=cls, verdict=None)
             for s, status, cls in (("a", "ok", None), ("a", "ok", None), ("b", "failed", "crash"),

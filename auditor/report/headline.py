@@ -102,12 +102,25 @@ def ranking(c: Comparison, obs: Sequence[Observation], baseline: str | None, uni
         return [sentences.ranking(c, unit)]
     without = compare(others)
     g = without.friedman
-    if g.p_value is not None and g.p_value < ALPHA:
-        return [sentences.ranking(c, unit)]
+    if g.p_value is not None and g.p_value < ALPHA:  # significant without it too: say so
+        return [f"Without the {baseline} baseline: " + sentences.ranking(without, unit),
+                f"With {baseline} included the Friedman test gives "
+                f"{fmt_p(f.p_value, named=True)}; {baseline} ranks last on "
+                f"{_last(c, baseline)} of {plural(len(c.blocks), 'dataset')}."]
     return [f"Without the {baseline} baseline: " + sentences.ranking(without, unit),
             f"With {baseline} included the Friedman test gives {fmt_p(f.p_value, named=True)}, "
             f"but that difference comes from the baseline: every system beats a constant "
             "prediction, which is not a finding about the systems."]
+
+
+def _last(c: Comparison, system: str) -> int:
+    """On how many datasets `system` ranked last (ties for last included)."""
+    last = 0
+    for d in c.blocks:
+        ranks = {cell.system: cell.rank for cell in c.cells
+                 if cell.dataset == d and cell.rank is not None}
+        last += ranks.get(system) == max(ranks.values(), default=None)
+    return last
 
 
 def audit_flags(audits: Sequence[AuditRow], runs: Sequence[ReportRun]) -> list[str]:
