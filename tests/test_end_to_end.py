@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -82,6 +83,10 @@ def test_report_has_every_dataset_and_system(small_run: Path) -> None:
     for name in ["breast-cancer", "diabetes", "credit-client-csv", *SYSTEMS]:
         assert name in html
     assert "http://" not in html and "https://" not in html
+    # the client's file by its name and the sha256 of its bytes, its folder only in the store
+    csv = REPO / "benchmarks" / "data" / "credit_data.csv"
+    assert hashlib.sha256(csv.read_bytes()).hexdigest() in html
+    assert "file credit_data.csv" in html and str(csv.parent) not in html
 
 
 @pytest.mark.browser

@@ -12,6 +12,7 @@ failure is recorded as it is.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -231,13 +232,25 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
     return progress
 
 
+def _file_sha256(source: str) -> str | None:
+    """The sha256 of a local file's bytes (source `file:PATH`), read in 1 MB blocks."""
+    if not source.startswith("file:"):
+        return None
+    h = hashlib.sha256()
+    with open(source.removeprefix("file:"), "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _put_data(store: Store, p: Plan) -> None:
     for name, d in p.datasets.items():
         store.put_dataset(StoredDataset(
             name=name, source=d.source, target=d.target, task_type=d.task_type,
             classes=d.classes, n_rows=len(d.y), n_features=d.X.shape[1],
             n_categorical=sum(t == "categorical" for t in d.feature_types.values()),
-            n_missing=d.n_missing, fingerprint=d.fingerprint(), **_openml_columns(d)))
+            n_missing=d.n_missing, fingerprint=d.fingerprint(), **_openml_columns(d),
+            file_sha256=_file_sha256(d.source)))
     for (name, seed, repeat, fold), s in p.splits.items():
         store.put_split(StoredSplit(
             dataset=name, seed=seed, holdout_fraction=s.fraction, fingerprint=s.fingerprint(),

@@ -308,7 +308,7 @@ def build_context(sources: Path | Sequence[Path | str], title: str | None = None
         sections.append(DatasetSection(
             d.name, d.source, d.task_type, metric, get_metric(metric).greater_is_better,
             get_metric(metric).bounds, d.n_rows, d.n_features, d.n_categorical, d.n_missing,
-            d.fingerprint, _openml_view(d),
+            d.fingerprint, _openml_view(d), d.file_sha256,
             [{k: getattr(s, k) for k in ("seed", "fingerprint", "n_search", "n_holdout",
                                          "openml_task_id", "repeat", "fold")}
              for s in results.splits if s.dataset == d.name],

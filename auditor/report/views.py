@@ -96,6 +96,7 @@ class DatasetSection:
     n_missing: int
     fingerprint: str
     openml: dict[str, int | None] | None  # dataset id, version and task id
+    file_sha256: str | None  # of a local file's bytes
     splits: list[dict[str, Any]]
     runs: list[RunView]
     finding: str

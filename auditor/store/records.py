@@ -74,6 +74,7 @@ class StoredDataset(Stored):
     openml_dataset_id: int | None = None
     openml_dataset_version: int | None = None
     openml_task_id: int | None = None
+    file_sha256: str | None = None  # of a local file's bytes (source file:PATH)
 
 
 @dataclass(frozen=True)

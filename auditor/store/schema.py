@@ -4,8 +4,10 @@ PostgreSQL), and the .npy encoding of arrays in them.
 Schema (see also README, "Results store"):
 - `datasets`: one row per dataset — source, task, shape, sha256 fingerprint; for OpenML data the
   data set id and version (`openml_dataset_id`, `openml_dataset_version`) and the task id
-  (`openml_task_id`), NULL otherwise. Rows keep their insertion order in `rowid` (implicit in
-  SQLite; in PostgreSQL a BIGSERIAL column that the migrations add, not part of `DATASETS`).
+  (`openml_task_id`), NULL otherwise; for a local file the sha256 of its bytes (`file_sha256`,
+  revision 0005), which the report shows beside the file's name. Rows keep their insertion
+  order in `rowid` (implicit in SQLite; in PostgreSQL a BIGSERIAL column that the migrations add,
+  not part of `DATASETS`).
 - `splits`: one row per (dataset, seed, split fingerprint) — holdout fraction, sizes, the sealed
   holdout labels (`holdout_y`, .npy bytes), which never leave the harness, and for an OpenML task's
   official split its `openml_task_id`, `repeat` and `fold` (NULL for the harness's own splits).
@@ -76,7 +78,7 @@ META = Table("meta", METADATA, *_key("key:t"), *_cols("value:t", False))
 DATASETS = Table(
     "datasets", METADATA, *_key("name:t"),
     *_cols("source:t target:t task_type:t classes:t n_rows:i n_features:i n_categorical:i "
-           "n_missing:i fingerprint:t", False), *_cols(OPENML))
+           "n_missing:i fingerprint:t", False), *_cols(OPENML), *_cols("file_sha256:t"))
 SPLITS = Table(
     "splits", METADATA, Column("dataset", Text, ForeignKey("datasets.name"), primary_key=True),
     *_key("seed:i"), *_cols("holdout_fraction:r", False), *_key("fingerprint:t"),
