@@ -66,6 +66,26 @@ def fmt_interval(value: float | None, lo: float | None, hi: float | None,
             f"[{fmt_score(lo, signed, places)}, {fmt_score(hi, signed, places)}]")
 
 
+def is_wide(value: float | None, lo: float | None, hi: float | None,
+            bounds: tuple[float, float] | None = None) -> bool:
+    """An interval wider than a quarter of its metric's range (of the value's size when the
+    metric is unbounded), which the summary calls too wide to pin the value down."""
+    if not (_present(value) and _present(lo) and _present(hi)):
+        return False
+    b_lo, b_hi = bounds or (-math.inf, math.inf)
+    scale = b_hi - b_lo if math.isfinite(b_hi - b_lo) else abs(value)
+    return hi - lo > scale / 4
+
+
+def fmt_like(value: float | None, lo: float | None, hi: float | None) -> str:
+    """`value` at the precision of another value's interval [lo, hi] (a reported score beside
+    its holdout score's CI)."""
+    if not _present(value):
+        return DASH
+    spread = hi - lo if _present(lo) and _present(hi) else None
+    return fmt_score(value, places=decimals(value, spread))
+
+
 def fmt_count(value: float | None) -> str:
     """A count (or a mean of counts) as a whole number."""
     return f"{math.floor(value + 0.5):,}" if _present(value) else DASH
@@ -162,6 +182,8 @@ def _environment() -> Environment:
     )
     env.tests["missing"] = _missing
     env.globals["fmt_interval"] = fmt_interval
+    env.globals["is_wide"] = is_wide
+    env.globals["fmt_like"] = fmt_like
     env.globals["measured"] = measured_rates()
     env.globals["chart"] = _chart
     # The chart builders escape every text they emit, so their output is safe markup.

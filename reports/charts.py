@@ -45,18 +45,27 @@ def _axis(values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED
     return lo, hi, [t for t in ticks if lo <= t <= hi], decimals
 
 
-def same_series(keyed: Mapping[str, Mapping[Any, Any]]) -> list[tuple[str, str]]:
+def same_series(keyed: Mapping[str, Mapping[Any, Any]]
+                ) -> list[tuple[str, str, int, int]]:
     """Pairs of systems whose series (`keyed`: system → {run key: values}) are identical on
-    every run both have, so one line or point hides the other."""
+    some of the runs both have, so there one line or point hides the other: (a, b, identical
+    runs, shared runs)."""
     names = list(keyed)
-    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
-            if (shared := keyed[a].keys() & keyed[b].keys())
-            and all(keyed[a][k] == keyed[b][k] for k in shared)]
+    pairs = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = keyed[a].keys() & keyed[b].keys()
+            same = sum(keyed[a][k] == keyed[b][k] for k in shared)
+            if same:
+                pairs.append((a, b, same, len(shared)))
+    return pairs
 
 
-def overlap_note(pairs: Sequence[tuple[str, str]]) -> str:
-    """ "random and tpe identical" for the chart's foot."""
-    return "; ".join(f"{a} and {b} identical on every run" for a, b in pairs)
+def overlap_note(pairs: Sequence[tuple[str, str, int, int]]) -> str:
+    """ "random and tpe identical on every run" (or "on 1 of 2 runs") for the chart's foot."""
+    return "; ".join(f"{a} and {b} identical on "
+                     f"{'every run' if same == n else f'{same} of {n} runs'}"
+                     for a, b, same, n in pairs)
 
 
 def _marker(kind: str, x: float, y: float, colour: str) -> str:

@@ -19,7 +19,17 @@ from auditor.report.context import _comparison_view
 from auditor.report.exports import write_report
 from auditor.report.results import AuditRow
 from auditor.stats.compare import Interval, Normalized, Observation, compare
-from reports import fmt_count, fmt_interval, fmt_score, fmt_source, plural, render_report
+from reports import (
+    fmt_count,
+    fmt_interval,
+    fmt_like,
+    fmt_local_paths,
+    fmt_score,
+    fmt_source,
+    is_wide,
+    plural,
+    render_report,
+)
 from reports.anytime import NO_TRAJECTORIES, anytime_svg
 from reports.charts import NO_RUNS, reported_vs_holdout_svg
 from tests.browser import chromium_available, open_page
@@ -236,6 +246,13 @@ def test_numbers_are_formatted_by_what_they_are() -> None:
     assert plural(1, "core") == "1 core" and plural(4, "core") == "4 cores"
     local = Path("/", "home", "client", "data", "credit_data.csv")  # a client's own machine
     assert fmt_source(f"file:{local}") == "file credit_data.csv"
+    # two seeds of an RMSE near 57: an interval of 16 to 99 says little; an AUC's 0.79 to 0.89
+    # is a tenth of its range
+    assert is_wide(57.5, 16.7, 98.4) and not is_wide(0.84, 0.79, 0.89, (0.0, 1.0))
+    assert is_wide(0.8, 0.5, 1.0, (0.0, 1.0)) and not is_wide(0.8, None, None, (0.0, 1.0))
+    assert fmt_like(78.333, 62.0, 81.0) == "78" and fmt_like(0.83412, 0.813, 0.858) == "0.834"
+    trace = 'File "/home/op/clone/auditor/execution/child.py", line 88; /tmp/x/out/data.csv'
+    assert fmt_local_paths(trace) == 'File "auditor/execution/child.py", line 88; out/data.csv'
 
 
 def test_chart_axes_stay_within_the_metric_range() -> None:
@@ -259,6 +276,10 @@ def test_identical_points_are_named_and_both_visible() -> None:
     circle = float(re.search(r'<circle cx="([\d.]+)"', points[0])[1])
     square = float(re.search(r'<rect x="([\d.]+)"', points[1])[1]) + 4  # corner → centre
     assert square - circle == 5
+    # identical on one seed of two: said so, not hidden
+    runs += [_run("random", 1, 0.7, 0.72), _run("tpe", 1, 0.9, 0.88)]
+    svg = reported_vs_holdout_svg(runs, "roc_auc", True, ["random", "tpe"], bounds=(0.0, 1.0))
+    assert "random and tpe identical on 1 of 2 runs" in svg
 
 
 def test_anytime_notes_identical_lines_and_drops_an_empty_panel() -> None:
