@@ -233,14 +233,11 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
 
 
 def _file_sha256(source: str) -> str | None:
-    """The sha256 of a local file's bytes (source `file:PATH`), read in 1 MB blocks."""
+    """The sha256 of a local file's bytes (source `file:PATH`)."""
     if not source.startswith("file:"):
         return None
-    h = hashlib.sha256()
     with open(source.removeprefix("file:"), "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _put_data(store: Store, p: Plan) -> None:
