@@ -25,7 +25,7 @@ NO_TRAJECTORIES = '<p class="chart-empty">no trial history recorded</p>'
 # (trajectory column, run field that ends the line, panel title)
 PANELS = ((0, "search_s", "wall time, s"), (1, "compute_cpu_s", "CPU time, s"),
           (2, "n_configs", "evaluations"))
-_W, _H = 160, 190  # one panel's plot area, px
+_W, _H = 160, 254  # one panel's plot area, px: as tall as the reported-vs-holdout chart beside it
 _LEFT, _TOP, _BOTTOM, _GAP, _ROW = 62, 26, 40, 28, 18
 _MAX_LABEL = 28
 
