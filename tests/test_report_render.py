@@ -251,7 +251,8 @@ def test_numbers_are_formatted_by_what_they_are() -> None:
     assert is_wide(57.5, 16.7, 98.4) and not is_wide(0.84, 0.79, 0.89, (0.0, 1.0))
     assert is_wide(0.8, 0.5, 1.0, (0.0, 1.0)) and not is_wide(0.8, None, None, (0.0, 1.0))
     assert fmt_like(78.333, 62.0, 81.0) == "78" and fmt_like(0.83412, 0.813, 0.858) == "0.834"
-    trace = 'File "/home/op/clone/auditor/execution/child.py", line 88; /tmp/x/out/data.csv'
+    clone = Path("/", "home", "op", "clone")  # an operator's machine
+    trace = f'File "{clone}/auditor/execution/child.py", line 88; /tmp/x/out/data.csv'
     assert fmt_local_paths(trace) == 'File "auditor/execution/child.py", line 88; out/data.csv'
 
 
