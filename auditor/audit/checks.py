@@ -36,6 +36,11 @@ class Finding:
     system: str | None = None
 
 
+def _two_digits(spread: float) -> str:
+    """A spread (an SD, a CI's half-width) to two significant digits."""
+    return fmt_score(spread, places=decimals(spread, spread))
+
+
 def shared_rows(shared: np.ndarray) -> Finding:
     """Exact duplicate feature rows on both sides of the split; `shared` marks the holdout rows
     (`SealedSplit.shared_holdout`)."""
@@ -116,7 +121,7 @@ def shared_rows_effect(metric: Metric, y: np.ndarray, preds: np.ndarray, shared:
                    f"{fmt_score(unseen_score)}")
     elif p < SHARED_ALPHA:
         verdict = (f"too small to matter (under {SHARED_MATERIAL:g} of the holdout CI's "
-                   f"half-width, {fmt_score(half_width, places=decimals(half_width, half_width))})")
+                   f"half-width, {_two_digits(half_width)})")
     else:
         verdict = "no clear effect: random rows in their place move it as much"
     places = decimals(effect, float(hi - lo))
@@ -221,7 +226,7 @@ def seed_stability(holdout_by_system: dict[str, list[float]],
               for k in sorted(numeric)}
         findings.append(Finding(
             f"seed stability: {system}", False,
-            f"{system}: holdout score varies by SD {fmt_score(sd, places=decimals(sd, sd))} "
+            f"{system}: holdout score varies by SD {_two_digits(sd)} "
             f"across "
             f"{len(holdout_by_system[system])} seeds",
             {"sd": sd, "config_relative_spread": cv}, system))
@@ -235,7 +240,7 @@ def seed_stability(holdout_by_system: dict[str, list[float]],
                     f"seed stability: {a} vs {b}", True,
                     f"{a} and {b} differ by {fmt_score(diff, places=decimals(diff, noise))} "
                     f"on average, no more than the between-seed SD "
-                    f"({fmt_score(noise, places=decimals(noise, noise))}): the ranking of the "
+                    f"({_two_digits(noise)}): the ranking of the "
                     "two is not stable",
                     {"difference": diff, "seed_sd": noise}, f"{a} vs {b}"))
     return findings

@@ -51,19 +51,18 @@ def overtuning(metric: Metric, split: SealedSplit, space: str, incumbent: np.nda
         detail[name] = {"gain": gain, "lo": lo, "hi": hi, "config": config,
                         "reference_holdout": metric(y, reference)}
         places = decimals(gain, hi - lo)
-
-        def num(x: float, signed: bool = True, places: int = places) -> str:
-            return fmt_score(x, signed, places)
-
         if zero_width(lo, hi):
-            lines.append(f"vs the {name}: {ZERO_WIDTH} ({num(gain)} {metric.name})")
+            lines.append(f"vs the {name}: {ZERO_WIDTH} ({fmt_score(gain, True, places)} "
+                         f"{metric.name})")
         elif hi < 0:
             worse = True
-            lines.append(f"worse than the {name} by {num(-gain, False)} {metric.name} on the "
-                         f"holdout (95 % CI {num(-hi, False)} to {num(-lo, False)})")
+            lines.append(f"worse than the {name} by {fmt_score(-gain, places=places)} "
+                         f"{metric.name} on the holdout (95 % CI {fmt_score(-hi, places=places)}"
+                         f" to {fmt_score(-lo, places=places)})")
         else:
-            lines.append(f"vs the {name}: {num(gain)} {metric.name} (95 % CI {num(lo)} to "
-                         f"{num(hi)})")
+            lines.append(f"vs the {name}: {fmt_score(gain, True, places)} {metric.name} "
+                         f"(95 % CI {fmt_score(lo, True, places)} to "
+                         f"{fmt_score(hi, True, places)})")
     summary = ("overtuned: the tuned incumbent is " if worse else "not overtuned: ") + "; ".join(
         lines)
     return Finding("overtuning", worse, summary, detail)

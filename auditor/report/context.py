@@ -32,7 +32,7 @@ from auditor.stats.chance import sentence as chance_sentence
 from auditor.stats.compare import Comparison, Observation, compare, mean_ci
 from auditor.stats.lead import Lead, lead
 from auditor.store.records import StoredDataset
-from reports import fmt_interval, fmt_local_paths, plural
+from reports import fmt_interval, fmt_local_paths, is_wide, plural
 
 # Systems that anchor the normalized scores, found by label, then by registered name
 BASELINE, REFERENCES, RANDOM = "constant", ("tpe",), "random"
@@ -98,10 +98,8 @@ def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Compari
     ranked = sorted(paired, key=lambda p: m.loss(p[1].mean))
     best, i = ranked[0]
     shown, ci = fmt_interval(i.mean, i.lo, i.hi)
-    lo, hi = m.bounds
-    scale = hi - lo if np.isfinite(hi - lo) else abs(i.mean)
     spread = (f", 95 % CI {ci.strip('[]').replace(', ', ' to ')} across them" if ci else "")
-    if ci and sentences.wide(i, scale / 2):
+    if is_wide(i.mean, i.lo, i.hi, m.bounds):
         spread += f" (wide: {i.n} {unit}s are too few to pin it down)"
     text = (f"On {d.name}, {best.system} had the best mean holdout {metric}: "
             f"{shown} over {plural(i.n, unit)}{spread}")
@@ -215,6 +213,7 @@ def _comparison_view(c: Comparison, metrics: dict[str, str], notes: list[str]
         gib = get_metric(metrics[d]).greater_is_better
         best = (max if gib else min)(x.score.mean for x in cells.values())
         scores.append({"dataset": d, "metric": metrics[d], "greater_is_better": gib,
+                       "bounds": get_metric(metrics[d]).bounds,
                        "in_ranks": d in c.blocks, "cells": {
                            s: {**asdict(IntervalView(x.score.mean, x.score.lo, x.score.hi,
                                                      x.score.n)),
