@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from auditor.execution.confinement import load_warning
-from tests.conftest import runs
+from tests.conftest import audits, runs, trials
 
 # competing work pinned to one CPU
 HOG = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True: pass"
@@ -43,8 +43,51 @@ def test_a_starved_run_is_measured_and_said(tmp_path: Path, suite_factory) -> No
     assert run.cpu_wait_s / (run.cpu_wait_s + run.cpu_s) > 0.5, (run.cpu_wait_s, run.cpu_s)
     text = " ".join((tmp_path / "out" / "report.html").read_text().split())
     assert run.wall_s >= 10  # the budget bound it: a search without a trial cap, starved
-    assert "1 run of 1 (random) waited for a CPU more than 50 %" in text
+    assert "1 run of 1 (random) was starved of CPU" in text
+    assert "No system is compared: every run that finished was starved of CPU." in text
     assert "1 starved" in text
+    (share,) = [a for a in audits(tmp_path / "out") if a.check_name == "CPU share"]
+    assert share.flag and share.detail["verdict"] == "starved", share
+
+
+def _searches(out: Path) -> dict[tuple[str, int], tuple]:
+    """Per (system, seed): the configurations tried, in order, and the holdout score."""
+    tried: dict[str, list] = {}
+    for t in sorted(trials(out), key=lambda t: (t.job_id, t.number)):
+        tried.setdefault(t.job_id, []).append((t.config, t.score))
+    return {(r.system, r.seed): (tried[r.job_id], r.best_config, r.holdout_score)
+            for r in runs(out)}
+
+
+def test_searches_bound_on_trials_find_the_same_under_load(tmp_path: Path,
+                                                           suite_factory) -> None:
+    """As the quickstart does: a trial cap binds, the wall cap does not, so a run on a CPU that
+    three busy loops share gives the configurations and holdout scores of a run beside none."""
+    cpu = min(os.sched_getaffinity(0))
+    suite = suite_factory(systems=[{"system": "random", "options": {"space": "gbm11"}},
+                                   {"system": "tpe", "options": {"space": "gbm11"}}])
+
+    def run(out: Path) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "auditor", "run", str(suite), "--out", str(out),
+             "--sandbox", "off"], preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+            capture_output=True, text=True, timeout=1800)
+        assert done.returncode == 0, done.stderr
+
+    run(tmp_path / "quiet")
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG, str(cpu)]) for _ in range(3)]
+    try:
+        run(tmp_path / "busy")
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    quiet, busy = _searches(tmp_path / "quiet"), _searches(tmp_path / "busy")
+    assert len(quiet) == 2 and all(len(q[0]) == 5 for q in quiet.values()), quiet
+    assert busy == quiet
+    waits = [r.cpu_wait_s / (r.cpu_wait_s + r.cpu_s) for r in runs(tmp_path / "busy")
+             if r.cpu_wait_s is not None and r.cpu_s]
+    assert waits and max(waits) > 0.5, waits  # the busy run did wait for its CPU
 
 
 # another harness whose job holds one CPU (the last: the next job's first choice is the first)

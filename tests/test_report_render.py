@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from auditor.audit import starvation
 from auditor.report import headline, sentences
 from auditor.report.context import _comparison_view
 from auditor.report.exports import write_report
@@ -379,19 +380,30 @@ def test_each_verdict_quotes_its_measured_rates(context: dict) -> None:
 
 def test_starved_runs_are_those_the_budget_bound() -> None:
     def run(system: str, wait: float | None, cpu: float, wall: float,
-            startup: float | None = 0.5) -> SimpleNamespace:
+            startup: float | None = 0.5, cores: int = 1) -> SimpleNamespace:
         return SimpleNamespace(system=system, cpu_wait_s=wait, cpu_s=cpu, wall_s=wall,
-                               startup_s=startup, budget={"wall_seconds": 60.0})
+                               startup_s=startup, budget={"wall_seconds": 60.0, "cores": cores})
 
-    runs = [run("a", 45.0, 15.0, 61.0),  # waited 75 % through its whole budget: starved
+    runs = [run("a", 45.0, 15.0, 61.0),  # a quarter of its core, waited 75 %: starved
             run("b", 3.0, 1.0, 4.0),  # waited 75 %, but ended early: it found what it finds
-            run("c", 10.0, 50.0, 60.0),  # waited 17 %
-            run("d", None, 5.0, 60.0),  # recorded before the wait was measured
+            run("c", 10.0, 50.0, 60.0),  # 84 % of its core
+            run("d", None, 5.0, 60.0),  # recorded before the wait was measured: not judged
             # waited 75 %, but 40 s of its wall were start-up: 20 s in its budget ended early
-            run("e", 45.0, 15.0, 60.0, startup=40.0)]
-    assert [headline.is_starved(r) for r in runs] == [True, False, False, False, False]
+            run("e", 45.0, 15.0, 60.0, startup=40.0),
+            # one thread on two cores of an idle machine: under-used, not starved
+            run("f", 1.0, 58.0, 60.5, cores=2),
+            # 67 % of its core, waited 27 %: the CPU it waited for would have made it 92 %
+            run("g", 15.0, 40.0, 60.5),
+            # two threads on two cores, a quarter of them, waited 57 %
+            run("h", 40.0, 30.0, 60.5, cores=2)]
+    assert [starvation.is_starved(r) for r in runs] == [
+        True, False, False, False, False, False, True, True]
+    assert starvation.cpu_share(runs[0]) == pytest.approx(15 / 60.5)
+    assert starvation.cpu_share(runs[5]) == pytest.approx(58 / 120)
     (line,) = headline.starved(runs)
-    assert line.startswith("1 run of 4 (a) waited for a CPU more than 50 %")
+    assert line.startswith("3 runs of 7 (a, g, h) were starved of CPU: under 80 % of their "
+                           "cores' time")
+    assert "left out of the ranking and the comparisons" in line
 
 
 def test_what_each_system_validated_on_is_named_from_its_own_account() -> None:

@@ -7,6 +7,7 @@ import contextlib
 from adapters import registry
 from adapters.metrics import get_metric
 from adapters.spaces import SPACES
+from auditor.audit import starvation
 from auditor.audit.adequacy import assess
 from auditor.audit.catalog import (
     Check,
@@ -95,6 +96,14 @@ def adequacy_finding(run: StoredRun, trials: list[StoredTrial]) -> Finding:
                    f"budget {a.verdict}: " + "; ".join(a.reasons) + advice,
                    {"verdict": a.verdict, "reasons": a.reasons,
                     "recommended_trials": a.recommended_trials, **a.figures})
+
+
+@register
+class CPUShare(Check[RunSubject]):
+    name, scope = starvation.CHECK, "run"
+
+    def findings(self, s: RunSubject) -> list[Finding]:
+        return starvation.finding(s.run)
 
 
 @register

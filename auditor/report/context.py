@@ -14,6 +14,7 @@ import numpy as np
 
 from adapters.contract import STARTUP_CAP_S
 from adapters.metrics import get_metric
+from auditor.audit import starvation
 from auditor.config.errors import UsageError
 from auditor.report import headline, sentences
 from auditor.report.results import ReportRun, Results, load_results
@@ -63,6 +64,11 @@ def _ties_everywhere(run: ReportRun) -> bool:
     return bool(np.all(risk == risk[0]))
 
 
+def _comparable(run: ReportRun) -> bool:
+    """A run the comparisons count: it succeeded and was not starved of CPU."""
+    return run.status == "ok" and not starvation.is_starved(run)
+
+
 def _split_key(run: ReportRun) -> str:
     return "/".join(str(v) for v in (run.seed, run.repeat, run.fold) if v is not None)
 
@@ -76,7 +82,7 @@ def paired_difference(results: Results, dataset: str, metric: str, a: str, b: st
               if s.dataset == dataset}
     by_split: dict[tuple[int, str], dict[str, ReportRun]] = {}
     for r in results.runs:
-        if r.dataset == dataset and r.status == "ok" and r.system in (a, b):
+        if r.dataset == dataset and _comparable(r) and r.system in (a, b):
             by_split.setdefault((r.seed, r.split_fingerprint), {})[r.system] = r
     pairs = [(labels[seed, fp], *(np.load(pair[s].root / str(pair[s].predictions_path))
                                   for s in (a, b)), seed)
@@ -255,20 +261,19 @@ def _compliance(runs: list[ReportRun], order: list[str]) -> list[ComplianceRow]:
     rows = []
     for system in order:
         mine = [r for r in runs if r.system == system]
-        ratios = [headline.budget_wall(r) / r.budget["wall_seconds"] for r in mine]
+        ratios = [starvation.budget_wall(r) / r.budget["wall_seconds"] for r in mine]
         startups = [r.startup_s for r in mine if r.startup_s is not None]
         memory = [r.peak_rss_mb / r.budget["memory_mb"] for r in mine
                   if r.peak_rss_mb is not None]
         failures = Counter(r.failure_class or "unknown" for r in mine if r.status != "ok")
-        shares = [r.cpu_s / (r.wall_s * r.budget["cores"]) for r in mine
-                  if r.cpu_s is not None and r.wall_s > 0]
-        waits = [w for r in mine if (w := headline.cpu_wait(r)) is not None]
+        shares = [x for r in mine if (x := starvation.cpu_share(r)) is not None]
+        waits = [w for r in mine if (w := starvation.cpu_wait(r)) is not None]
         rows.append(ComplianceRow(
             system, len(mine), sum(r.status == "ok" for r in mine), max(ratios),
             float(np.median(ratios)), sum(bool(r.overrun) for r in mine),
             max(memory) if memory else None, dict(sorted(failures.items())),
             float(np.median(shares)) if shares else None, max(waits) if waits else None,
-            sum(headline.is_starved(r) for r in mine),
+            sum(starvation.is_starved(r) for r in mine),
             float(np.median(startups)) if startups else None, max(startups, default=None),
             headline.validation(mine)))
     return rows
@@ -292,7 +297,7 @@ def build_context(sources: Path | Sequence[Path | str], title: str | None = None
     metrics = {r.dataset: r.metric for r in runs}
     obs = [Observation(r.dataset, _split_key(r), r.system, r.holdout_score,
                        get_metric(r.metric).greater_is_better, get_metric(r.metric).bounds)
-           for r in runs if r.status == "ok" and r.holdout_score is not None]
+           for r in runs if _comparable(r) and r.holdout_score is not None]
     baseline, tuned = _anchor(runs, (BASELINE,)), _anchor(runs, REFERENCES, reference)
     random = _anchor(runs, (RANDOM,))
     c = compare(obs, baseline, tuned, random) if obs else None

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.audit import starvation
 from auditor.audit.checks import measured_on
 from auditor.report import sentences
 from auditor.report.results import AuditRow, ReportRun
@@ -20,8 +21,6 @@ from reports import fmt_p, plural
 # as the optimism check.
 SERIOUS = ("leakage screen", "optimism", "budget adequacy", "overtuning", "seed stability",
            "shared holdout rows", "duplicate rows across the split")
-# a run whose threads waited for a CPU more than this share of their ready time was starved
-STARVED = 0.5
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,8 @@ def audit_flags(audits: Sequence[AuditRow], runs: Sequence[ReportRun]) -> list[s
     def family(a: AuditRow) -> str:  # "seed stability: a vs b" → "seed stability"
         return a.check.split(":")[0]
 
-    flagged = Counter(family(a) for a in audits if a.flag)
+    # starved runs have a sentence of their own (`starved`)
+    flagged = Counter(family(a) for a in audits if a.flag and a.check != starvation.CHECK)
     total = Counter(family(a) for a in audits)
     verdicts = {check: Counter(a.verdict for a in audits if family(a) == check and a.flag
                                ).most_common(1)[0][0] for check in flagged}
@@ -145,13 +145,6 @@ def audit_flags(audits: Sequence[AuditRow], runs: Sequence[ReportRun]) -> list[s
              + (f" ('{verdicts[check]}')" if verdicts[check] != "look at this" else "")
              for check in order]
     return ["Audit flags (see Audit checks): " + "; ".join(parts) + "."]
-
-
-def cpu_wait(run: ReportRun) -> float | None:
-    """The share of the time its threads were ready to run that a run waited for a CPU."""
-    if run.cpu_wait_s is None or run.cpu_s is None or run.cpu_wait_s + run.cpu_s <= 0:
-        return None
-    return run.cpu_wait_s / (run.cpu_wait_s + run.cpu_s)
 
 
 def validated_on(reported_on: str | None) -> str:
@@ -174,32 +167,21 @@ def validation(runs: Sequence[ReportRun]) -> str:
     return ", ".join(w for w, _ in ways.most_common()) or "—"
 
 
-def budget_wall(run: ReportRun) -> float:
-    """The wall seconds a run spent in its budget: its wall clock less its start-up."""
-    return run.wall_s - (run.startup_s or 0.0)
-
-
-def is_starved(run: ReportRun) -> bool:
-    """Waited for a CPU more than `STARVED` of its ready time, and ran for at least half its wall
-    budget: the budget bound it, so the compute it lost changed what it found (a run that ended
-    early finds the same on a quiet machine)."""
-    wait = cpu_wait(run)
-    return (wait is not None and wait > STARVED
-            and budget_wall(run) >= 0.5 * run.budget["wall_seconds"])
-
-
 def starved(runs: Sequence[ReportRun]) -> list[str]:
-    """A sentence on the starved runs (`is_starved`)."""
-    measured = [r for r in runs if cpu_wait(r) is not None]
-    hungry = [r for r in measured if is_starved(r)]
+    """A sentence on the starved runs (`starvation.is_starved`)."""
+    measured = [r for r in runs if starvation.cpu_wait(r) is not None]
+    hungry = [r for r in measured if starvation.is_starved(r)]
     if not hungry:
         return []
     systems = ", ".join(sorted({r.system for r in hungry}))
-    return [f"{plural(len(hungry), 'run')} of {len(measured)} ({systems}) waited for a CPU more "
-            f"than {100 * STARVED:.0f} % of the time their threads were ready to run, through at "
-            "least half their wall budget: the machine was busy, so they got less compute than "
-            "their budget says and are not comparable with the others; rerun them on a quieter "
-            "machine (Budget compliance)."]
+    one = len(hungry) == 1
+    return [f"{plural(len(hungry), 'run')} of {len(measured)} ({systems}) "
+            f"{'was' if one else 'were'} starved of CPU: under {100 * starvation.SHARE:.0f} % "
+            f"of {'its' if one else 'their'} cores' time through at least half "
+            f"{'its' if one else 'their'} wall budget, for want of a CPU the machine gave to "
+            f"other work. {'It is' if one else 'They are'} not a result, so "
+            f"{'it is' if one else 'they are'} left out of the ranking and the comparisons, as "
+            "failed runs are; rerun on a quieter machine (Budget compliance)."]
 
 
 def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
@@ -209,7 +191,9 @@ def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
     systems, audit flags), and the tests behind it."""
     lines = [scope_sentence(scope)]
     if c is None:
-        lines.append("No run finished successfully, so no system is compared.")
+        lines.append("No run finished successfully, so no system is compared."
+                     if not any(r.status == "ok" for r in runs) else
+                     "No system is compared: every run that finished was starved of CPU.")
     else:
         lines += ranking(c, obs, baseline, scope.unit)
     lines += failed_systems(runs, c.systems if c else [])

@@ -115,9 +115,9 @@ class ComplianceRow:
     overruns: int
     max_memory_ratio: float | None
     failures: dict[str, int]
-    median_cpu_share: float | None  # CPU seconds over wall × cores
+    median_cpu_share: float | None  # `starvation.cpu_share`
     max_cpu_wait: float | None  # share of its ready time a run waited for a CPU
-    starved: int  # runs that waited more than `headline.STARVED` of it
+    starved: int  # runs starved of CPU (`starvation.is_starved`)
     # seconds from the job's start to its budget's start (imports, data, servers)
     median_startup_s: float | None
     max_startup_s: float | None
