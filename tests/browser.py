@@ -44,10 +44,30 @@ _LAYOUT_PROBE = """
     if (style.overflowX !== "visible" && el.scrollWidth > el.clientWidth + 1) {
       bad.push("clips or scrolls: " + name(el));
     }
+    if (style.overflowY !== "visible" && el.scrollHeight > el.clientHeight + 1) {
+      bad.push("clips or scrolls vertically: " + name(el));
+    }
     const parent = el.parentElement.getBoundingClientRect();
     if (box.right > parent.right + 1 || box.left < parent.left - 1) {
       bad.push("sticks out of its container: " + name(el));
     }
+  }
+  // a chart's labels: inside its box, and none on top of another
+  for (const svg of document.querySelectorAll("main svg")) {
+    const outer = svg.getBoundingClientRect();
+    const labels = Array.from(svg.querySelectorAll("text"), (t) => [t, t.getBoundingClientRect()])
+      .filter(([, r]) => r.width > 0 && r.height > 0);
+    labels.forEach(([t, r], i) => {
+      if (r.left < outer.left - 1 || r.right > outer.right + 1 || r.top < outer.top - 1
+          || r.bottom > outer.bottom + 1) bad.push("label outside its chart: " + name(t));
+      for (const [u, q] of labels.slice(i + 1)) {
+        const w = Math.min(r.right, q.right) - Math.max(r.left, q.left);
+        const h = Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top);
+        if (w > 1 && h > 1 && w * h > 0.2 * Math.min(r.width * r.height, q.width * q.height)) {
+          bad.push("labels overlap: " + name(t) + " / " + name(u));
+        }
+      }
+    });
   }
   return bad;
 }
@@ -56,8 +76,9 @@ _DOMAINS = """
 () => Array.from(document.querySelectorAll("svg[data-domain]"),
                  (svg) => [svg.dataset.domain, svg.dataset.bounds])
 """
-# A4 landscape less the report's 12 mm print margins, in CSS pixels
+# A4 landscape and portrait less the report's 12 mm print margins, in CSS pixels
 A4_WIDTH = round((297 - 24) / 25.4 * 96)
+A4_PORTRAIT_WIDTH = round((210 - 24) / 25.4 * 96)
 
 
 def _floats(text: str) -> tuple[float, float]:
@@ -85,7 +106,8 @@ class PageReport:
     text: str = ""
     alert_fired: bool = False
     script_count: int = 0
-    # layout problems at 1280 px on screen and at A4 print width: "screen" / "print" → problems
+    # layout problems at 1280 px on screen and at A4 print widths: "screen" / "print" (landscape) /
+    # "portrait" → problems
     layout: dict[str, list[str]] = field(default_factory=dict)
     # each chart's value axis and its metric's range, (lo, hi) each
     domains: list[tuple[tuple[float, float], tuple[float, float]]] = field(default_factory=list)
@@ -156,6 +178,8 @@ def open_page(path: Path, screenshot: Path | None = None) -> PageReport:
             if screenshot is not None:
                 page.screenshot(path=str(screenshot.with_name(f"{screenshot.stem}_print.png")),
                                 full_page=True)
+            page.set_viewport_size({"width": A4_PORTRAIT_WIDTH, "height": 900})
+            report.layout["portrait"] = page.evaluate(_LAYOUT_PROBE)
         finally:
             browser.close()
     return report

@@ -102,5 +102,5 @@ def test_report_loads_in_chromium_without_errors(small_run: Path) -> None:
     assert page.svg_count == 1 + 2 * 3  # critical differences; per dataset anytime and scatter
     assert all(svg.has_shapes and svg.has_box for svg in page.svgs)
     # laid out at 1280 px and at A4 print width, every chart's axis within its metric's range
-    assert page.layout == {"screen": [], "print": []}
+    assert page.layout == {"screen": [], "print": [], "portrait": []}
     assert page.domains and page.axes_outside_bounds() == []

@@ -39,9 +39,10 @@ def _clean(page: PageReport) -> None:
 
 
 def _laid_out(page: PageReport) -> None:
-    """Nothing sticks out of its container or clips its text, on screen at 1280 px and printed
-    on A4, and every chart's value axis stays within its metric's range."""
-    assert page.layout == {"screen": [], "print": []}
+    """Nothing sticks out of its container or clips its text either way, no chart label leaves
+    its chart or covers another, on screen at 1280 px and printed on A4 landscape and portrait,
+    and every chart's value axis stays within its metric's range."""
+    assert page.layout == {"screen": [], "print": [], "portrait": []}
     assert page.domains and page.axes_outside_bounds() == []
 
 

