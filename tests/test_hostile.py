@@ -25,6 +25,7 @@ from auditor.cli import main
 from auditor.config.errors import UsageError
 from auditor.execution import entry, recording, sandbox
 from auditor.execution.outputs import check_result, space_problem
+from auditor.store.records import StoredRun
 from tests.conftest import WALL_CAP, audits, runs, trials
 
 H = "tests.hostile_adapters:"
@@ -248,10 +249,10 @@ def listener() -> Iterator[socket.socket]:
         yield server
 
 
-def test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs(
-        tmp_path: Path, suite_factory, listener: socket.socket,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    _isolated()
+def _hostile_run(tmp_path: Path, suite_factory, listener: socket.socket,
+                 monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, StoredRun], str]:
+    """Every escape route and a network-allowed system in one sandboxed run: its runs by label,
+    and the marker of the detached grandchild."""
     out, port = tmp_path / "out", listener.getsockname()[1]
     marker, secret = f"3600.{os.getpid()}", tmp_path / "secret"
     secret.write_text("TOPSECRET")
@@ -267,8 +268,32 @@ def test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs(
                     "network": True})
     suite = suite_factory(budget={"wall_seconds": 60, "cores": 1, "memory_mb": 512,
                                   "disk_mb": 300}, systems=["constant", *systems])
-    assert main(["run", str(suite), "--out", str(out), "--workers", "2"]) == 0
-    rows = {r.system: r for r in runs(out)}
+    try:
+        assert main(["run", str(suite), "--out", str(out), "--workers", "2"]) == 0
+    finally:
+        sandbox._serving[:] = [None]  # type: ignore[list-item]  # the next run starts its own
+    return {r.system: r for r in runs(out)}, marker
+
+
+def _nothing_leaked(rows: dict[str, StoredRun], marker: str, listener: socket.socket) -> None:
+    """Nothing of the detached grandchild, nothing in the store rewritten, no secret in a
+    failure, one connection only (the allowed system's), every job folder removed."""
+    assert not [p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])]
+    assert all(r.holdout_score != 1.0 for r in rows.values())
+    assert not [r for r in rows.values() if "TOPSECRET" in (r.failure_detail or "")]
+    allowed = rows["network-allowed"]
+    assert "leaked: connected" in allowed.failure_message
+    listener.accept()[0].close()  # the allowed system's connection
+    with pytest.raises(TimeoutError):
+        listener.accept()
+    assert not list(sandbox.jobs_root().glob(f"{os.getpid()}-*"))
+
+
+def test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs(
+        tmp_path: Path, suite_factory, listener: socket.socket,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _isolated()
+    rows, marker = _hostile_run(tmp_path, suite_factory, listener, monkeypatch)
     for label, (_, failure) in ESCAPES.items():
         row = rows[label]
         assert (row.failure_class, row.isolation) == (failure, "sandbox"), (
@@ -279,17 +304,32 @@ def test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs(
     assert "300 MB on disk" in rows["disk-filler"].failure_message
     assert len(json.loads(rows["affinity"].model_description[5:])) == 1  # its slot's CPU
     assert rows["affinity"].cpu_s <= 1.3 * rows["affinity"].wall_s  # one core's quota
-    # nothing of the detached grandchild, nothing in the store rewritten, one connection only
-    assert not [p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])]
-    assert all(r.holdout_score != 1.0 for r in rows.values())
-    assert not [r for r in rows.values() if "TOPSECRET" in (r.failure_detail or "")]
-    allowed = rows["network-allowed"]
-    assert "leaked: connected" in allowed.failure_message
-    assert allowed.isolation == "sandbox, network allowed"
-    listener.accept()[0].close()  # the allowed system's connection
-    with pytest.raises(TimeoutError):
-        listener.accept()
-    assert not list(sandbox.jobs_root().glob(f"{os.getpid()}-*"))  # every job folder removed
+    assert rows["network-allowed"].isolation == "sandbox, network allowed"
+    _nothing_leaked(rows, marker, listener)
+
+
+def test_without_cgroups_the_namespaces_still_seal_everything_but_cpu_affinity(
+        tmp_path: Path, suite_factory, listener: socket.socket,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unprivileged user's sandbox: bubblewrap's namespaces, no cgroups. The routes to the
+    store, the harness, other jobs and the network stay shut, the detached grandchild dies with
+    its PID namespace, /dev/shm counts against `memory_mb` (sampled, and capped in size); only
+    CPU affinity is the job's to reset, as the README's table says."""
+    monkeypatch.setattr(sandbox.cgroups, "hierarchies", lambda: None)
+    found = sandbox.probe("auto")
+    if "namespaces" in found.missing:
+        pytest.skip("the sandbox lacks namespaces here")
+    rows, marker = _hostile_run(tmp_path, suite_factory, listener, monkeypatch)
+    for label, (_, failure) in ESCAPES.items():
+        row = rows[label]
+        assert row.isolation == found.label(), (label, row.isolation)
+        if label != "shm-hog":
+            assert row.failure_class == failure, (label, row.failure_message)
+    hog = rows["shm-hog"]  # killed by the sampler, or refused by its 512 MB /dev/shm
+    assert hog.failure_class in ("oom", "crash"), hog.failure_message
+    assert hog.failure_class == "oom" or "No space left" in (hog.failure_detail or ""), hog
+    assert len(json.loads(rows["affinity"].model_description[5:])) == os.cpu_count()
+    _nothing_leaked(rows, marker, listener)
 
 
 def test_sandbox_levels_are_stated_and_recorded(tmp_path: Path, suite_factory, monkeypatch,

@@ -161,8 +161,10 @@ class Usage:
                     waited = int(task.joinpath("schedstat").read_text().split()[1]) / 1e9
                     self._waited[int(task.name)] = max(waited, self._waited.get(int(task.name), 0))
 
-    def sample(self, proc: psutil.Process) -> float:
-        """Take one sample; return current tree RSS in MB (0 when the process is gone)."""
+    def sample(self, proc: psutil.Process, own_tmpfs: bool = False) -> float:
+        """Take one sample; return current tree RSS in MB (0 when the process is gone), with
+        what the job holds in its own /tmp and /dev/shm (`own_tmpfs`: mounted in its mount
+        namespace, seen through /proc/PID/root)."""
         rss = 0
         try:
             tree = [proc, *proc.children(recursive=True)]
@@ -177,10 +179,20 @@ class Usage:
             except psutil.Error:
                 continue
         self.cpu_s = sum(self._seen.values())
-        mb = rss / 2**20
+        mb = (rss + (_tmpfs_used(proc.pid) if own_tmpfs else 0)) / 2**20
         self.peak_rss_mb = max(self.peak_rss_mb, mb)
         self.samples += 1
         return mb
+
+
+def _tmpfs_used(pid: int) -> int:
+    """Bytes used in the /tmp and /dev/shm of process `pid`'s mount namespace."""
+    used = 0
+    for folder in ("tmp", "dev/shm"):
+        with contextlib.suppress(OSError):
+            st = os.statvfs(f"/proc/{pid}/root/{folder}")
+            used += (st.f_blocks - st.f_bfree) * st.f_frsize
+    return used
 
 
 @dataclass

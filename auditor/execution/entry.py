@@ -41,10 +41,12 @@ class Entry:
     # read-only folders of the fork server's sandbox under /tmp (a clone, a venv there), bound
     # again over the job's own /tmp
     under_tmp: tuple[str, ...] = ()
+    # without a cgroup to charge their pages to, the job's /tmp and /dev/shm hold at most this
+    tmpfs_mb: int | None = None
 
     @classmethod
     def for_job(cls, found: sandbox.Isolation, cell: cgroups.JobCgroup | None, folder: Path,
-                network: bool) -> Entry:
+                network: bool, memory_mb: int) -> Entry:
         uid = None
         if "job users" not in found.missing:
             uid = FIRST_UID + secrets.randbelow(2**20)
@@ -54,7 +56,7 @@ class Entry:
         joins = [Connection(fd, readable=False) for fd in cell.handles()] if cell else []
         served = sandbox.served_folders()  # what the fork server binds, found once
         under = tuple(d for d in served if Path(d).is_relative_to("/tmp"))
-        return cls(joins, uid, found.on, network, under)
+        return cls(joins, uid, found.on, network, under, None if cell else memory_mb)
 
     def close(self) -> None:
         for c in self.joins:
@@ -82,9 +84,10 @@ class Entry:
             for d in self.under_tmp:
                 with contextlib.suppress(OSError):  # not bound when the server started
                     kept[d] = os.open(d, os.O_PATH)
+            size = f",size={self.tmpfs_mb}m" if self.tmpfs_mb else ""
             for target in (b"/tmp", b"/dev/shm"):
                 _check(libc.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV,
-                                  b"mode=1777"), f"mount {target.decode()}")
+                                  f"mode=1777{size}".encode()), f"mount {target.decode()}")
             for d, fd in kept.items():
                 _rebind(libc, fd, Path(d))
             if not folder.exists():  # under the new /tmp: only its own folder comes back

@@ -129,7 +129,7 @@ class JobProcess:
         })
         self.cell = (JobCgroup.create(found.groups, budget.memory_mb, budget.cores, cpus)
                      if found.groups else None)
-        entering = (entry.Entry.for_job(found, self.cell, folder, task.network)
+        entering = (entry.Entry.for_job(found, self.cell, folder, task.network, budget.memory_mb)
                     if found.level != "off" else None)
         self.told, tell = ctx.Pipe(duplex=False)
         self.process = ctx.Process(target=child.main,
@@ -160,7 +160,8 @@ class JobProcess:
         if slow:
             u.sample_wait(self.ps)
         if self.cell is None:
-            mb = u.sample(self.ps) if self.ps else 0.0
+            # the job's own /tmp and /dev/shm count, as a cgroup would count their pages
+            mb = u.sample(self.ps, own_tmpfs=self.isolation.on) if self.ps else 0.0
         else:
             u.cpu_s, u.peak_rss_mb = self.cell.cpu_s(), max(u.peak_rss_mb, self.cell.peak_mb())
             u.samples += 1
