@@ -6,9 +6,10 @@ The store curve: a small real suite runs once through the harness (`benchmarks.p
 its rows are copied through the store's API into stores of N runs (ten systems × ten seeds once N
 allows, datasets for the rest). Per N: the audit pass (`auditor.audit.suite_pass.run_audits`,
 in this process) in seconds and ms per run; `auditor report` as a user runs it (a new process):
-seconds, peak RSS and the HTML's size; and each curve's growth exponent, the slope of log time
-against log N (1 = linear). Targets at 10,000 runs: audit ≤ 20 ms per run; report ≤ 30 s,
-≤ 1 GB RSS, HTML ≤ 10 MB.
+seconds, peak RSS, the HTML's size and that of the exported tables beside it (past
+`auditor.report.views.DETAIL_RUNS` runs the page gives summaries and the tables every run); and
+each curve's growth exponent, the slope of log time against log N (1 = linear). Targets at
+10,000 runs: audit ≤ 20 ms per run; report ≤ 30 s, ≤ 1 GB RSS, HTML ≤ 10 MB.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from auditor.audit.suite_pass import run_audits
 from auditor.store.database import RESULTS_DB, Store
 from benchmarks.perf.replicate import Template, replicate, run_template, shape
+from reports.tables import tables_dir
 
 TARGET_AUDIT_MS, TARGET_REPORT_S, TARGET_RSS_MB, TARGET_HTML_MB = 20.0, 30.0, 1024.0, 10.0
 
@@ -41,6 +43,7 @@ class StorePoint:
     report_s: float
     report_rss_mb: float
     html_mb: float
+    tables_mb: float
 
 
 def growth(sizes: list[int], times: list[float]) -> float | None:
@@ -79,7 +82,8 @@ def store_point(t: Template, folder: Path, n: int) -> StorePoint:
         store.close()
     report_s, rss = timed_report(out)
     html = (out / "report.html").stat().st_size / 1e6
-    return StorePoint(n, built, audited, report_s, rss, html)
+    tables = sum(p.stat().st_size for p in tables_dir(out / "report.html").iterdir()) / 1e6
+    return StorePoint(n, built, audited, report_s, rss, html, tables)
 
 
 def store_curve(sizes: list[int], folder: Path) -> list[StorePoint]:
@@ -89,14 +93,14 @@ def store_curve(sizes: list[int], folder: Path) -> list[StorePoint]:
     t = run_template(folder)
     points = []
     print(f"{'runs':>7} {'shape d×s×k':>12} {'build s':>8} {'audit s':>8} {'ms/run':>7} "
-          f"{'report s':>9} {'RSS MB':>7} {'HTML MB':>8}  load")
+          f"{'report s':>9} {'RSS MB':>7} {'HTML MB':>8} {'tables MB':>9}  load")
     for n in sizes:
         p = store_point(t, folder, n)
         points.append(p)
         d, s, k = shape(n)
         print(f"{n:>7,} {f'{d}×{s}×{k}':>12} {p.build_s:>8.1f} {p.audit_s:>8.2f} "
               f"{1000 * p.audit_s / n:>7.2f} {p.report_s:>9.2f} {p.report_rss_mb:>7.0f} "
-              f"{p.html_mb:>8.2f}  {os.getloadavg()[0]:.1f}", flush=True)
+              f"{p.html_mb:>8.2f} {p.tables_mb:>9.1f}  {os.getloadavg()[0]:.1f}", flush=True)
     ns = [p.runs for p in points]
     audit, report = growth(ns, [p.audit_s for p in points]), growth(ns, [p.report_s
                                                                            for p in points])
