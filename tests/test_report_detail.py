@@ -71,9 +71,10 @@ def test_the_audit_pass_compares_each_run_with_its_peers_as_paired_gain_does(
         holdout = {s.fingerprint: s.holdout_y for s in store.splits()}
         tasks = {d.name: d.task_type for d in store.datasets()}
         checks = [a for a in store.audits() if a.check_name == SUSPICION]
-        grouped = store.trials_of(list(runs))
-        assert grouped == {job: [t for t in store.trials() if t.job_id == job]
-                           for job in runs if any(t.job_id == job for t in store.trials())}
+        every = store.trials()
+        assert store.trials_of(list(runs)) == {
+            job: [t for t in every if t.job_id == job]
+            for job in runs if any(t.job_id == job for t in every)}
     assert len(checks) == len(runs)
     compared = 0
     for a in checks:

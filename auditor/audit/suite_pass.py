@@ -1,9 +1,9 @@
 """The audit pass after a suite's jobs: every registered check (`auditor.audit.catalog`) of each
 scope — per split, per run, per dataset. Results go to the store's `audits` table.
 
-The runs are audited split by split: a split's runs, their trials (one query) and predictions
-(each file read once, `SplitRuns`) are in memory together, and then let go, so the pass reads
-each run's rows once and never holds every run's predictions."""
+The runs are audited split by split: the trials of a split's runs (one query) and their
+predictions (each file read once, `SplitRuns`) are in memory together and then let go, so the
+pass never holds every run's trials or predictions at once."""
 
 from __future__ import annotations
 

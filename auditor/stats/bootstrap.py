@@ -31,7 +31,8 @@ def percentile_interval(samples: np.ndarray, level: float = LEVEL) -> tuple[floa
     """The central `level` interval of a statistic's bootstrap `samples`; NaN samples (resamples
     on which the statistic is undefined) are left out."""
     alpha = (1 - level) / 2
-    lo, hi = np.nanquantile(samples, [alpha, 1 - alpha])
+    quantile = np.nanquantile if np.isnan(samples).any() else np.quantile  # the same, faster
+    lo, hi = quantile(samples, [alpha, 1 - alpha])
     return float(lo), float(hi)
 
 

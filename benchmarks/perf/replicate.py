@@ -110,14 +110,14 @@ def replicate(t: Template, out: Path, n_runs: int) -> dict[str, SealedSplit]:
             d = replace(t.datasets[base], name=name,
                         fingerprint=_hash(t.datasets[base].fingerprint, name))
             store.put_dataset(d)
+            # one loaded dataset for all its splits, as in a plan
+            data = replace(t.sealed[base, TEMPLATE_SEEDS[0]].dataset, name=name)
             for seed in range(n_seeds):
                 like = TEMPLATE_SEEDS[seed % len(TEMPLATE_SEEDS)]
                 split = replace(t.splits[base, like], dataset=name, seed=seed,
                                 fingerprint=_hash(t.splits[base, like].fingerprint, name, seed))
                 store.put_split(split)
-                real = t.sealed[base, like]
-                sealed[split.fingerprint] = replace(
-                    real, dataset=replace(real.dataset, name=name), seed=seed)
+                sealed[split.fingerprint] = replace(t.sealed[base, like], dataset=data, seed=seed)
                 for j in range(n_systems):
                     if written == n_runs:
                         return sealed
