@@ -132,6 +132,8 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="build the stores here and keep them")
     args = ap.parse_args()
     if args.keep:
+        if args.keep.exists() and any(args.keep.iterdir()):
+            ap.error(f"--keep {args.keep} is not empty; give a new or empty folder")
         args.keep.mkdir(parents=True, exist_ok=True)
         store_curve(args.runs, args.keep)
     else:
