@@ -22,6 +22,9 @@ from reports.tables import table_files, tables_dir
 __all__ = ["render_report", "report_files"]
 
 DASH = "—"
+# a report without per-run detail (context key `detailed` false) shows at most this many rows of
+# a per-run list (a check's flagged rows, the failures); its exported table has them all
+DETAIL_ROWS = 100
 VERDICT_STYLES = {"consistent": "good", "optimistic": "bad", "pessimistic": "info"}
 
 
@@ -186,6 +189,7 @@ def _environment() -> Environment:
     env.globals["fmt_like"] = fmt_like
     env.globals["measured"] = measured_rates()
     env.globals["chart"] = _chart
+    env.globals["detail_rows"] = DETAIL_ROWS
     # The chart builders escape every text they emit, so their output is safe markup.
     env.globals["anytime_chart"] = lambda ds, systems, baseline=None: Markup(
         anytime_svg(ds["runs"], ds["metric"], ds["greater_is_better"], systems, baseline,
@@ -233,9 +237,10 @@ def render_report(context: Mapping[str, Any], exports: str | None = None) -> str
         if run["status"] != "ok"
     ]
     template = _environment().get_template("report.html.j2")
-    return template.render({"baseline": None, "summary_lead": None, **context},
-                           system_order=_system_order(context),
-                           failures=failures, exports=exports)
+    context = {"baseline": None, "summary_lead": None, "detailed": True, **context}
+    return template.render(context, system_order=_system_order(context), failures=failures,
+                           exports=exports,
+                           run_count=sum(len(ds["runs"]) for ds in context["datasets"]))
 
 
 def report_files(context: Mapping[str, Any], path: Path) -> dict[Path, str]:

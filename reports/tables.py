@@ -32,6 +32,12 @@ def _csv(columns: list[str], rows: list[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _json_lines(records: list[dict[str, Any]]) -> str:
+    """A JSON list with one row object a line (the C encoder: `indent` would run Python's)."""
+    rows = ",\n".join(json.dumps(r, default=str, allow_nan=False) for r in records)
+    return f"[\n{rows}\n]\n" if records else "[]\n"
+
+
 def table_files(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """File name → text: each table {columns, rows} as CSV and as JSON (a list of row objects)."""
     files = {}
@@ -39,5 +45,5 @@ def table_files(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
         columns, rows = list(table["columns"]), list(table["rows"])
         records = [{c: _plain(row.get(c)) for c in columns} for row in rows]
         files[f"{name}.csv"] = _csv(columns, rows)
-        files[f"{name}.json"] = json.dumps(records, indent=1, default=str, allow_nan=False) + "\n"
+        files[f"{name}.json"] = _json_lines(records)
     return files

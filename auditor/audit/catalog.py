@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 
+from adapters.metrics import Metric
 from auditor.audit.checks import Finding
 from auditor.data.split import SealedSplit
+from auditor.stats.bootstrap import PairedScores
 from auditor.store.records import StoredRun, StoredTrial
 
 Scope = Literal["split", "run", "dataset"]
@@ -30,10 +33,26 @@ class SplitSubject:
     split: SealedSplit
 
 
+@dataclass
+class SplitRuns:
+    """What the runs on one split share across their checks, each read or computed once: their
+    holdout predictions (by job id) and their paired bootstrap scores (by metric and seed)."""
+
+    out: Path
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    paired: dict[tuple[str, int], PairedScores] = field(default_factory=dict)
+
+    def predictions_of(self, run: StoredRun) -> np.ndarray:
+        if run.job_id not in self.predictions:
+            self.predictions[run.job_id] = np.load(predictions_file(self.out, run))
+        return self.predictions[run.job_id]
+
+
 @dataclass(frozen=True)
 class RunSubject:
-    """A successful run, its trials, its split (None when it is not this suite's) and the other
-    successful runs on the same split (`peers`)."""
+    """A successful run, its trials, its split (None when it is not this suite's), the other
+    successful runs on the same split (`peers`) and what the runs on that split share (`shared`;
+    by default this run's own)."""
 
     run: StoredRun
     trials: list[StoredTrial]
@@ -41,9 +60,25 @@ class RunSubject:
     split: SealedSplit | None
     cores: int
     peers: list[StoredRun]
+    shared: SplitRuns | None = None
+
+    @cached_property
+    def on_split(self) -> SplitRuns:
+        return self.shared or SplitRuns(self.out)
 
     def predictions(self) -> np.ndarray:
-        return np.load(predictions_file(self.out, self.run))
+        return self.on_split.predictions_of(self.run)
+
+    def paired_gain(self, metric: Metric, peer: StoredRun) -> tuple[float, float, float]:
+        """`paired_gain` of this run over `peer` on the split's holdout, seeded by the run."""
+        assert self.split is not None, "a paired gain needs the split's holdout"
+        shared, seed = self.on_split, self.run.seed
+        key = (metric.name, seed)
+        if key not in shared.paired:
+            shared.paired[key] = PairedScores(metric, self.split.holdout_y,
+                                              self.split.dataset.task_type != "regression", seed)
+        return shared.paired[key].gain(self.run.job_id, self.predictions, peer.job_id,
+                                       lambda: shared.predictions_of(peer))
 
 
 @dataclass(frozen=True)

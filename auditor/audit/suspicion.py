@@ -13,12 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
 from adapters.metrics import Metric, get_metric
 from auditor.audit.catalog import Check, RunSubject, holdout_of, predictions_file, register
 from auditor.audit.checks import Finding
-from auditor.stats.bootstrap import paired_gain
 from auditor.store.records import StoredRun
 
 PERFECT_TOL = 1e-12
@@ -44,8 +41,7 @@ def _beats(s: RunSubject, metric: Metric, peer: StoredRun) -> tuple[bool, float,
     direction: positive means the run is better)."""
     run, path = s.run, predictions_file(s.out, peer)
     if s.split is not None and path.is_file():
-        _, lo, hi = paired_gain(metric, s.split.holdout_y, s.predictions(), np.load(path),
-                                s.split.dataset.task_type != "regression", run.seed)
+        _, lo, hi = s.paired_gain(metric, peer)
     else:  # unpaired: the gap between the two holdout intervals
         sign = 1.0 if metric.greater_is_better else -1.0
         ends = sorted(sign * (a - b) for a in holdout_of(run)[1:] for b in holdout_of(peer)[1:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,12 @@ class Dataset:
             c: "categorical" if isinstance(t, pd.CategoricalDtype) else "numeric"
             for c, t in self.X.dtypes.items()
         }
+
+    @cached_property
+    def row_keys(self) -> np.ndarray:
+        """A hash of each row's features, value for value (equal rows, equal keys); computed
+        once for all the dataset's splits."""
+        return pd.util.hash_pandas_object(self.X.astype(object), index=False).to_numpy()
 
     @property
     def n_missing(self) -> int:

@@ -53,7 +53,7 @@ class SealedSplit:
     @cached_property
     def shared_holdout(self) -> np.ndarray:
         """Per holdout row: its features also appear, value for value, among the search rows."""
-        keys = pd.util.hash_pandas_object(self.dataset.X.astype(object), index=False).to_numpy()
+        keys = self.dataset.row_keys
         return np.isin(keys[self.holdout_idx], keys[self.search_idx])
 
     @property

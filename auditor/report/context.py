@@ -19,6 +19,7 @@ from auditor.config.errors import UsageError
 from auditor.report import headline, sentences
 from auditor.report.results import ReportRun, Results, load_results
 from auditor.report.views import (
+    DETAIL_RUNS,
     ComparisonView,
     ComplianceRow,
     DatasetSection,
@@ -280,11 +281,13 @@ def _compliance(runs: list[ReportRun], order: list[str]) -> list[ComplianceRow]:
 
 
 def build_context(sources: Path | Sequence[Path | str], title: str | None = None,
-                  reference: str | None = None) -> ReportContext:
+                  reference: str | None = None, detail_runs: int = DETAIL_RUNS
+                  ) -> ReportContext:
     """The report of every run in the stores of `sources` (output folders or store files).
 
     `reference` is the tuned system (label) that scores 1 in the AMLB-style normalization;
-    default: the first of `REFERENCES` present.
+    default: the first of `REFERENCES` present. Past `detail_runs` runs the page shows
+    summaries and leaves each run's detail to the exported tables.
     """
     results = load_results([sources] if isinstance(sources, Path) else list(sources))
     runs = results.runs
@@ -363,6 +366,7 @@ def build_context(sources: Path | Sequence[Path | str], title: str | None = None
         compliance=_compliance(runs, order),
         audits=results.audits,
         family=family,
+        detailed=len(runs) <= detail_runs,
     )
 
 

@@ -99,7 +99,7 @@ def ranking(c: Comparison, obs: Sequence[Observation], baseline: str | None, uni
     if (baseline not in c.mean_ranks or f.p_value is None or f.p_value >= ALPHA
             or len({o.system for o in others}) < 2):
         return [sentences.ranking(c, unit)]
-    without = compare(others)
+    without = compare(others, pairwise=False)  # only its ranks and Friedman test are read
     g = without.friedman
     if g.p_value is not None and g.p_value < ALPHA:  # significant without it too: say so
         return [f"Without the {baseline} baseline: " + sentences.ranking(without, unit),

@@ -11,6 +11,10 @@ from auditor.report.results import AuditRow
 from auditor.stats.chance import FamilyView
 from auditor.stats.compare import Interval
 
+# Past this many runs the page leaves out per-run detail (the runs tables and charts, best
+# configurations, split fingerprints, unflagged audit rows) and links the exported tables instead
+DETAIL_RUNS = 2000
+
 
 @dataclass(frozen=True)
 class IntervalView:
@@ -173,6 +177,8 @@ class ReportContext:
     compliance: list[ComplianceRow]
     audits: list[AuditRow]
     family: FamilyView
+    # False past `DETAIL_RUNS` runs: the page shows summaries, the exported tables every run
+    detailed: bool = True
 
     def plain(self) -> dict[str, Any]:
         """The context as nested plain mappings, as `reports` renders it, with every table of

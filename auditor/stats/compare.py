@@ -304,11 +304,12 @@ def _summary(per_dataset: dict[tuple[str, str], float], systems: list[str],
 
 def compare(obs: Sequence[Observation], baseline: str | None = None,
             reference: str | None = None, random: str | None = None,
-            alpha: float = ALPHA) -> Comparison:
+            alpha: float = ALPHA, pairwise: bool = True) -> Comparison:
     """Every statistic of the module docstring from the tidy table `obs`.
 
     `baseline` (constant predictor) and `reference` (tuned system) anchor the AMLB-style
     normalization and `random` (random search) the Bayesmark-style one; each is skipped when None.
+    Without `pairwise`, the pairwise tests are left out (no `pairs`).
     """
     datasets = list(dict.fromkeys(o.dataset for o in obs))
     systems = sorted({o.system for o in obs})
@@ -344,7 +345,7 @@ def compare(obs: Sequence[Observation], baseline: str | None = None,
                   mean_ci([sign[d] * scores[d, s][k] for k in complete[d]], bounds=bounds[d])
                   if complete[d] else None)
              for d in datasets for s in order if (d, s) in intervals]
-    pairs = [_pair(a, b, scores, datasets) for a, b in combinations(order, 2)]
+    pairs = [_pair(a, b, scores, datasets) for a, b in combinations(order, 2)] if pairwise else []
     tested = [(i, p.p_value) for i, p in enumerate(pairs) if p.p_value is not None]
     for (i, _), adjusted in zip(tested, holm([p for _, p in tested]), strict=True):
         pairs[i] = replace(pairs[i], p_holm=adjusted)

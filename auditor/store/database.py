@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +61,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 ENV_PREFIX = "env:"  # `--store env:VAR`: the store's URL is in $VAR
 RETRIES = 2  # a transaction that lost its connection is tried this many more times
 RETRY_PAUSE_S = 1.0  # before the first retry; one more before each further one
+IN_CHUNK = 500  # job ids per `IN (...)`, under SQLite's limit on bound parameters
 PG_SCHEMA_LOCK = 4_242_001  # advisory lock: runners migrating the tables at once
 T = TypeVar("T")
 R = TypeVar("R", bound=Stored)
@@ -217,6 +218,17 @@ class Store:
         query = select(TRIALS).order_by(TRIALS.c.job_id, TRIALS.c.number)
         return self._all(query if job_id is None else query.where(TRIALS.c.job_id == job_id),
                          StoredTrial)
+
+    def trials_of(self, job_ids: Collection[str]) -> dict[str, list[StoredTrial]]:
+        """The trials of the runs `job_ids` (one query per `IN_CHUNK` of them), by job id."""
+        ids = sorted(set(job_ids))
+        out: dict[str, list[StoredTrial]] = {}
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = TRIALS.c.job_id.in_(ids[start:start + IN_CHUNK])
+            query = select(TRIALS).where(chunk).order_by(TRIALS.c.job_id, TRIALS.c.number)
+            for t in self._all(query, StoredTrial):
+                out.setdefault(t.job_id, []).append(t)
+        return out
 
     def audits(self) -> list[StoredAudit]:
         """The audit checks, flagged ones first."""
