@@ -19,7 +19,7 @@ SHARE = 0.8
 WAIT = 0.5
 
 
-class Usage(Protocol):
+class Measured(Protocol):
     """What a stored run records of its compute (`StoredRun`, the report's `ReportRun`)."""
 
     @property
@@ -34,12 +34,12 @@ class Usage(Protocol):
     def budget(self) -> dict[str, Any]: ...
 
 
-def budget_wall(run: Usage) -> float:
+def budget_wall(run: Measured) -> float:
     """The wall seconds a run spent in its budget: its wall clock less its start-up."""
     return run.wall_s - (run.startup_s or 0.0)
 
 
-def cpu_share(run: Usage) -> float | None:
+def cpu_share(run: Measured) -> float | None:
     """CPU seconds of the run's process tree / (budget wall × cores); None when not measured."""
     wall = budget_wall(run)
     if run.cpu_s is None or wall <= 0:
@@ -47,14 +47,14 @@ def cpu_share(run: Usage) -> float | None:
     return run.cpu_s / (wall * run.budget.get("cores", 1))
 
 
-def cpu_wait(run: Usage) -> float | None:
+def cpu_wait(run: Measured) -> float | None:
     """The share of the time its threads were ready to run that a run waited for a CPU."""
     if run.cpu_wait_s is None or run.cpu_s is None or run.cpu_wait_s + run.cpu_s <= 0:
         return None
     return run.cpu_wait_s / (run.cpu_wait_s + run.cpu_s)
 
 
-def is_starved(run: Usage) -> bool:
+def is_starved(run: Measured) -> bool:
     """Ran through at least half its wall budget (the budget bound it: a run that ended early
     finds the same on a quiet machine), got under `SHARE` of its cores, and waited for them:
     more than `WAIT` of its ready time, or enough that the CPU it waited for would have brought
@@ -68,7 +68,7 @@ def is_starved(run: Usage) -> bool:
     return wait > WAIT or (run.cpu_s or 0.0) + (run.cpu_wait_s or 0.0) >= SHARE * capacity
 
 
-def finding(run: Usage) -> list[Finding]:
+def finding(run: Measured) -> list[Finding]:
     """The audit's CPU-share check of one run; none when its CPU time was not measured."""
     share, wait = cpu_share(run), cpu_wait(run)
     if share is None:
