@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adapters.metrics import Metric
-from auditor.stats.bootstrap import LEVEL, bootstrap_indices, percentile_interval
+from auditor.stats.bootstrap import LEVEL, Resamples, percentile_interval
 from auditor.stats.gap import ZERO_WIDTH, gap_interval, reported_spread, zero_width
 
 
@@ -44,7 +44,7 @@ def score_with_boot(metric: Metric, y: np.ndarray, preds: np.ndarray, stratified
                     seed: int = 0) -> tuple[float, float, float, np.ndarray]:
     """Point estimate, percentile bootstrap CI and the finite bootstrap scores."""
     point = metric(y, preds)
-    scores = metric.batch(y, preds, bootstrap_indices(y, stratified, seed))
+    scores = Resamples(y, stratified, seed).scores(metric, preds)
     scores = scores[np.isfinite(scores)]
     lo, hi = percentile_interval(scores)
     return point, lo, hi, scores
