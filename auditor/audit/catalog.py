@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -43,6 +44,11 @@ class RunSubject:
     peers: list[StoredRun]
 
     def predictions(self) -> np.ndarray:
+        """The run's holdout predictions, read once for all the checks."""
+        return self._predictions
+
+    @cached_property
+    def _predictions(self) -> np.ndarray:
         return np.load(predictions_file(self.out, self.run))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,12 @@ class Dataset:
         return int(self.X.isna().sum().sum())
 
     def fingerprint(self) -> str:
-        """SHA-256 of column names, kinds and values of X, plus y and the class labels."""
+        """SHA-256 of column names, kinds and values of X, plus y and the class labels (worked
+        out once: a data set is not changed once loaded)."""
+        return self._fingerprint
+
+    @cached_property
+    def _fingerprint(self) -> str:
         h = hashlib.sha256()
         _hash_text(h, f"rows={len(self.X)}")
         for name, col in self.X.items():

@@ -53,7 +53,7 @@ class SealedSplit:
     @cached_property
     def shared_holdout(self) -> np.ndarray:
         """Per holdout row: its features also appear, value for value, among the search rows."""
-        keys = pd.util.hash_pandas_object(self.dataset.X.astype(object), index=False).to_numpy()
+        keys = _row_keys(self.dataset.X)
         return np.isin(keys[self.holdout_idx], keys[self.search_idx])
 
     @property
@@ -62,11 +62,30 @@ class SealedSplit:
         return self.dataset.y[self.holdout_idx]
 
     def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @cached_property
+    def _fingerprint(self) -> str:
         h = hashlib.sha256(self.dataset.fingerprint().encode())
         h.update(np.ascontiguousarray(self.search_idx, dtype=np.int64).tobytes())
         h.update(b"|")
         h.update(np.ascontiguousarray(self.holdout_idx, dtype=np.int64).tobytes())
         return h.hexdigest()
+
+
+def _row_keys(X: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's values, column by column without copying the frame: equal
+    values hash alike (-0.0 as 0.0, every NaN as one), a category by its code."""
+    keys = np.zeros(len(X), dtype=np.uint64)
+    for _, col in X.items():
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            values = col.cat.codes.to_numpy().astype(np.int64)
+        else:
+            values = col.to_numpy(dtype="float64") + 0.0
+            values[np.isnan(values)] = np.nan
+        with np.errstate(over="ignore"):
+            keys = keys * np.uint64(0x100000001B3) ^ pd.util.hash_array(values)
+    return keys
 
 
 def seal(dataset: Dataset, seed: int, fraction: float = 0.2) -> SealedSplit:
