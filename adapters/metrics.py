@@ -34,12 +34,20 @@ def _ranked(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return 2 * (np.cumsum(starts) - 1)[ranks] + positive
 
 
+# the last (codes, idx, counts): the rank metrics scored on one chunk of resamples share them
+_counted: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+
 def _counts(codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """(B, risks, 2): per resample, the negatives and positives drawn at each distinct risk."""
+    if _counted and _counted[0][0] is codes and _counted[0][1] is idx:
+        return _counted[0][2]
     width = int(codes.max()) // 2 + 1 if codes.size else 1
     offsets = np.arange(idx.shape[0], dtype=np.int64)[:, None] * (2 * width)
     drawn = np.bincount((codes[idx] + offsets).ravel(), minlength=idx.shape[0] * 2 * width)
-    return drawn.reshape(idx.shape[0], width, 2)
+    counts = drawn.reshape(idx.shape[0], width, 2)
+    _counted[:] = [(codes, idx, counts)]
+    return counts
 
 
 def _roc_auc(y: np.ndarray, codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -78,14 +86,17 @@ def _balanced_accuracy(y: np.ndarray, codes: np.ndarray, idx: np.ndarray) -> np.
 def _top_decile_precision(y: np.ndarray, codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Share of positives among the 10 % of rows with the highest predicted risk; rows tied at
     the cut-off count with their average positive rate, so ties cannot favour either class."""
-    k = max(1, int(np.ceil(0.1 * idx.shape[1])))
-    c = _counts(codes, idx)[:, ::-1, :]  # highest risk first
-    rows, positives = np.cumsum(c.sum(axis=2), axis=1), np.cumsum(c[:, :, 1], axis=1)
-    cut = (rows < k).sum(axis=1)[:, None]  # the risk at which the top k rows end
-    tied = np.take_along_axis(c.sum(axis=2), cut, axis=1)[:, 0]
-    tied_pos = np.take_along_axis(c[:, :, 1], cut, axis=1)[:, 0]
-    above = np.take_along_axis(rows, cut, axis=1)[:, 0] - tied
-    pos_above = np.take_along_axis(positives, cut, axis=1)[:, 0] - tied_pos
+    m = idx.shape[1]
+    k = max(1, int(np.ceil(0.1 * m)))
+    c = _counts(codes, idx)
+    pos = c[:, :, 1]
+    rows = c[:, :, 0] + pos
+    below = np.cumsum(rows, axis=1) - rows  # rows at a lower risk
+    cut = ((below <= m - k).sum(axis=1) - 1)[:, None]  # the risk at which the top k rows end
+    tied = np.take_along_axis(rows, cut, axis=1)[:, 0]
+    tied_pos = np.take_along_axis(pos, cut, axis=1)[:, 0]
+    above = m - np.take_along_axis(below, cut, axis=1)[:, 0] - tied
+    pos_above = pos.sum(axis=1) - np.take_along_axis(np.cumsum(pos, axis=1), cut, axis=1)[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         return (pos_above + (k - above) * (tied_pos / tied)) / k
 

@@ -4,8 +4,10 @@ paired difference of two predictions on the same resampled rows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,21 @@ class Resamples:
     def scores(self, metric: Metric, preds: np.ndarray) -> np.ndarray:
         """`metric` of `preds` on each resample."""
         return self.map(metric.on(self.y, preds))
+
+    def scores_of(self, metrics: Sequence[Metric], preds: np.ndarray) -> list[np.ndarray]:
+        """Each of `metrics` of `preds` on each resample, in one pass over the resamples (and
+        one preparation of the predictions per kind of metric)."""
+        prepared: dict[Any, np.ndarray] = {}
+        kernels = []
+        for m in metrics:
+            if m.prepare not in prepared:
+                prepared[m.prepare] = m.prepare(self.y, preds)
+            kernels.append(functools.partial(m.kernel, self.y, prepared[m.prepare]))
+        parts: list[list[np.ndarray]] = [[] for _ in metrics]
+        for idx in self.chunks():
+            for part, kernel in zip(parts, kernels, strict=True):
+                part.append(kernel(idx))
+        return [np.concatenate(part) for part in parts]
 
     def differences(self, metric: Metric, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """`metric` of `a` minus that of `b` on each resample (the same rows for both)."""
