@@ -5,8 +5,9 @@ paired difference of two predictions on the same resampled rows."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -21,55 +22,71 @@ CHUNK_CELLS = 2**21  # resampled row indices held at a time
 @dataclass(frozen=True)
 class Resamples:
     """`n` resamples of the rows of `y`, class counts kept fixed when `stratified` (each class
-    drawn from its own stream of `seed`), as chunks of row indices (B, len(y))."""
+    drawn from its own stream of `seed`), as chunks of row indices (B, len(y)). Scoring draws
+    positions in `order` (the rows class by class), so no index is looked up twice."""
 
     y: np.ndarray
     stratified: bool
     seed: int
     n: int = N_BOOTSTRAP
 
-    def chunks(self, step: int | None = None) -> Iterator[np.ndarray]:
-        """The resamples, `step` at a time (default: `CHUNK_CELLS` indices a chunk)."""
+    @cached_property
+    def _groups(self) -> list[np.ndarray]:
+        if not self.stratified:
+            return [np.arange(len(self.y))]
+        return [np.flatnonzero(self.y == c) for c in np.unique(self.y)]
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        """The rows, class by class (each class's rows in their order)."""
+        return np.concatenate(self._groups) if self._groups else np.arange(0)
+
+    def positions(self, step: int | None = None) -> Iterator[np.ndarray]:
+        """The resamples as positions in `order`, `step` at a time (default: `CHUNK_CELLS`
+        positions a chunk)."""
         m = len(self.y)
         step = step or max(1, CHUNK_CELLS // max(m, 1))
         dtype = np.int32 if m < 2**31 else np.int64
-        if self.stratified:
-            groups = [np.flatnonzero(self.y == c).astype(dtype) for c in np.unique(self.y)]
-        else:
-            groups = [np.arange(m, dtype=dtype)]
-        rngs = np.random.default_rng(self.seed).spawn(len(groups))
-        for start in range(0, self.n, step):
-            b = min(step, self.n - start)
-            yield np.concatenate([rows[rng.integers(0, len(rows), size=(b, len(rows)), dtype=dtype)]
-                                  for rows, rng in zip(groups, rngs, strict=True)], axis=1)
+        sizes = [len(rows) for rows in self._groups]
+        starts = np.cumsum([0, *sizes[:-1]])
+        rngs = np.random.default_rng(self.seed).spawn(len(sizes))
+        for first in range(0, self.n, step):
+            b = min(step, self.n - first)
+            yield np.concatenate([rng.integers(start, start + size, size=(b, size), dtype=dtype)
+                                  for start, size, rng in zip(starts, sizes, rngs, strict=True)],
+                                 axis=1)
 
-    def map(self, statistic: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """`statistic` of each resample (it takes a chunk of indices)."""
-        return np.concatenate([statistic(idx) for idx in self.chunks()])
+    def chunks(self, step: int | None = None) -> Iterator[np.ndarray]:
+        """The resamples as row indices of `y`, `step` at a time."""
+        for at in self.positions(step):
+            yield self.order[at]
 
     def scores(self, metric: Metric, preds: np.ndarray) -> np.ndarray:
         """`metric` of `preds` on each resample."""
-        return self.map(metric.on(self.y, preds))
+        return self.scores_of([metric], preds)[0]
 
     def scores_of(self, metrics: Sequence[Metric], preds: np.ndarray) -> list[np.ndarray]:
         """Each of `metrics` of `preds` on each resample, in one pass over the resamples (and
         one preparation of the predictions per kind of metric)."""
+        y, preds = self.y[self.order], np.asarray(preds)[self.order]
         prepared: dict[Any, np.ndarray] = {}
         kernels = []
         for m in metrics:
             if m.prepare not in prepared:
-                prepared[m.prepare] = m.prepare(self.y, preds)
-            kernels.append(functools.partial(m.kernel, self.y, prepared[m.prepare]))
+                prepared[m.prepare] = m.prepare(y, preds)
+            kernels.append(functools.partial(m.kernel, y, prepared[m.prepare]))
         parts: list[list[np.ndarray]] = [[] for _ in metrics]
-        for idx in self.chunks():
+        for at in self.positions():
             for part, kernel in zip(parts, kernels, strict=True):
-                part.append(kernel(idx))
+                part.append(kernel(at))
         return [np.concatenate(part) for part in parts]
 
     def differences(self, metric: Metric, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """`metric` of `a` minus that of `b` on each resample (the same rows for both)."""
-        score_a, score_b = metric.on(self.y, a), metric.on(self.y, b)
-        return self.map(lambda idx: score_a(idx) - score_b(idx))
+        y = self.y[self.order]
+        score_a = metric.on(y, np.asarray(a)[self.order])
+        score_b = metric.on(y, np.asarray(b)[self.order])
+        return np.concatenate([score_a(at) - score_b(at) for at in self.positions()])
 
 
 def percentile_interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
