@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from adapters import protocol
 from adapters.contract import (
     Adapter,
     Capabilities,
@@ -108,6 +109,8 @@ class Spy(_Base):
     def run(self, data: SearchData, ctx: RunContext) -> RunResult:
         dump = Path(str(self.options["dump"])) / str(os.getpid())
         shutil.copytree(str(self.options["work"]), dump / "work")
+        for job in (dump / "work").rglob(protocol.JOB):  # and its split's data folder
+            shutil.copytree(json.loads(job.read_text())["data"], dump / "data")
         data.X.to_parquet(dump / "X.parquet")
         data.X_holdout.to_parquet(dump / "X_holdout.parquet")
         np.save(dump / "y.npy", data.y)

@@ -118,6 +118,29 @@ def test_runs_on_one_machine_take_different_cpus() -> None:
         other.wait()
 
 
+def test_when_others_hold_every_cpu_a_run_spreads_its_jobs(monkeypatch) -> None:
+    """Every CPU lock is held by other runs: this run's jobs share CPUs with them, but not all
+    the first one (where two jobs of one run would wait for each other)."""
+    from auditor.execution.confinement import node_cpus
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs")
+    own = Path(tempfile.mkdtemp(prefix="auditor-test-cpus-"))
+    monkeypatch.setattr(tempfile, "tempdir", str(own))
+    others = [subprocess.Popen([sys.executable, "-c", HOLDER, str(cpu)], stdout=subprocess.PIPE,
+                               text=True, env={**os.environ, "TMPDIR": str(own)}) for cpu in cpus]
+    try:
+        assert sorted(int(p.stdout.readline()) for p in others) == cpus  # all held
+        with node_cpus(1) as first, node_cpus(1) as second:
+            assert first != second
+    finally:
+        for p in others:
+            p.kill()
+            p.wait()
+        shutil.rmtree(own)
+
+
 def test_a_run_is_warned_when_the_load_leaves_too_few_free_cpus() -> None:
     assert load_warning(workers=2, cores=1, load=0.3, cpus=2) is None
     assert load_warning(workers=1, cores=2, load=0.0, cpus=2) is None

@@ -408,8 +408,8 @@ def test_a_job_that_cannot_enter_its_sandbox_is_the_machinerys_fault(
     _isolated()
     made = entry.Entry.for_job
 
-    def gone(found, cell, folder, network, memory_mb):
-        entering = made(found, cell, folder, network, memory_mb)
+    def gone(found, cell, *rest):
+        entering = made(found, cell, *rest)
         for f in cell.folders:
             f.rmdir()
         return entering

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from adapters.metrics import get_metric
 from auditor.audit.score import audit_run
-from auditor.stats.bootstrap import bootstrap_indices
+from auditor.stats.bootstrap import Resamples
 
 
 def _binary():
@@ -46,7 +46,7 @@ def test_metric_matches_sklearn_on_every_resample(name, data, reference) -> None
     y, p = data()
     metric = get_metric(name)
     assert metric(y, p) == pytest.approx(reference(y, p), rel=1e-9)
-    idx = bootstrap_indices(y, stratified=name != "rmse" and name != "r2", seed=3, n=20)
+    idx = np.concatenate(list(Resamples(y, name != "rmse" and name != "r2", seed=3, n=20).chunks()))
     batch = metric.batch(y, p, idx)
     assert batch == pytest.approx([reference(y[i], p[i]) for i in idx], rel=1e-9)
 
@@ -60,7 +60,7 @@ def test_top_decile_precision_counts_positives_among_the_riskiest_tenth() -> Non
     assert get_metric("top_decile_precision")(y, flipped) < y.mean()
     constant = np.tile([0.4, 0.6], (len(y), 1))  # all tied: the base rate, on every resample
     assert get_metric("top_decile_precision")(y, constant) == pytest.approx(y.mean())
-    idx = bootstrap_indices(y, stratified=True, seed=0, n=50)
+    idx = np.concatenate(list(Resamples(y, stratified=True, seed=0, n=50).chunks()))
     assert get_metric("top_decile_precision").batch(y, constant, idx) == pytest.approx(y.mean())
 
 
@@ -73,8 +73,22 @@ def test_auc_handles_ties_like_sklearn() -> None:
 
 def test_stratified_bootstrap_keeps_class_counts() -> None:
     y = np.array([0] * 30 + [1] * 10)
-    idx = bootstrap_indices(y, stratified=True, seed=0, n=50)
-    assert (y[idx].sum(axis=1) == 10).all()
+    idx = np.concatenate(list(Resamples(y, stratified=True, seed=0, n=50).chunks()))
+    assert idx.shape == (50, 40) and (y[idx].sum(axis=1) == 10).all()
+
+
+def test_resamples_are_the_same_however_few_are_held_at_a_time(monkeypatch) -> None:
+    """Memory stays linear in the rows: at most `CHUNK_CELLS` indices at a time, and the
+    resamples (so the interval) do not depend on how many are drawn at once."""
+    y, p = _binary()
+    whole = Resamples(y, stratified=True, seed=5, n=200)
+    auc = get_metric("roc_auc")
+    at_once = whole.scores(auc, p)
+    monkeypatch.setattr("auditor.stats.bootstrap.CHUNK_CELLS", 3 * len(y))
+    chunks = list(whole.chunks())
+    assert max(c.size for c in chunks) <= 3 * len(y) and len(chunks) == 67
+    assert np.array_equal(whole.scores(auc, p), at_once)
+    assert np.array_equal(np.concatenate(chunks), np.concatenate(list(whole.chunks(200))))
 
 
 def test_gap_sign_and_verdicts() -> None:

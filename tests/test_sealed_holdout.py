@@ -12,6 +12,7 @@ import pandas as pd
 from auditor.cli import main
 from auditor.data.sources import load_dataset
 from auditor.data.split import seal
+from auditor.execution import handoff
 from tests.conftest import runs
 
 
@@ -34,6 +35,12 @@ def _numbers_in(path: Path) -> set[float]:
 
         walk(json.loads(path.read_text()))
         return found
+    if path.suffix == ".arrow":
+        frame = handoff.read_frame(path)
+        return {float(v) for _, col in frame.items() if col.dtype.kind == "f"
+                for v in col.dropna()}
+    if path.suffix == ".npy":
+        return {float(v) for v in np.load(path)}
     if path.name in ("stderr.log", "startup.txt"):  # the job's own: every number written in it
         return {float(n) for n in re.findall(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?",
                                               path.read_text(errors="replace"))}
@@ -79,10 +86,14 @@ def test_holdout_labels_never_reach_the_system(tmp_path: Path, suite_factory) ->
         assert json.loads((spy / "attributes.json").read_text()) == [
             "X", "X_holdout", "classes", "metric", "task_type", "y"]
         # every file in the harness's work folder while the system ran: its job file, the
-        # job's own stderr and its start-up (seconds) only; the data came through the process's
-        # start pipe
+        # job's own stderr and its start-up (seconds) only; the data came from its split's
+        # folder: search rows, search labels, holdout features
         handed = [p for p in (spy / "work").rglob("*") if p.is_file()]
         assert sorted(p.name for p in handed) == ["job.json", "startup.txt", "stderr.log"]
+        shared = sorted((spy / "data").iterdir())
+        assert [p.name for p in shared] == ["holdout_X.arrow", "search_X.arrow", "search_y.npy"]
+        assert set(np.load(spy / "data" / "search_y.npy").tolist()) == search
+        handed += shared
         for path in handed:
             leaked = _numbers_in(path) & holdout
             assert not leaked, f"{path.name} holds {len(leaked)} holdout labels"

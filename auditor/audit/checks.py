@@ -10,7 +10,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from adapters.metrics import Metric, get_metric
-from auditor.stats.bootstrap import bootstrap_indices, percentile_interval
+from auditor.stats.bootstrap import CHUNK_CELLS, Resamples, percentile_interval
 from reports import decimals, fmt_score, plural
 
 LEAK_AUC = 0.99  # a single feature ranking the holdout this well is a leak suspect
@@ -77,13 +77,13 @@ def _permutation_p(metric: Metric, y: np.ndarray, preds: np.ndarray, shared: np.
                    stratified: bool, effect: float, seed: int) -> float:
     """One-sided p-value of `effect` against random subsets in place of the shared rows."""
     sign = 1.0 if metric.greater_is_better else -1.0
-    whole = metric(y, preds)
+    whole, score = metric(y, preds), metric.on(y, preds)
     rng = np.random.default_rng([seed, 2])
     chunk = max(1, min(PERMUTATIONS, 20_000_000 // len(y)))
     at_least = 0
     for start in range(0, PERMUTATIONS, chunk):
         unseen = _random_unseen(y, shared, stratified, rng, min(chunk, PERMUTATIONS - start))
-        null = sign * (whole - metric.batch(y, preds, unseen))
+        null = sign * (whole - score(unseen))
         at_least += int(np.sum(~(null < effect)))  # NaN counts against the flag
     return (1 + at_least) / (1 + PERMUTATIONS)
 
@@ -100,10 +100,11 @@ def shared_rows_effect(metric: Metric, y: np.ndarray, preds: np.ndarray, shared:
     skewed.)"""
     unseen, seen = np.flatnonzero(~shared), np.flatnonzero(shared)
     sign = 1.0 if metric.greater_is_better else -1.0
-    u = unseen[bootstrap_indices(y[unseen], stratified, seed)]
-    s = seen[bootstrap_indices(y[seen], stratified, seed + 1)]
-    diffs = sign * (metric.batch(y, preds, np.concatenate([u, s], axis=1))
-                    - metric.batch(y, preds, u))
+    score, step = metric.on(y, preds), max(1, CHUNK_CELLS // len(y))
+    diffs = sign * np.concatenate([
+        score(np.concatenate([unseen[u], seen[s]], axis=1)) - score(unseen[u])
+        for u, s in zip(Resamples(y[unseen], stratified, seed).chunks(step),
+                        Resamples(y[seen], stratified, seed + 1).chunks(step), strict=True)])
     diffs = diffs[np.isfinite(diffs)]
     unseen_score = metric(y[unseen], preds[unseen])
     effect = sign * (metric(y, preds) - unseen_score)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adapters.metrics import Metric
-from auditor.stats.bootstrap import LEVEL, bootstrap_indices, percentile_interval
+from auditor.stats.bootstrap import LEVEL, Resamples, percentile_interval
 from auditor.stats.gap import ZERO_WIDTH, gap_interval, reported_spread, zero_width
 
 
@@ -40,14 +40,25 @@ def score_with_ci(metric: Metric, y: np.ndarray, preds: np.ndarray, stratified: 
     return point, lo, hi
 
 
+Scored = tuple[float, float, float, np.ndarray]  # point, CI ends, finite bootstrap scores
+
+
 def score_with_boot(metric: Metric, y: np.ndarray, preds: np.ndarray, stratified: bool,
-                    seed: int = 0) -> tuple[float, float, float, np.ndarray]:
+                    seed: int = 0) -> Scored:
     """Point estimate, percentile bootstrap CI and the finite bootstrap scores."""
-    point = metric(y, preds)
-    scores = metric.batch(y, preds, bootstrap_indices(y, stratified, seed))
-    scores = scores[np.isfinite(scores)]
-    lo, hi = percentile_interval(scores)
-    return point, lo, hi, scores
+    return scores_on_holdout([metric], y, preds, stratified, seed)[0]
+
+
+def scores_on_holdout(metrics: Sequence[Metric], y: np.ndarray, preds: np.ndarray,
+                      stratified: bool, seed: int = 0) -> list[Scored]:
+    """`score_with_boot` of each of `metrics`, all on the same resamples, drawn once."""
+    out = []
+    for metric, scores in zip(metrics, Resamples(y, stratified, seed).scores_of(metrics, preds),
+                              strict=True):
+        scores = scores[np.isfinite(scores)]
+        lo, hi = percentile_interval(scores)
+        out.append((metric(y, preds), lo, hi, scores))
+    return out
 
 
 def verdict(gap_lo: float | None, gap_hi: float | None) -> str:
@@ -65,11 +76,12 @@ def verdict(gap_lo: float | None, gap_hi: float | None) -> str:
 
 def audit_run(metric: Metric, y: np.ndarray, preds: np.ndarray, reported: float | None,
               stratified: bool, seed: int = 0, fold_scores: Sequence[float] = (),
-              validation_rows: int | None = None) -> Audit:
+              validation_rows: int | None = None, scored: Scored | None = None) -> Audit:
     """Holdout score and optimism gap; `fold_scores` (the reported score's per-fold CV scores)
     or `validation_rows` (the size of the system's internal holdout) give the reported score's
-    own uncertainty. A zero-width holdout interval gives no verdict."""
-    holdout, lo, hi, boot = score_with_boot(metric, y, preds, stratified, seed)
+    own uncertainty; `scored`: the holdout's `score_with_boot`, when worked out already. A
+    zero-width holdout interval gives no verdict."""
+    holdout, lo, hi, boot = scored or score_with_boot(metric, y, preds, stratified, seed)
     if reported is None or not np.isfinite(reported):
         return Audit(holdout, lo, hi, None, None, None, None, verdict(None, None))
     sign = 1.0 if metric.greater_is_better else -1.0

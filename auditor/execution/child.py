@@ -13,9 +13,6 @@ import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from adapters import protocol, registry
 from adapters.contract import (
     Budget,
@@ -25,6 +22,7 @@ from adapters.contract import (
     SearchData,
     SystemFailure,
 )
+from auditor.execution import handoff
 from auditor.execution.confinement import confine
 from auditor.execution.entry import Entry
 
@@ -49,10 +47,10 @@ def _usage() -> dict[str, float]:
     }
 
 
-def main(job_dir: str, cpus: list[int], entry: Entry | None, told: Connection, X: pd.DataFrame,
-         y: np.ndarray, X_holdout: pd.DataFrame) -> None:
-    """Entry point of a job's process, forked from the fork server. The data arrives through the
-    process's start pipe, never through files: search rows with labels, holdout features only.
+def main(job_dir: str, cpus: list[int], entry: Entry | None, told: Connection) -> None:
+    """Entry point of a job's process, forked from the fork server. The data is its split's
+    read-only files (`auditor.execution.handoff`), memory-mapped once the process is in its
+    sandbox: search rows with labels, holdout features only, never the holdout labels.
     The process enters its sandbox (`entry`) before any system code runs, and says on `told`
     whether it did ("" or why not): the one word the harness takes from a job unchecked, since
     no system code has run yet."""
@@ -79,6 +77,12 @@ def main(job_dir: str, cpus: list[int], entry: Entry | None, told: Connection, X
                      job_started=job["started"],
                      on_begin=functools.partial(protocol.write_startup, folder))
     ctx.stop_on_sigterm()
+    try:
+        X, y, X_holdout = handoff.read(Path(job["data"]))
+    except OSError as exc:  # the machinery's fault: no system code has run
+        protocol.write_error(folder, FailureClass.INFRASTRUCTURE, f"reading the data: {exc}",
+                             traceback.format_exc())
+        raise SystemExit(1) from None
     try:
         data = SearchData(X, y, X_holdout, job["task_type"], job["metric"], job["classes"])
         adapter = registry.load(job["system"], job["options"])

@@ -19,6 +19,7 @@ import os
 import signal
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,11 +71,16 @@ def _open_lock(path: Path) -> int | None:
     return None
 
 
+# CPUs this process has handed to its running jobs (`node_cpus`), with how many jobs each
+_handed: Counter[int] = Counter()
+
+
 @contextlib.contextmanager
 def node_cpus(cores: int) -> Iterator[list[int]]:
     """CPUs for one job, held by file locks while it runs, so that the jobs of one run, of other
     runs and of Ray workers on this machine take different CPUs (a lock goes with its process,
-    so a killed harness or worker frees its CPUs); wraps around when every CPU is taken."""
+    so a killed harness or worker frees its CPUs); wraps around when every CPU is taken, to the
+    CPUs this process's other jobs use least (not every job onto the first CPU)."""
     # looked up here, not at import: the fork server imports this module, and a temp folder
     # looked up there would be cached as every job's (Entry.enter resets it too)
     locks = _lock_folder()
@@ -93,9 +99,15 @@ def node_cpus(cores: int) -> Iterator[list[int]]:
                 continue
             held.append((cpu, fd))
         taken = [cpu for cpu, _ in held]
-        shared = [cpu for cpu in cpus if cpu not in taken]  # held by others: shared, not waited
+        # held by others: shared, not waited for
+        shared = sorted((cpu for cpu in cpus if cpu not in taken), key=lambda c: _handed[c])
         picked = taken + shared[:cores - len(taken)]
-        yield picked + [cpus[i % len(cpus)] for i in range(cores - len(picked))]
+        picked += [cpus[i % len(cpus)] for i in range(cores - len(picked))]
+        _handed.update(picked)
+        try:
+            yield picked
+        finally:
+            _handed.subtract(picked)
     finally:
         for _, fd in held:
             os.close(fd)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.execution import cgroups, sandbox
+from auditor.execution.handoff import MOUNT
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 0x1000, 0x4000, 1 << 18
@@ -43,10 +44,13 @@ class Entry:
     under_tmp: tuple[str, ...] = ()
     # without a cgroup to charge their pages to, the job's /tmp and /dev/shm hold at most this
     tmpfs_mb: int | None = None
+    # the split's data folder (`auditor.execution.handoff`), bound read-only at the job folder's
+    # `handoff.MOUNT`: the one folder of the harness's data the job sees
+    data: str | None = None
 
     @classmethod
     def for_job(cls, found: sandbox.Isolation, cell: cgroups.JobCgroup | None, folder: Path,
-                network: bool, memory_mb: int) -> Entry:
+                network: bool, memory_mb: int, data: Path | None = None) -> Entry:
         uid = None
         if "job users" not in found.missing:
             uid = FIRST_UID + secrets.randbelow(2**20)
@@ -56,7 +60,8 @@ class Entry:
         joins = [Connection(fd, readable=False) for fd in cell.handles()] if cell else []
         served = sandbox.served_folders()  # what the fork server binds, found once
         under = tuple(d for d in served if Path(d).is_relative_to("/tmp"))
-        return cls(joins, uid, found.on, network, under, None if cell else memory_mb)
+        return cls(joins, uid, found.on, network, under, None if cell else memory_mb,
+                   str(data) if data else None)
 
     def close(self) -> None:
         for c in self.joins:
@@ -80,6 +85,7 @@ class Entry:
             _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                               None), "mount /proc")
             own = os.open(folder, os.O_PATH | os.O_DIRECTORY)
+            data = os.open(self.data, os.O_PATH | os.O_DIRECTORY) if self.data else None
             kept = {}
             for d in self.under_tmp:
                 with contextlib.suppress(OSError):  # not bound when the server started
@@ -95,6 +101,8 @@ class Entry:
                 _check(libc.mount(f"/proc/self/fd/{own}".encode(), str(folder).encode(), None,
                                   MS_BIND, None), "mount the job folder")
             os.close(own)
+            if data is not None:
+                _bind_read_only(libc, data, folder / MOUNT)
             os.chdir(folder)
         if self.uid is not None:
             os.setgroups([])
@@ -115,6 +123,11 @@ def _rebind(libc: Any, fd: int, path: Path) -> None:
     for parent in path.parents:  # made by mkdir under the umask: let the job's user through
         if parent != Path("/") and parent.is_relative_to("/tmp") and parent != Path("/tmp"):
             parent.chmod(0o755)
+    _bind_read_only(libc, fd, path)
+
+
+def _bind_read_only(libc: Any, fd: int, path: Path) -> None:
+    """Bind what `fd` (an O_PATH descriptor) names over `path`, read-only, and close `fd`."""
     source, target = f"/proc/self/fd/{fd}".encode(), str(path).encode()
     _check(libc.mount(source, target, None, MS_BIND | MS_REC, None), f"bind {path}")
     # nosuid and nodev kept: in a user namespace (an unprivileged harness) the kernel refuses a

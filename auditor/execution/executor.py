@@ -51,7 +51,7 @@ class Job:
         return s.search_X, s.search_y, s.holdout_X
 
 
-# What a job's process is handed through its start pipe: search rows, labels, holdout features
+# A split as its jobs get it (`auditor.execution.handoff`): search rows, labels, holdout features
 JobData = tuple["pd.DataFrame", "np.ndarray", "pd.DataFrame"]
 
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import queue
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -31,13 +33,12 @@ import psutil
 
 from adapters import protocol
 from adapters.contract import FailureClass, RunResult
-from auditor.execution import child, entry, outputs, sandbox
+from auditor.execution import child, entry, handoff, outputs, sandbox
 from auditor.execution.cgroups import JobCgroup
 from auditor.execution.confinement import Startup, Usage, node_cpus, thread_env
 from auditor.execution.executor import (
     Executor,
     Job,
-    JobData,
     JobSpec,
     Limits,
     NextJob,
@@ -101,9 +102,10 @@ def _main_hidden() -> Iterator[None]:
 
 
 class JobProcess:
-    """One job's process: started with its data, watched, killed at its limits, collected."""
+    """One job's process: started on its split's data folder (`handoff`), watched, killed at its
+    limits, collected."""
 
-    def __init__(self, ctx: Any, task: JobSpec, data: JobData, cpus: list[int], limits: Limits,
+    def __init__(self, ctx: Any, task: JobSpec, data: Path, cpus: list[int], limits: Limits,
                  folder: Path) -> None:
         self.isolation = found = sandbox.current()
         if found.on and folder.parent != sandbox.jobs_root():  # the only folder it can write
@@ -111,6 +113,7 @@ class JobProcess:
         self.task, self.limits, self.folder = task, limits, folder
         shutil.rmtree(folder, ignore_errors=True)
         (folder / "tmp").mkdir(parents=True)
+        (folder / handoff.MOUNT).mkdir()  # where a sandboxed job sees its split's data
         self.started = time.monotonic()
         self.started_at = now_iso()
         budget = limits.budget
@@ -126,14 +129,16 @@ class JobProcess:
             "deadline": self.started + budget.wall_seconds - HANDBACK_S,
             "environment": limits.environment,
             "settings": task.settings,
+            "data": str(folder / handoff.MOUNT if found.on else data),
         })
         self.cell = (JobCgroup.create(found.groups, budget.memory_mb, budget.cores, cpus)
                      if found.groups else None)
-        entering = (entry.Entry.for_job(found, self.cell, folder, task.network, budget.memory_mb)
+        entering = (entry.Entry.for_job(found, self.cell, folder, task.network, budget.memory_mb,
+                                        data)
                     if found.level != "off" else None)
         self.told, tell = ctx.Pipe(duplex=False)
         self.process = ctx.Process(target=child.main,
-                                   args=(str(folder), cpus, entering, tell, *data),
+                                   args=(str(folder), cpus, entering, tell),
                                    name=f"job-{task.job_id}")
         with _main_hidden():
             self.process.start()
@@ -282,8 +287,46 @@ class JobProcess:
         }
 
 
+class _Results(threading.Thread):
+    """Hands finished jobs' outcomes to `on_done`, one at a time and in order, beside the loop
+    that watches the running jobs: while a result is scored and stored, the other jobs are still
+    sampled, held to their budget, collected when they end, and free slots are filled. After a
+    failure of `on_done` the rest is skipped and `check` raises it in the loop."""
+
+    def __init__(self, on_done: Callable[[Outcome], None]) -> None:
+        super().__init__(daemon=True, name="results")
+        self.on_done = on_done
+        self.todo: queue.Queue[Outcome | None] = queue.Queue()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while (o := self.todo.get()) is not None:
+            try:
+                if self.error is None:
+                    self.on_done(o)
+            except BaseException as exc:  # raised again in the loop (`check`)
+                self.error = exc
+            finally:
+                self.todo.task_done()
+
+    @property
+    def busy(self) -> bool:
+        """An outcome is waiting or being handed over (it may yet add a job to run)."""
+        return self.todo.unfinished_tasks > 0
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Let the outcomes handed over so far be processed, then end the thread."""
+        self.todo.put(None)
+        self.join()
+
+
 class Runner(Executor):
-    """Schedules jobs on up to `workers` local processes, each confined to `budget.cores` CPUs."""
+    """Schedules jobs on up to `workers` local processes, each confined to `budget.cores` CPUs.
+    Each split's data is written once, for all its jobs (`handoff`), and removed on exit."""
 
     name = "local"
     workers: int
@@ -293,6 +336,7 @@ class Runner(Executor):
         self.workers = workers
         self.work_dir = work_dir
         self.ctx = fork_context(limits.budget.cores, limits.sandbox)
+        self.files = handoff.SplitFiles()
 
     @classmethod
     def open(cls, placement: Placement) -> Runner:
@@ -302,26 +346,40 @@ class Runner(Executor):
     def default_workers(cls, workers: int | None, cores: int) -> int | None:
         return workers or max(1, (os.cpu_count() or 1) // cores)
 
+    def __exit__(self, *exc: object) -> None:
+        self.files.remove()
+
+    def _start(self, job: Job, cpus: list[int]) -> JobProcess:
+        data = self.files.folder(str(id(job.split)), job.data)
+        return JobProcess(self.ctx, job.task(), data, cpus, self.limits,
+                          self.work_dir / job.job_id)
+
     def run(self, next_job: NextJob, on_done: Callable[[Outcome], None],
             on_start: Callable[[Job], None] | None = None) -> None:
-        """Run jobs until `next_job` has none and none is running; a failure of `on_done`
-        kills the running jobs."""
+        """Run jobs until `next_job` has none and none is running or being handed to `on_done`
+        (in a thread of its own, `_Results`); a failure of `on_done` kills the running jobs."""
         running: dict[int, tuple[Job, JobProcess]] = {}
         cpus: dict[int, contextlib.ExitStack] = {}  # each job's CPU locks (node_cpus)
         free = list(range(self.workers))
+        results = _Results(on_done)
+        results.start()
         try:
             while True:
+                results.check()
                 while free and (job := next_job()) is not None:
                     slot = free.pop(0)
                     cpus[slot] = contextlib.ExitStack()
                     held = cpus[slot].enter_context(node_cpus(self.limits.budget.cores))
-                    running[slot] = job, JobProcess(self.ctx, job.task(), job.data(), held,
-                                                    self.limits, self.work_dir / job.job_id)
+                    running[slot] = job, self._start(job, held)
                     if on_start:
                         on_start(job)
-                if not running:
+                if not running and not results.busy:
+                    results.check()
                     return
-                wait([p.process.sentinel for _, p in running.values()], timeout=POLL_S)
+                if running:
+                    wait([p.process.sentinel for _, p in running.values()], timeout=POLL_S)
+                else:
+                    time.sleep(POLL_S)
                 for slot, (job, p) in list(running.items()):
                     if p.process.is_alive():
                         p.enforce()
@@ -330,9 +388,10 @@ class Runner(Executor):
                     outcome = Outcome(job=job, **p.collect())
                     cpus.pop(slot).close()
                     free.append(slot)
-                    on_done(outcome)
+                    results.todo.put(outcome)
         finally:
             for _, p in running.values():
                 p.kill()
             for stack in cpus.values():
                 stack.close()
+            results.stop()

@@ -24,7 +24,7 @@ from typing import Any
 
 from adapters.contract import FailureClass
 from auditor.config.errors import UsageError
-from auditor.execution import sandbox
+from auditor.execution import handoff, sandbox
 from auditor.execution.confinement import node_cpus
 from auditor.execution.executor import (
     Executor,
@@ -47,9 +47,14 @@ def _fork_context(cores: int, level: str) -> Any:
 def run_task(task: JobSpec, data: JobData, limits: Limits) -> dict[str, Any]:
     """Body of a job's Ray task, on a worker: the job's process from start to outcome."""
     ctx = _fork_context(limits.budget.cores, limits.sandbox)
-    with node_cpus(limits.budget.cores) as cpus:
-        folder = sandbox.job_folder(task.job_id)  # swept by the next job if this worker dies
-        return JobProcess(ctx, task, data, cpus, limits, folder).run_to_end()
+    files = handoff.SplitFiles()  # this worker's copy of the split, for this job
+    try:
+        with node_cpus(limits.budget.cores) as cpus:
+            folder = sandbox.job_folder(task.job_id)  # swept by the next job if this worker dies
+            return JobProcess(ctx, task, files.folder("split", lambda: data), cpus, limits,
+                              folder).run_to_end()
+    finally:
+        files.remove()
 
 
 def _first_line(exc: BaseException) -> str:

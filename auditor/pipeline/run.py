@@ -30,7 +30,7 @@ from adapters.contract import FailureClass
 from adapters.failures import ENVS_VAR
 from adapters.metrics import get_metric
 from adapters.systems.environments import envs_root
-from auditor.audit.score import audit_run, score_with_ci
+from auditor.audit.score import Scored, audit_run, scores_on_holdout
 from auditor.audit.suite_pass import run_audits
 from auditor.audit.trajectory import compute, trajectory, tree_cpu
 from auditor.config.progress import LOG, ProgressDisplay
@@ -84,14 +84,15 @@ def _openml_columns(d: Dataset) -> dict[str, int | None]:
 EXTRA_METRICS = {"binary": ("top_decile_precision",)}
 
 
-def _extra_metrics(job: Job, predictions: np.ndarray) -> dict[str, dict[str, float]]:
-    """Holdout figures beside the suite's metric (binary: precision in the top risk decile)."""
-    out = {}
-    for name in EXTRA_METRICS.get(job.split.dataset.task_type, ()):
-        value, lo, hi = score_with_ci(get_metric(name), job.split.holdout_y, predictions,
-                                      stratified=True, seed=job.seed)
-        out[name] = {"value": value, "lo": lo, "hi": hi}
-    return out
+def _holdout_scores(job: Job, predictions: np.ndarray) -> tuple[Scored, dict[str, Any]]:
+    """The suite's metric on the holdout, and the figures beside it (binary: precision in the
+    top risk decile), all on the same resamples."""
+    extra = EXTRA_METRICS.get(job.split.dataset.task_type, ())
+    metrics = [get_metric(job.metric), *map(get_metric, extra)]
+    scored = scores_on_holdout(metrics, job.split.holdout_y, predictions,
+                               job.split.dataset.task_type != "regression", job.seed)
+    return scored[0], {name: {"value": value, "lo": lo, "hi": hi}
+                       for name, (value, lo, hi, _) in zip(extra, scored[1:], strict=True)}
 
 
 def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[str, str],
@@ -119,10 +120,11 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
     trials: list[StoredTrial] = []
     if r is not None:
         metric = get_metric(job.metric)
-        classification = job.split.dataset.task_type != "regression"
+        scored, extra = _holdout_scores(job, r.predictions)
         a = audit_run(metric, job.split.holdout_y, r.predictions, r.reported_score,
-                      stratified=classification, seed=job.seed, fold_scores=r.fold_scores,
-                      validation_rows=r.validation_rows)
+                      stratified=job.split.dataset.task_type != "regression", seed=job.seed,
+                      fold_scores=r.fold_scores,
+                      validation_rows=r.validation_rows, scored=scored)
         holdout = a.holdout
         tree = tree_cpu(o.cpu_clock)
         spent = compute(r.trials, tree)
@@ -137,7 +139,7 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
             "search_space": r.search_space, "environment": r.environment,
             "compute_cpu_s": spent.cpu_s, "full_fidelity_evals": spent.full_fidelity_evals,
             "trajectory": trajectory(r.trials, metric, tree),
-            "extra_metrics": {**_extra_metrics(job, r.predictions),
+            "extra_metrics": {**extra,
                                          "reported_uncertainty": {  # what the gap's CI used
                                              "method": a.reported_uncertainty, "sd": a.reported_sd,
                                              "fold_scores": r.fold_scores,

@@ -1,10 +1,14 @@
-"""Percentile bootstrap: resampled row indices, the interval from a resampled statistic, and the
+"""Percentile bootstrap: resampled row indices, drawn a few resamples at a time so that memory
+stays linear in the rows whatever their number, the interval from a resampled statistic, and the
 paired difference of two predictions on the same resampled rows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -12,19 +16,77 @@ from adapters.metrics import Metric
 
 N_BOOTSTRAP = 1000
 LEVEL = 0.95
+CHUNK_CELLS = 2**21  # resampled row indices held at a time
 
 
-def bootstrap_indices(y: np.ndarray, stratified: bool, seed: int, n: int = N_BOOTSTRAP
-                      ) -> np.ndarray:
-    """(n, len(y)) row indices; class counts kept fixed when `stratified`."""
-    rng = np.random.default_rng(seed)
-    if not stratified:
-        return rng.integers(0, len(y), size=(n, len(y)))
-    parts = []
-    for c in np.unique(y):
-        rows = np.flatnonzero(y == c)
-        parts.append(rows[rng.integers(0, len(rows), size=(n, len(rows)))])
-    return np.concatenate(parts, axis=1)
+@dataclass(frozen=True)
+class Resamples:
+    """`n` resamples of the rows of `y`, class counts kept fixed when `stratified` (each class
+    drawn from its own stream of `seed`), as chunks of row indices (B, len(y)). Scoring draws
+    positions in `order` (the rows class by class), so no index is looked up twice."""
+
+    y: np.ndarray
+    stratified: bool
+    seed: int
+    n: int = N_BOOTSTRAP
+
+    @cached_property
+    def _groups(self) -> list[np.ndarray]:
+        if not self.stratified:
+            return [np.arange(len(self.y))]
+        return [np.flatnonzero(self.y == c) for c in np.unique(self.y)]
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        """The rows, class by class (each class's rows in their order)."""
+        return np.concatenate(self._groups) if self._groups else np.arange(0)
+
+    def positions(self, step: int | None = None) -> Iterator[np.ndarray]:
+        """The resamples as positions in `order`, `step` at a time (default: `CHUNK_CELLS`
+        positions a chunk)."""
+        m = len(self.y)
+        step = step or max(1, CHUNK_CELLS // max(m, 1))
+        dtype = np.int32 if m < 2**31 else np.int64
+        sizes = [len(rows) for rows in self._groups]
+        starts = np.cumsum([0, *sizes[:-1]])
+        rngs = np.random.default_rng(self.seed).spawn(len(sizes))
+        for first in range(0, self.n, step):
+            b = min(step, self.n - first)
+            yield np.concatenate([rng.integers(start, start + size, size=(b, size), dtype=dtype)
+                                  for start, size, rng in zip(starts, sizes, rngs, strict=True)],
+                                 axis=1)
+
+    def chunks(self, step: int | None = None) -> Iterator[np.ndarray]:
+        """The resamples as row indices of `y`, `step` at a time."""
+        for at in self.positions(step):
+            yield self.order[at]
+
+    def scores(self, metric: Metric, preds: np.ndarray) -> np.ndarray:
+        """`metric` of `preds` on each resample."""
+        return self.scores_of([metric], preds)[0]
+
+    def scores_of(self, metrics: Sequence[Metric], preds: np.ndarray) -> list[np.ndarray]:
+        """Each of `metrics` of `preds` on each resample, in one pass over the resamples (and
+        one preparation of the predictions per kind of metric)."""
+        y, preds = self.y[self.order], np.asarray(preds)[self.order]
+        prepared: dict[Any, np.ndarray] = {}
+        kernels = []
+        for m in metrics:
+            if m.prepare not in prepared:
+                prepared[m.prepare] = m.prepare(y, preds)
+            kernels.append(functools.partial(m.kernel, y, prepared[m.prepare]))
+        parts: list[list[np.ndarray]] = [[] for _ in metrics]
+        for at in self.positions():
+            for part, kernel in zip(parts, kernels, strict=True):
+                part.append(kernel(at))
+        return [np.concatenate(part) for part in parts]
+
+    def differences(self, metric: Metric, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """`metric` of `a` minus that of `b` on each resample (the same rows for both)."""
+        y = self.y[self.order]
+        score_a = metric.on(y, np.asarray(a)[self.order])
+        score_b = metric.on(y, np.asarray(b)[self.order])
+        return np.concatenate([score_a(at) - score_b(at) for at in self.positions()])
 
 
 def percentile_interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
@@ -53,15 +115,16 @@ class PairedScores:
     y: np.ndarray
     stratified: bool
     seed: int
-    _idx: np.ndarray | None = field(default=None, repr=False)
     _scores: dict[str, tuple[float, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def _resamples(self) -> Resamples:
+        return Resamples(self.y, self.stratified, self.seed)
 
     def _of(self, key: str, predictions: Callable[[], np.ndarray]) -> tuple[float, np.ndarray]:
         if key not in self._scores:
-            if self._idx is None:
-                self._idx = bootstrap_indices(self.y, self.stratified, self.seed)
             p = predictions()
-            self._scores[key] = (self.metric(self.y, p), self.metric.batch(self.y, p, self._idx))
+            self._scores[key] = (self.metric(self.y, p), self._resamples.scores(self.metric, p))
         return self._scores[key]
 
     def gain(self, a: str, a_predictions: Callable[[], np.ndarray], b: str,

@@ -7,7 +7,7 @@ import numpy as np
 
 from auditor.audit.checks import seed_stability
 from auditor.audit.suspicion import suspected
-from auditor.stats.bootstrap import bootstrap_indices, paired_gain, percentile_interval
+from auditor.stats.bootstrap import Resamples, paired_gain, percentile_interval
 from auditor.stats.lead import lead
 from benchmarks.calibration import worlds
 from benchmarks.calibration.experiments import Rate, audit_simulated
@@ -67,8 +67,7 @@ def two_level_bootstrap(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray, in
     holdout rows within each): far too narrow over a few splits."""
     boots = []
     for y, a, b, s in pairs:
-        idx = bootstrap_indices(y, False, s)
-        boots.append(-(worlds.RMSE.batch(y, a, idx) - worlds.RMSE.batch(y, b, idx)))
+        boots.append(-Resamples(y, False, s).differences(worlds.RMSE, a, b))
     draws = np.vstack(boots)
     pick = np.random.default_rng(0).integers(0, len(pairs), size=draws.shape)
     return percentile_interval(np.nanmean(np.take_along_axis(draws, pick, axis=0), axis=0))
