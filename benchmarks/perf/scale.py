@@ -1,5 +1,6 @@
-"""How the harness scales, with the rows of a data set and with the runs in a store: figures per
-size and their growth exponents (`benchmarks.perf.growth`).
+"""How the harness scales with the rows of a data set and with the runs in a store.
+
+Figures per size and their growth exponents (`benchmarks.perf.growth`):
 
     python -m benchmarks.perf.scale --rows 10000,100000,1000000 [--kind numeric|mixed]
     python -m benchmarks.perf.scale --runs 10,100,1000,10000 [--keep FOLDER]
