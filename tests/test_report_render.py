@@ -393,14 +393,14 @@ def test_starved_runs_are_those_the_budget_bound() -> None:
             run("e", 45.0, 15.0, 60.0, startup=40.0),
             # one thread on two cores of an idle machine: under-used, not starved
             run("f", 1.0, 58.0, 60.5, cores=2),
-            # 67 % of its core, waited 27 %: the CPU it waited for would have made it 92 %
+            # 66 % of its core, waited 27 %: the CPU it waited for would have made it 91 %
             run("g", 15.0, 40.0, 60.5),
             # two threads on two cores, a quarter of them, waited 57 %
             run("h", 40.0, 30.0, 60.5, cores=2)]
     assert [starvation.is_starved(r) for r in runs] == [
         True, False, False, False, False, False, True, True]
-    assert starvation.cpu_share(runs[0]) == pytest.approx(15 / 60.5)
-    assert starvation.cpu_share(runs[5]) == pytest.approx(58 / 120)
+    assert starvation.cpu_share(runs[0]) == pytest.approx(15 / 61)
+    assert starvation.cpu_share(runs[5]) == pytest.approx(58 / 121)
     (line,) = headline.starved(runs)
     assert line.startswith("3 runs of 7 (a, g, h) were starved of CPU: under 80 % of their "
                            "cores' time")

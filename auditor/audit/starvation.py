@@ -1,8 +1,8 @@
-"""Was a run starved of CPU? Its CPU share is its process tree's CPU seconds over the wall
-seconds of its budget times its cores; the kernel's schedstat says how long its threads waited
-for a CPU. A run the budget bound that got under `SHARE` of its cores because it waited for them
-is starved: a busy machine took compute from its budget, so its score is not a result to rank
-against runs that had theirs."""
+"""Was a run starved of CPU? Its CPU share is its process tree's CPU seconds over its wall
+seconds times its cores; the kernel's schedstat says how long its threads waited for a CPU. A
+run the budget bound that got under `SHARE` of its cores because it waited for them is starved:
+a busy machine took compute from its budget, so its score is not a result to rank against runs
+that had theirs."""
 
 from __future__ import annotations
 
@@ -40,11 +40,11 @@ def budget_wall(run: Measured) -> float:
 
 
 def cpu_share(run: Measured) -> float | None:
-    """CPU seconds of the run's process tree / (budget wall × cores); None when not measured."""
-    wall = budget_wall(run)
-    if run.cpu_s is None or wall <= 0:
+    """CPU seconds of the run's process tree / (wall × cores), start-up in both; None when
+    not measured."""
+    if run.cpu_s is None or run.wall_s <= 0:
         return None
-    return run.cpu_s / (wall * run.budget.get("cores", 1))
+    return run.cpu_s / (run.wall_s * run.budget.get("cores", 1))
 
 
 def cpu_wait(run: Measured) -> float | None:
@@ -64,7 +64,7 @@ def is_starved(run: Measured) -> bool:
         return False
     if budget_wall(run) < 0.5 * run.budget["wall_seconds"]:
         return False
-    capacity = budget_wall(run) * run.budget.get("cores", 1)
+    capacity = run.wall_s * run.budget.get("cores", 1)
     return wait > WAIT or (run.cpu_s or 0.0) + (run.cpu_wait_s or 0.0) >= SHARE * capacity
 
 
@@ -74,7 +74,7 @@ def finding(run: Measured) -> list[Finding]:
     if share is None:
         return []
     cores = plural(run.budget.get("cores", 1), "core")
-    got = f"{100 * share:.0f} % of its {cores}' time in its budget"
+    got = f"{100 * share:.0f} % of its {cores}' time"
     detail = {"cpu_share": share, "cpu_wait": wait, "budget_wall_s": budget_wall(run)}
     if wait is None:
         return [Finding(CHECK, False, f"{got}; its wait for a CPU was not measured, so whether "
