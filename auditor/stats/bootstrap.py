@@ -81,13 +81,6 @@ class Resamples:
                 part.append(kernel(at))
         return [np.concatenate(part) for part in parts]
 
-    def differences(self, metric: Metric, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """`metric` of `a` minus that of `b` on each resample (the same rows for both)."""
-        y = self.y[self.order]
-        score_a = metric.on(y, np.asarray(a)[self.order])
-        score_b = metric.on(y, np.asarray(b)[self.order])
-        return np.concatenate([score_a(at) - score_b(at) for at in self.positions()])
-
 
 def percentile_interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     """The central `level` interval of a statistic's bootstrap `samples`; NaN samples (resamples

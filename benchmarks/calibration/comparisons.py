@@ -67,7 +67,8 @@ def two_level_bootstrap(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray, in
     holdout rows within each): far too narrow over a few splits."""
     boots = []
     for y, a, b, s in pairs:
-        boots.append(-Resamples(y, False, s).differences(worlds.RMSE, a, b))
+        rows = Resamples(y, False, s)  # the same resampled rows for a and b
+        boots.append(rows.scores(worlds.RMSE, b) - rows.scores(worlds.RMSE, a))
     draws = np.vstack(boots)
     pick = np.random.default_rng(0).integers(0, len(pairs), size=draws.shape)
     return percentile_interval(np.nanmean(np.take_along_axis(draws, pick, axis=0), axis=0))

@@ -76,7 +76,7 @@ class AutoGluon(CrossValidating):
     metric_map = METRICS
 
     def __init__(self, cv_folds: int = 5, **options: Any) -> None:
-        bags(options, BAG_MIN_WALL_S)  # refuse a bad `bagging` before any job starts
+        bagging(options)  # refuse a bad `bagging` before any job starts
         super().__init__(cv_folds=cv_folds, **options)
 
 
@@ -116,15 +116,19 @@ def _fit_callback(ctx: RunContext, fits: dict[str, tuple[float, float, str]]) ->
     return FitWatch()
 
 
+def bagging(options: dict[str, Any]) -> str | bool:
+    """The `bagging` option: "auto" (the default), true or false."""
+    value = options.get("bagging", "auto")
+    if value != "auto" and not isinstance(value, bool):
+        raise ValueError(f"bagging must be 'auto', true or false, not {value!r}")
+    return value
+
+
 def bags(options: dict[str, Any], wall_seconds: float) -> bool:
     """Whether AutoGluon bags: the `bagging` option, or for "auto" a wall budget of at least
     `BAG_MIN_WALL_S`."""
-    bagging = options.get("bagging", "auto")
-    if bagging == "auto":
-        return wall_seconds >= BAG_MIN_WALL_S
-    if not isinstance(bagging, bool):
-        raise ValueError(f"bagging must be 'auto', true or false, not {bagging!r}")
-    return bagging
+    value = bagging(options)
+    return wall_seconds >= BAG_MIN_WALL_S if value == "auto" else bool(value)
 
 
 def warm(options: dict[str, Any], budget: Budget, folder: Path) -> None:
