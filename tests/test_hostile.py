@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import resource
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -259,7 +260,7 @@ def _hostile_run(tmp_path: Path, suite_factory, listener: socket.socket,
     secret.chmod(0o600)
     token = f"token-{os.getpid()}-never-in-a-job"
     monkeypatch.setenv("CLOUD_API_TOKEN", token)  # a credential the harness's user happens to hold
-    sandbox._serving[:] = [None]  # type: ignore[list-item]  # restart the fork server now
+    sandbox._serving.clear()  # restart the fork server now
     options = {"harness": os.getpid(), "store": str(out / "results.sqlite"), "port": port,
                "marker": marker, "secret": str(secret), "token": token}
     systems = [{"system": H + adapter, "label": label, "options": options}
@@ -271,7 +272,7 @@ def _hostile_run(tmp_path: Path, suite_factory, listener: socket.socket,
     try:
         assert main(["run", str(suite), "--out", str(out), "--workers", "2"]) == 0
     finally:
-        sandbox._serving[:] = [None]  # type: ignore[list-item]  # the next run starts its own
+        sandbox._serving.clear()  # the next run starts its own
     return {r.system: r for r in runs(out)}, marker
 
 
@@ -422,6 +423,46 @@ def test_a_job_that_cannot_enter_its_sandbox_is_the_machinerys_fault(
     assert (row.status, row.failure_class) == ("failed", "infrastructure"), row.failure_message
     assert row.failure_message.startswith("entering the sandbox: ")
     assert capsys.readouterr().err.count("  retry  ") == 2
+
+
+def test_a_fork_server_that_dies_mid_run_is_started_again_in_its_sandbox(
+        tmp_path: Path, suite_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server is killed before the second job: the job starts from a new server in the
+    same sandbox, holding none of the harness's environment (multiprocessing alone would start
+    one outside it, with the harness's whole environment)."""
+    _isolated()
+    token = f"token-{os.getpid()}-never-in-a-job"
+    monkeypatch.setenv("CLOUD_API_TOKEN", token)
+    ensure, pids = sandbox.ensure_served, []
+
+    def killed_first() -> None:
+        pids.append(sandbox.server_pid())
+        if len(pids) == 2:
+            os.kill(pids[-1], signal.SIGKILL)
+            while sandbox._running(pids[-1]):
+                time.sleep(0.01)
+        ensure()
+
+    monkeypatch.setattr(sandbox, "ensure_served", killed_first)
+    options = {"harness": os.getpid(), "token": token}
+    suite = suite_factory(
+        budget={"wall_seconds": 60, "cores": 1, "memory_mb": 512},
+        systems=["constant", *({"system": H + adapter, "label": adapter, "options": options}
+                               for adapter in ("Environ", "HarnessProc"))])
+    sandbox._serving.clear()
+    try:
+        assert main(["run", str(suite), "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+        now = sandbox.server_pid()
+        assert now != pids[1] and Path(f"/proc/{now}/cmdline").read_bytes().startswith(b"bwrap")
+        assert token.encode() not in Path(f"/proc/{now}/environ").read_bytes()
+    finally:
+        sandbox._serving.clear()
+    rows = {r.system: r for r in runs(tmp_path / "out")}
+    assert len(pids) == 3 and len(set(pids[1:])) == 2
+    for label in ("Environ", "HarnessProc"):
+        assert (rows[label].status, rows[label].isolation) == ("ok", "sandbox"), (
+            rows[label].failure_message)
+        assert rows[label].model_description == f"sealed: {label}"
 
 
 @pytest.mark.parametrize(("bwrap", "groups", "root", "says", "not_says"), [

@@ -67,9 +67,9 @@ def fork_context(cores: int, level: str = "auto") -> Any:
     os.environ.update(thread_env(cores))  # inherited by the fork server
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
-    warm = ctx.Process(target=int)  # waits for the preload: paid once, outside any job
 
-    def start() -> None:
+    def start() -> None:  # the preload is paid once (or once more if the server dies), by no job
+        warm = ctx.Process(target=int)
         with _main_hidden():
             warm.start()
         warm.join()
@@ -140,6 +140,7 @@ class JobProcess:
         self.process = ctx.Process(target=child.main,
                                    args=(str(folder), cpus, entering, tell),
                                    name=f"job-{task.job_id}")
+        sandbox.ensure_served()
         with _main_hidden():
             self.process.start()
         tell.close()

@@ -232,18 +232,27 @@ def disk_bytes(folder: Path) -> int:
     return total
 
 
-# the isolation and read-only folders of the fork server this process started
-_serving: list[tuple[Isolation, tuple[str, ...], Path]] = []
+@dataclass(frozen=True)
+class _Server:
+    """The fork server this process started: its isolation and read-only folders (`key`), how
+    it was started, and its pid (that of its `bwrap`, when sandboxed)."""
+
+    key: tuple[Isolation, tuple[str, ...], Path]
+    start: Callable[[], None]
+    pid: int
+
+
+_serving: list[_Server] = []
 
 
 def served_folders() -> tuple[str, ...]:
     """The read-only folders the running fork server's sandbox binds (none before one starts)."""
-    return _serving[0][1] if _serving else ()
+    return _serving[0].key[1] if _serving else ()
 
 
 def current() -> Isolation:
     """The isolation of the running fork server (`off` before one is started)."""
-    return _serving[0][0] if _serving else Isolation("off", PARTS)
+    return _serving[0].key[0] if _serving else Isolation("off", PARTS)
 
 
 def server_pid() -> int:
@@ -255,26 +264,49 @@ def server_pid() -> int:
 
 def start_server(found: Isolation, start: Callable[[], None]) -> None:
     """Run `start` (which starts multiprocessing's fork server) so that the server lives in the
-    sandbox `found` describes; a server started at another level, or with other folders to
-    see (another environments folder), is stopped first."""
+    sandbox `found` describes; a server started at another level, with other folders to see
+    (another environments folder), or not by this function, is stopped first."""
     from multiprocessing import forkserver, spawn
 
     key = (found, tuple(_python_dirs()) if found.on else (), jobs_root())
-    if _serving and _serving[0] != key:
+    if not _serving or _serving[0].key != key:
         forkserver._forkserver._stop()  # type: ignore[attr-defined]  # private to multiprocessing
-    _serving[:] = [key]
     if not found.on:
         with _job_environ():
             start()
+    else:
+        exe, script = spawn.get_executable(), wrapper(jobs_root())
+        spawn.set_executable(str(script))
+        try:
+            with _job_environ():
+                start()
+        finally:
+            spawn.set_executable(exe)
+            shutil.rmtree(script.parent, ignore_errors=True)
+    _serving[:] = [_Server(key, start, server_pid())]
+
+
+def ensure_served() -> None:
+    """Before a job starts: when the fork server this process started has died (or is not the
+    one running), start it again as it was started. Left alone, multiprocessing would start a
+    new one itself, outside the sandbox and with the harness's whole environment."""
+    if not _serving:
         return
-    exe, script = spawn.get_executable(), wrapper(jobs_root())
-    spawn.set_executable(str(script))
+    served = _serving[0]
+    if server_pid() == served.pid and _running(served.pid):
+        return
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()  # type: ignore[attr-defined]  # private to multiprocessing
+    start_server(served.key[0], served.start)
+
+
+def _running(pid: int) -> bool:
+    """Whether the child `pid` has not exited (it is not reaped: multiprocessing reaps it)."""
     try:
-        with _job_environ():
-            start()
-    finally:
-        spawn.set_executable(exe)
-        shutil.rmtree(script.parent, ignore_errors=True)
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return False
 
 
 @contextlib.contextmanager
