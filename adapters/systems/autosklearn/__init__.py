@@ -164,13 +164,16 @@ def _space(automl: Any, X: pd.DataFrame, y: np.ndarray, step: str) -> dict[str, 
     }
 
 
-def _fit(automl: Any, X: pd.DataFrame, y: np.ndarray) -> None:
+def _fit(automl: Any, X: pd.DataFrame, y: np.ndarray) -> bool:
     """`automl.fit`, with a bug of auto-sklearn 0.15 worked around: at shutdown, with no ensemble
     job pending, its `automl.py` reads an unset `result` (`UnboundLocalError`) after every model
-    has finished, and the run would be lost. The models are loaded then as its `fit` would have
-    (the ensemble if one was built, else the best single model)."""
+    has finished, and the run would be lost. No job is pending when none was ever started: the
+    first model finished after the ensemble builder's time had run out (seen under load). The
+    models are loaded then as its `fit` would have (the ensemble if one was built, else the best
+    single model). True when it was needed."""
     try:
         automl.fit(X, y)
+        return False
     except UnboundLocalError as exc:
         inner = automl.automl_
         if "'result'" not in str(exc) or getattr(inner, "runhistory_", None) is None:
@@ -179,6 +182,7 @@ def _fit(automl: Any, X: pd.DataFrame, y: np.ndarray) -> None:
         inner.fitted = True
         if hasattr(automl, "target_type"):  # a classifier: what its `fit` sets last
             automl.classes_ = inner.InputValidator.target_validator.classes_
+        return True
 
 
 def warm(options: dict[str, Any], budget: Budget, folder: Path) -> None:
@@ -200,7 +204,7 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         metric=metric, get_trials_callback=lambda *_: False if ctx.stop_requested else None,
         **settings,
     )
-    _fit(automl, data.X, data.y)
+    mended = _fit(automl, data.X, data.y)
     if regression:
         preds = automl.predict(data.X_holdout)
     else:
@@ -231,7 +235,8 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
         n_configs=len(done),
         best_config=best.config,
         trials=trials,
-        model_description=_describe(automl, step, ensembled),
+        model_description=_describe(automl, step, ensembled) + (
+            "; loaded after auto-sklearn's UnboundLocalError at shutdown" if mended else ""),
         search_space=_space(automl, data.X, data.y, step),
         validation_rows=len(data.y) - int(0.67 * len(data.y)),  # its holdout: train_size 0.67
     )
