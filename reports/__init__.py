@@ -188,12 +188,9 @@ def _environment() -> Environment:
     env.globals["is_wide"] = is_wide
     env.globals["fmt_like"] = fmt_like
     env.globals["measured"] = measured_rates()
-    env.globals["chart"] = _chart
+    env.globals["chart_row"] = chart_row
     env.globals["detail_rows"] = DETAIL_ROWS
     # The chart builders escape every text they emit, so their output is safe markup.
-    env.globals["anytime_chart"] = lambda ds, systems, baseline=None: Markup(
-        anytime_svg(ds["runs"], ds["metric"], ds["greater_is_better"], systems, baseline,
-                    _bounds(ds)))
     env.globals["cd_chart"] = lambda cmp, systems: Markup(
         cd_diagram_svg(cmp["ranks"], cmp["nemenyi"]["critical_difference"],
                        cmp["nemenyi"]["cliques"], systems))
@@ -217,14 +214,24 @@ def measured_rates() -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _chart(dataset: Mapping[str, Any], systems: list[str], baseline: str | None = None
-           ) -> Markup:
-    # The builder escapes every text it emits, so its output is safe markup.
-    svg = reported_vs_holdout_svg(
-        dataset["runs"], dataset["metric"], dataset["greater_is_better"], systems, baseline,
-        _bounds(dataset)
-    )
-    return Markup(svg)
+def chart_row(dataset: Mapping[str, Any], systems: list[str], baseline: str | None = None
+              ) -> dict[str, Any]:
+    """A dataset's charts, equally tall so that neither leaves a blank band beside the other:
+    "anytime" and "scatter" (reported vs holdout), each None when it has nothing to draw, and
+    "empty", the one-line reasons of those left out. `systems` fixes each system's colour; the
+    `baseline` is a reference, not a series."""
+    def draw(min_height: int = 0) -> dict[str, str]:
+        args = (dataset["runs"], dataset["metric"], dataset["greater_is_better"], systems,
+                baseline, _bounds(dataset), min_height)
+        return {"anytime": anytime_svg(*args), "scatter": reported_vs_holdout_svg(*args)}
+
+    charts = draw()
+    heights = {int(m[1]) for svg in charts.values() if (m := re.search(r'height="(\d+)"', svg))}
+    if len(heights) > 1:
+        charts = draw(max(heights))
+    # The builders escape every text they emit, so their output is safe markup.
+    return {**{k: Markup(svg) if svg.startswith("<svg") else None for k, svg in charts.items()},
+            "empty": [Markup(svg) for svg in charts.values() if not svg.startswith("<svg")]}
 
 
 def render_report(context: Mapping[str, Any], exports: str | None = None) -> str:

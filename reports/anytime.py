@@ -21,7 +21,8 @@ from reports.charts import (
     same_series,
 )
 
-NO_TRAJECTORIES = '<p class="chart-empty">no trial history recorded</p>'
+NO_TRAJECTORIES = ('<p class="chart-empty">No anytime chart: no run recorded its trial history.'
+                   "</p>")
 # (trajectory column, run field that ends the line, panel title)
 PANELS = ((0, "search_s", "wall time, s"), (1, "compute_cpu_s", "CPU time, s"),
           (2, "n_configs", "evaluations"))
@@ -44,9 +45,10 @@ def _label(value: float) -> str:
 
 def anytime_svg(runs: Sequence[Mapping[str, Any]], metric: str, greater_is_better: bool,
                 systems: Sequence[str], baseline: str | None = None,
-                bounds: tuple[float, float] = UNBOUNDED) -> str:
+                bounds: tuple[float, float] = UNBOUNDED, min_height: int = 0) -> str:
     """`runs`: run views with `trajectory` rows [wall s, CPU s, evaluations, incumbent score];
-    `systems` fixes each system's colour; the value axis stays within the metric's `bounds`.
+    `systems` fixes each system's colour; the value axis stays within the metric's `bounds`;
+    the chart is at least `min_height` px tall (as tall as a chart beside it).
     Runs without a trajectory and the `baseline`'s (which searches nothing) are left out; so is
     a panel where no run went past one evaluation."""
     shown = [r for r in runs if r.get("trajectory")]
@@ -71,7 +73,8 @@ def anytime_svg(runs: Sequence[Mapping[str, Any]], metric: str, greater_is_bette
     panels_w = len(panels) * _W + (len(panels) - 1) * _GAP
     width = max([_LEFT + panels_w + 30 + 24 + 6.5 * max(len(s) for s in labels)]
                 + [_LEFT + 6.2 * len(n) for n in notes])
-    height = max(_TOP + _H + _BOTTOM + 15 * len(notes), _TOP + _ROW * len(legend) + 8)
+    height = max(_TOP + _H + _BOTTOM + 15 * len(notes), _TOP + _ROW * len(legend) + 8,
+                 min_height)
     bottom = _TOP + _H
     arrow = "↑" if greater_is_better else "↓"
 

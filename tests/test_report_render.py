@@ -235,7 +235,9 @@ def test_report_in_browser(context: dict, tmp_path: Path) -> None:
     assert page.svg_count == 4
     assert all(svg.has_shapes and svg.has_box for svg in page.svgs)
     assert EVIL in page.text
-    assert "no successful runs" in page.text
+    # a dataset where every run failed: no chart, one line for each that says why
+    assert "No reported-vs-holdout chart: no run succeeded." in page.text
+    assert "No anytime chart: no run recorded its trial history." in page.text
 
 
 def test_numbers_are_formatted_by_what_they_are() -> None:
