@@ -138,13 +138,17 @@ def fmt_number(value: int | None) -> str:
 
 
 def fmt_p(value: float | None, named: bool = False) -> str:
-    """A p-value with two significant digits; below 0.001 as "< 0.001". `named` puts "p" before
-    it, for a sentence: "p = 0.03", "p < 0.001"."""
+    """A p-value with two significant digits, more where two would round it onto or across
+    0.05, the level the report's verdicts use (0.0498 is not "0.05: significant"); below 0.001
+    as "< 0.001". `named` puts "p" before it, for a sentence: "p = 0.03", "p < 0.001"."""
     if not _present(value):
         return DASH
     if value < 0.001:
         return "p < 0.001" if named else "< 0.001"
-    return f"p = {value:.2g}" if named else f"{value:.2g}"
+    digits = 2
+    while digits < 6 and (float(f"{value:.{digits}g}") < 0.05) != (value < 0.05):
+        digits += 1
+    return f"p = {value:.{digits}g}" if named else f"{value:.{digits}g}"
 
 
 def fmt_ratio(value: float | None) -> str:

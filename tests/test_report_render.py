@@ -25,6 +25,7 @@ from reports import (
     fmt_interval,
     fmt_like,
     fmt_local_paths,
+    fmt_p,
     fmt_score,
     fmt_source,
     is_wide,
@@ -241,6 +242,9 @@ def test_report_in_browser(context: dict, tmp_path: Path) -> None:
 
 
 def test_numbers_are_formatted_by_what_they_are() -> None:
+    # a p-value just under 0.05 is not shown as 0.05 beside "significant"
+    assert (fmt_p(0.0498), fmt_p(0.0502), fmt_p(0.0312), fmt_p(0.00042, named=True)) == (
+        "0.0498", "0.05", "0.031", "p < 0.001")
     assert fmt_score(-0.0001, signed=True) == "0.000" and fmt_score(-0.0004) == "0.000"
     assert fmt_score(21810.3) == "21,810"  # an RMSE in the tens of thousands, no exponent
     assert fmt_interval(57.5, 16.7, 98.4) == ("58", "[17, 98]")  # precision of a wide CI

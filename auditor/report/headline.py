@@ -16,6 +16,7 @@ from auditor.report.results import AuditRow, ReportRun
 from auditor.stats.compare import ALPHA, Comparison, Observation, compare
 from auditor.store.records import StoredDataset
 from reports import fmt_p, plural
+from reports.charts import same_series
 
 # Audit checks lifted into the summary, most serious first; the run verdict 'optimistic' counts
 # as the optimism check.
@@ -63,30 +64,28 @@ def failed_systems(runs: Sequence[ReportRun], ranked: Sequence[str]) -> list[str
     return lines
 
 
-def identical(runs: Sequence[ReportRun]) -> list[str]:
-    """Pairs of systems whose holdout scores were equal on most of the dataset × seed pairs
-    both finished: their ranks and tests between them say nothing."""
-    scores: dict[tuple[str, str, int], dict[str, float]] = defaultdict(dict)
+def identical(runs: Sequence[ReportRun], compared: Sequence[str] | None = None,
+              unit: str = "seed") -> list[str]:
+    """Pairs of systems (among `compared`, when given) with the same reported and holdout
+    scores on some of the dataset × seed pairs both finished, by the rule the charts mark them
+    with: there their ranks and the tests between them say nothing."""
+    keyed: dict[str, dict[tuple[str, str, int], tuple[float | None, float]]] = defaultdict(dict)
     configs: dict[str, list[int]] = defaultdict(list)
     for r in runs:
-        if r.status == "ok" and r.holdout_score is not None:
-            key = r.dataset, r.split_fingerprint, r.seed
-            scores[key][r.system] = r.holdout_score
+        if (r.status == "ok" and r.holdout_score is not None
+                and (compared is None or r.system in compared)):
+            keyed[r.system][r.dataset, r.split_fingerprint, r.seed] = (r.reported_score,
+                                                                         r.holdout_score)
             configs[r.system].append(r.n_configs or 0)
-    systems = list(dict.fromkeys(s for cell in scores.values() for s in cell))
     lines = []
-    for i, a in enumerate(systems):
-        for b in systems[i + 1:]:
-            both = [c for c in scores.values() if a in c and b in c]
-            same = sum(c[a] == c[b] for c in both)
-            if both and same * 2 >= len(both):
-                evals = max(max(configs[a]), max(configs[b]))
-                rest = ("so nothing tells them apart" if same == len(both) else
-                        f"so what tells them apart rests on the other {len(both) - same}")
-                lines.append(
-                    f"{a} and {b} had identical holdout scores in {same} of {len(both)} dataset "
-                    f"× seed pairs (each evaluated at most {plural(evals, 'configuration')}), "
-                    f"{rest}.")
+    for a, b, same, n in same_series(keyed):
+        evals = max(max(configs[a]), max(configs[b]))
+        pairs = plural(n, f"dataset × {unit} pair")
+        rest = ("so nothing tells them apart" if same == n else
+                f"so what tells them apart rests on the other {n - same}")
+        lines.append(f"{a} and {b} were identical (the same reported and holdout scores) on "
+                     f"{f'all {pairs}' if same == n > 1 else f'{same} of {pairs}'} (each "
+                     f"evaluated at most {plural(evals, 'configuration')}), {rest}.")
     return lines
 
 
@@ -199,7 +198,7 @@ def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
     lines += failed_systems(runs, c.systems if c else [])
     if c is not None:
         lines += [line for line in (sentences.small_sample(c),) if line]
-    lines += identical(runs)
+    lines += identical(runs, c.systems if c else None, scope.unit)
     lines += starved(runs)
     lines += audit_flags(audits, runs)
     return lines, sentences.details(c, baseline) if c is not None else []
