@@ -64,8 +64,11 @@ def anytime_svg(runs: Sequence[Mapping[str, Any]], metric: str, greater_is_bette
     order = list(systems) + sorted({r["system"] for r in shown} - set(systems))
     legend = [s for s in order if any(r["system"] == s for r in shown)]
     labels = [s if len(s) <= _MAX_LABEL else s[: _MAX_LABEL - 1] + "…" for s in legend]
-    keyed = {s: {(r["seed"], r.get("repeat"), r.get("fold")): r["trajectory"]
-                 for r in shown if r["system"] == s} for s in legend}
+    # the same incumbents at the same evaluations draw on top of each other (the seconds
+    # between them differ run to run by the machine's timing, not by what was found)
+    keyed = {s: {(r["seed"], r.get("repeat"), r.get("fold")):
+                 [(p[2], p[3]) for p in r["trajectory"]] for r in shown if r["system"] == s}
+             for s in legend}
     notes = [n for n in (overlap_note(same_series(keyed)),
                          "" if len(panels) == len(PANELS) else
                          "No evaluations panel: no run evaluated more than one configuration.")

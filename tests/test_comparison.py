@@ -263,7 +263,9 @@ def test_merged_folders_give_the_same_statistics(comparison_run: Path, report: P
     for name in ("ranks", "friedman", "nemenyi", "wilcoxon", "normalized_amlb"):
         assert _json(merged.with_name("merged_tables"), name) == _json(
             report.with_name("client_tables"), name), name
-    assert "Merged results stores" in merged.read_text()
+    page = merged.read_text()
+    assert "Merged results stores" in page and "a/results.sqlite" in page
+    assert str(tmp_path) not in page  # no local folder
     # the same dataset name over different data is refused in one line
     clash = tmp_path / "clash"
     shutil.copytree(halves[0], clash, ignore=shutil.ignore_patterns("results.sqlite*"))

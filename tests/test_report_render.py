@@ -296,6 +296,16 @@ def test_anytime_notes_identical_lines_and_drops_an_empty_panel() -> None:
     svg = anytime_svg(runs, "roc_auc", True, ["random", "tpe"])
     assert "random and tpe identical" in svg and ">evaluations<" not in svg
     assert "No evaluations panel: no run evaluated more than one configuration." in svg
+    # the same incumbents at the same evaluations, found a few seconds apart: one line on
+    # another, so named; a different score after the first evaluation is not
+    found = [[1.0, 2.0, 1.0, 0.7], [3.0, 5.0, 4.0, 0.8]]
+    later = [[1.2, 2.1, 1.0, 0.7], [3.4, 5.5, 4.0, 0.8]]
+    runs = [_run("random", 0, 0.8, 0.8, trajectory=found),
+            _run("tpe", 0, 0.8, 0.8, trajectory=later)]
+    assert "random and tpe identical on every run" in anytime_svg(runs, "roc_auc", True,
+                                                                  ["random", "tpe"])
+    runs[1]["trajectory"] = [[1.2, 2.1, 1.0, 0.7], [3.4, 5.5, 4.0, 0.81]]
+    assert "identical" not in anytime_svg(runs, "roc_auc", True, ["random", "tpe"])
 
 
 def test_pairwise_median_is_dropped_when_metrics_differ(context: dict) -> None:
@@ -350,10 +360,12 @@ def test_summary_names_failed_systems_and_audit_flags() -> None:
         "c: 1 of 2 runs failed (oom); it is ranked only on the seeds every system finished."]
     audits = [AuditRow("d", None, 0, "budget adequacy", f, v, "")
               for f, v in ((True, "inadequate"), (True, "inadequate"), (False, "adequate"))]
-    audits += [AuditRow("d", "a", None, "seed stability: a vs c", True, "look at this", "")]
+    audits += [AuditRow("d", "a", None, "seed stability: a vs c", True, "look at this", ""),
+               AuditRow("d", "a", 0, "suspicious: check for leakage", True, "look at this", ""),
+               AuditRow("d", "c", 0, "suspicious: check for leakage", False, "ok", "")]
     assert headline.audit_flags(audits, runs) == [
-        "Audit flags (see Audit checks): budget adequacy 2 of 3 ('inadequate'); seed stability "
-        "1 of 1."]
+        "Audit flags (see Audit checks): suspiciously good holdout scores 1 of 2; budget "
+        "adequacy 2 of 3 ('inadequate'); seed stability 1 of 1."]
 
 
 def test_wide_normalized_intervals_are_called_so() -> None:

@@ -34,7 +34,7 @@ from auditor.stats.chance import sentence as chance_sentence
 from auditor.stats.compare import Comparison, Observation, compare, mean_ci
 from auditor.stats.lead import Lead, lead
 from auditor.store.records import StoredDataset
-from reports import fmt_interval, fmt_local_paths, is_wide, plural
+from reports import decimals, fmt_interval, fmt_local_paths, is_wide, plural
 
 # Systems that anchor the normalized scores, found by label, then by registered name
 BASELINE, REFERENCES, RANDOM = "constant", ("tpe",), "random"
@@ -119,6 +119,9 @@ def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Compari
     if diff.lo == diff.hi == 0:
         return text + f", tied with {runner_up} on every shared {unit}."
     shown, ci = fmt_interval(diff.point, diff.lo, diff.hi)
+    if float(shown.replace(",", "")) == 0:  # "by 0.000": less than its last shown digit
+        places = decimals(diff.point, diff.hi - diff.lo)
+        shown = f"less than {10.0 ** -places:.{places}f}"
     ci = (ci or "").strip("[]").replace(", ", " to ")
     if diff.splits == 1:
         return (text + f", ahead of {runner_up} by {shown} on the one {unit} both finished (95 % "
@@ -344,8 +347,9 @@ def build_context(sources: Path | Sequence[Path | str], title: str | None = None
         suite={"name": ", ".join(dict.fromkeys(r.suite for r in runs)),
                "path": ", ".join(p.parent.name if isinstance(p, Path) else p
                                  for p in results.stores)},
-        sources=[{"store": str(p), "runs": sum(r.store == p for r in runs)}
-                 for p in results.stores],
+        # a store file by its folder and name, as the suite's path above (no local folders)
+        sources=[{"store": f"{p.parent.name}/{p.name}" if isinstance(p, Path) else p,
+                  "runs": sum(r.store == p for r in runs)} for p in results.stores],
         budget=budgets[0],
         budgets=budgets,
         seeds=sorted({r.seed for r in runs}),

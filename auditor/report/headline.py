@@ -20,8 +20,11 @@ from reports.charts import same_series
 
 # Audit checks lifted into the summary, most serious first; the run verdict 'optimistic' counts
 # as the optimism check.
-SERIOUS = ("leakage screen", "optimism", "budget adequacy", "overtuning", "seed stability",
-           "shared holdout rows", "duplicate rows across the split")
+SERIOUS = ("leakage screen", "suspicious: check for leakage", "optimism", "budget adequacy",
+           "overtuning", "seed stability", "shared holdout rows",
+           "duplicate rows across the split")
+# a check's name in the summary's list, where it differs from its own
+SHOWN = {"suspicious: check for leakage": "suspiciously good holdout scores"}
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ def audit_flags(audits: Sequence[AuditRow], runs: Sequence[ReportRun]) -> list[s
     """The serious audit checks that flagged something, with their counts (details under Audit
     checks)."""
     def family(a: AuditRow) -> str:  # "seed stability: a vs b" → "seed stability"
-        return a.check.split(":")[0]
+        return next((f for f in SERIOUS if a.check.startswith(f + ": ")), a.check)
 
     # starved runs have a sentence of their own (`starved`)
     flagged = Counter(family(a) for a in audits if a.flag and a.check != starvation.CHECK)
@@ -140,7 +143,7 @@ def audit_flags(audits: Sequence[AuditRow], runs: Sequence[ReportRun]) -> list[s
     order = [c for c in SERIOUS if c in flagged] + sorted(set(flagged) - set(SERIOUS))
     if not order:
         return []
-    parts = [f"{check} {flagged[check]} of {total[check]}"
+    parts = [f"{SHOWN.get(check, check)} {flagged[check]} of {total[check]}"
              + (f" ('{verdicts[check]}')" if verdicts[check] != "look at this" else "")
              for check in order]
     return ["Audit flags (see Audit checks): " + "; ".join(parts) + "."]
