@@ -69,6 +69,17 @@ def fmt_interval(value: float | None, lo: float | None, hi: float | None,
             f"[{fmt_score(lo, signed, places)}, {fmt_score(hi, signed, places)}]")
 
 
+def fmt_lead(value: float, lo: float | None, hi: float | None) -> tuple[str, str | None]:
+    """A lead and its interval as `fmt_interval` gives them, except that a lead which rounds to
+    zero at that precision reads "less than" its last shown digit ("less than 0.001"), not
+    "0.000"."""
+    shown, ci = fmt_interval(value, lo, hi)
+    if value != 0 and float(shown.replace(",", "")) == 0:
+        places = decimals(value, hi - lo if _present(lo) and _present(hi) else None)
+        shown = f"less than {10.0 ** -places:.{places}f}"
+    return shown, ci
+
+
 def is_wide(value: float | None, lo: float | None, hi: float | None,
             bounds: tuple[float, float] | None = None) -> bool:
     """An interval wider than a quarter of its metric's range (of the value's size when the

@@ -23,6 +23,7 @@ from auditor.stats.compare import Interval, Normalized, Observation, compare
 from reports import (
     fmt_count,
     fmt_interval,
+    fmt_lead,
     fmt_like,
     fmt_local_paths,
     fmt_p,
@@ -195,6 +196,7 @@ def test_report_content(context: dict) -> None:
     assert "+0.012 [-0.008, +0.032]" in text
     assert 'title="' + _sha("credit-g") + '"' in html
     assert "no limit" in html and "—" in html
+    assert "holdout 25%" in text and "holdout fraction 0.25" not in text  # as under Budget
     assert "1 of 8 runs were not isolated" in text
     assert "3.5 / 41.5" in text and "not charged to the budget, up to 120 s" in text
     for section in ("Executive summary", "Comparison across datasets", "Budget", "Failures",
@@ -249,6 +251,10 @@ def test_numbers_are_formatted_by_what_they_are() -> None:
     assert fmt_score(21810.3) == "21,810"  # an RMSE in the tens of thousands, no exponent
     assert fmt_interval(57.5, 16.7, 98.4) == ("58", "[17, 98]")  # precision of a wide CI
     assert fmt_interval(0.781, 0.761, 0.801) == ("0.781", "[0.761, 0.801]")
+    # the quickstart's breast-cancer lead of random over tpe, and diabetes' of tpe over random
+    assert fmt_lead(0.00036, -0.014, 0.015) == ("less than 0.001", "[-0.014, 0.015]")
+    assert fmt_lead(0.4, -10.2, 9.8) == ("less than 1", "[-10, 10]")
+    assert fmt_lead(0.006, -0.014, 0.025) == ("0.006", "[-0.014, 0.025]")
     assert fmt_count(12.5) == "13" and fmt_count(1.0) == "1"
     assert plural(1, "core") == "1 core" and plural(4, "core") == "4 cores"
     local = Path("/", "home", "client", "data", "credit_data.csv")  # a client's own machine

@@ -34,7 +34,7 @@ from auditor.stats.chance import sentence as chance_sentence
 from auditor.stats.compare import Comparison, Observation, compare, mean_ci
 from auditor.stats.lead import Lead, lead
 from auditor.store.records import StoredDataset
-from reports import decimals, fmt_interval, fmt_local_paths, is_wide, plural
+from reports import fmt_interval, fmt_lead, fmt_local_paths, is_wide, plural
 
 # Systems that anchor the normalized scores, found by label, then by registered name
 BASELINE, REFERENCES, RANDOM = "constant", ("tpe",), "random"
@@ -118,10 +118,7 @@ def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Compari
         return text + f"; it shares no successful {unit} with {runner_up}, so no paired comparison."
     if diff.lo == diff.hi == 0:
         return text + f", tied with {runner_up} on every shared {unit}."
-    shown, ci = fmt_interval(diff.point, diff.lo, diff.hi)
-    if float(shown.replace(",", "")) == 0:  # "by 0.000": less than its last shown digit
-        places = decimals(diff.point, diff.hi - diff.lo)
-        shown = f"less than {10.0 ** -places:.{places}f}"
+    shown, ci = fmt_lead(diff.point, diff.lo, diff.hi)
     ci = (ci or "").strip("[]").replace(", ", " to ")
     if diff.splits == 1:
         return (text + f", ahead of {runner_up} by {shown} on the one {unit} both finished (95 % "
