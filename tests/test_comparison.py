@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
@@ -245,6 +246,14 @@ def test_report_tables_and_summary(comparison_run: Path, report: Path) -> None:
             or "Without the constant baseline" in ranking)
     assert any("after Holm correction" in s for s in summary)
     assert all(s in html.replace("&#39;", "'") for s in summary[:3])
+    # where a system leads clearly and where none does, as the datasets' findings say it
+    leads = re.findall(r'<p class="finding">On ([\w-]+), ([\w-]+) had the best[^<]*— (a|not a) '
+                       r"clear lead", html)
+    assert len(leads) == len(COMPARISON_DATASETS)
+    clear = "; ".join(f"{s} on {d}" for d, s, a in leads if a == "a")
+    assert (f"A clear lead (the paired 95 % interval over the runner-up excludes 0): {clear}"
+            if clear else f"No system leads clearly on any of the {len(leads)} datasets"
+            ) in " ".join(summary)
     assert {r["system"] for r in _json(tables, "compliance")} == set(COMPARISON_SYSTEMS)
     assert len(_json(tables, "anytime")) >= 60  # at least one point per successful run
 

@@ -374,6 +374,18 @@ def test_summary_names_failed_systems_and_audit_flags() -> None:
         "adequacy 2 of 3 ('inadequate'); seed stability 1 of 1."]
 
 
+def test_clear_leads_and_their_absence_are_said_alike() -> None:
+    lead = headline.DatasetLead
+    assert headline.leads([lead("iris", "a", True), lead("wine", "a", False),
+                           lead("diabetes", "b", True)]) == [
+        "A clear lead (the paired 95 % interval over the runner-up excludes 0): a on iris; b on "
+        "diabetes; none on the other dataset."]
+    assert headline.leads([lead("iris", "a", False)]) == [
+        "No system leads clearly on its one dataset: each best system's lead over the "
+        "runner-up has a 95 % interval that includes 0 (By dataset)."]
+    assert headline.leads([]) == []
+
+
 def test_wide_normalized_intervals_are_called_so() -> None:
     wide = Normalized("bayesmark", "random", "best seen", {}, {"a": Interval(57.5, 16.7, 98.4, 2)})
     assert sentences.normalized(wide).endswith("a 58 (95 % CI 17 to 98) — too wide to say much.")

@@ -38,6 +38,33 @@ class Scope:
     unit: str
 
 
+@dataclass(frozen=True)
+class DatasetLead:
+    """A dataset's best system and whether its lead over the runner-up is clear: the paired
+    95 % interval across the splits both finished excludes 0."""
+
+    dataset: str
+    system: str
+    clear: bool
+
+
+def leads(found: Sequence[DatasetLead]) -> list[str]:
+    """Where a system leads clearly, and where none does, said as plainly."""
+    if not found:
+        return []
+    clear = [f for f in found if f.clear]
+    if not clear:
+        where = ("its one dataset" if len(found) == 1 else
+                 f"any of the {plural(len(found), 'dataset')}")
+        return [f"No system leads clearly on {where}: each best system's lead over the "
+                "runner-up has a 95 % interval that includes 0 (By dataset)."]
+    rest = len(found) - len(clear)
+    return ["A clear lead (the paired 95 % interval over the runner-up excludes 0): "
+            + "; ".join(f"{f.system} on {f.dataset}" for f in clear)
+            + ("." if not rest else "; none on the other dataset." if rest == 1 else
+               f"; none on the other {rest} datasets.")]
+
+
 def scope_sentence(s: Scope) -> str:
     tasks = Counter(d.task_type for d in s.datasets)
     kinds = ", ".join(f"{n} {task}" for task, n in sorted(tasks.items()))
@@ -188,16 +215,17 @@ def starved(runs: Sequence[ReportRun]) -> list[str]:
 
 def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
               runs: Sequence[ReportRun], audits: Sequence[AuditRow],
-              baseline: str | None) -> tuple[list[str], list[str]]:
-    """The summary's sentences: the headline (scope, ranking and what limits it, failed
-    systems, audit flags), and the tests behind it."""
+              baseline: str | None, found: Sequence[DatasetLead] = ()
+              ) -> tuple[list[str], list[str]]:
+    """The summary's sentences: the headline (scope, ranking and what limits it, the
+    datasets' clear leads (`found`), failed systems, audit flags), and the tests behind it."""
     lines = [scope_sentence(scope)]
     if c is None:
         lines.append("No run finished successfully, so no system is compared."
                      if not any(r.status == "ok" for r in runs) else
                      "No system is compared: every run that finished was starved of CPU.")
     else:
-        lines += ranking(c, obs, baseline, scope.unit)
+        lines += ranking(c, obs, baseline, scope.unit) + leads(found)
     lines += failed_systems(runs, c.systems if c else [])
     if c is not None:
         lines += [line for line in (sentences.small_sample(c),) if line]
