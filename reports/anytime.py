@@ -40,7 +40,8 @@ def _x_ticks(hi: float) -> tuple[float, list[float]]:
 
 
 def _label(value: float) -> str:
-    return f"{value:g}" if value < 1e4 else f"{value:.0e}"
+    """An x tick: "500", "1.5k", "20k" (no exponent, short enough for a panel's ticks)."""
+    return f"{value:g}" if value < 1000 else f"{value / 1000:g}k"
 
 
 def anytime_svg(runs: Sequence[Mapping[str, Any]], metric: str, greater_is_better: bool,

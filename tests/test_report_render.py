@@ -312,6 +312,10 @@ def test_anytime_notes_identical_lines_and_drops_an_empty_panel() -> None:
                                                                   ["random", "tpe"])
     runs[1]["trajectory"] = [[1.2, 2.1, 1.0, 0.7], [3.4, 5.5, 4.0, 0.81]]
     assert "identical" not in anytime_svg(runs, "roc_auc", True, ["random", "tpe"])
+    # a long search's seconds and evaluations tick without exponents
+    runs[0]["trajectory"] = [[30.0, 60.0, 1.0, 0.7], [21000.0, 43000.0, 12500.0, 0.8]]
+    svg = anytime_svg(runs[:1], "roc_auc", True, ["random"])
+    assert ">20k<" in svg and ">40k<" in svg and "e+" not in svg
 
 
 def test_pairwise_median_is_dropped_when_metrics_differ(context: dict) -> None:
