@@ -47,7 +47,7 @@ def test_summary_names_series_identical_on_a_few_runs_as_the_charts_do(
     assert 0 < 2 * k < n  # fewer than half: a share the summary used to leave unsaid
 
     page = html.unescape((partial_run / "report.html").read_text(encoding="utf-8"))
-    summary = page.split("By dataset")[0]
+    summary = page.split("<h3>By dataset</h3>")[0]
     assert (f"random and tpe were identical (the same reported and holdout scores) on {k} of "
             f"{n} dataset × seed pairs (each evaluated at most 3 configurations), so what tells "
             f"them apart rests on the other {n - k}.") in summary

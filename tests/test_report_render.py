@@ -386,7 +386,7 @@ def test_clear_leads_and_their_absence_are_said_alike() -> None:
         "diabetes; none on the other dataset."]
     assert headline.leads([lead("iris", "a", False)]) == [
         "No system leads clearly on its one dataset: each best system's lead over the "
-        "runner-up has a 95 % interval that includes 0 (By dataset)."]
+        "runner-up has a 95 % interval that includes 0."]
     assert headline.leads([]) == []
 
 

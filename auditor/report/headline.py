@@ -57,7 +57,7 @@ def leads(found: Sequence[DatasetLead]) -> list[str]:
         where = ("its one dataset" if len(found) == 1 else
                  f"any of the {plural(len(found), 'dataset')}")
         return [f"No system leads clearly on {where}: each best system's lead over the "
-                "runner-up has a 95 % interval that includes 0 (By dataset)."]
+                "runner-up has a 95 % interval that includes 0."]
     rest = len(found) - len(clear)
     return ["A clear lead (the paired 95 % interval over the runner-up excludes 0): "
             + "; ".join(f"{f.system} on {f.dataset}" for f in clear)
