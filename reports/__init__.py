@@ -69,6 +69,17 @@ def fmt_interval(value: float | None, lo: float | None, hi: float | None,
             f"[{fmt_score(lo, signed, places)}, {fmt_score(hi, signed, places)}]")
 
 
+def fmt_lead(value: float, lo: float | None, hi: float | None) -> tuple[str, str | None]:
+    """A lead and its interval as `fmt_interval` gives them, except that a lead which rounds to
+    zero at that precision reads "less than" its last shown digit ("less than 0.001"), not
+    "0.000"."""
+    shown, ci = fmt_interval(value, lo, hi)
+    if value != 0 and float(shown.replace(",", "")) == 0:
+        places = decimals(value, hi - lo if _present(lo) and _present(hi) else None)
+        shown = f"less than {10.0 ** -places:.{places}f}"
+    return shown, ci
+
+
 def is_wide(value: float | None, lo: float | None, hi: float | None,
             bounds: tuple[float, float] | None = None) -> bool:
     """An interval wider than a quarter of its metric's range (of the value's size when the
@@ -138,13 +149,17 @@ def fmt_number(value: int | None) -> str:
 
 
 def fmt_p(value: float | None, named: bool = False) -> str:
-    """A p-value with two significant digits; below 0.001 as "< 0.001". `named` puts "p" before
-    it, for a sentence: "p = 0.03", "p < 0.001"."""
+    """A p-value with two significant digits, more where two would round it onto or across
+    0.05, the level the report's verdicts use (0.0498 is not "0.05: significant"); below 0.001
+    as "< 0.001". `named` puts "p" before it, for a sentence: "p = 0.03", "p < 0.001"."""
     if not _present(value):
         return DASH
     if value < 0.001:
         return "p < 0.001" if named else "< 0.001"
-    return f"p = {value:.2g}" if named else f"{value:.2g}"
+    digits = 2
+    while digits < 6 and (float(f"{value:.{digits}g}") < 0.05) != (value < 0.05):
+        digits += 1
+    return f"p = {value:.{digits}g}" if named else f"{value:.{digits}g}"
 
 
 def fmt_ratio(value: float | None) -> str:
@@ -188,12 +203,9 @@ def _environment() -> Environment:
     env.globals["is_wide"] = is_wide
     env.globals["fmt_like"] = fmt_like
     env.globals["measured"] = measured_rates()
-    env.globals["chart"] = _chart
+    env.globals["chart_row"] = chart_row
     env.globals["detail_rows"] = DETAIL_ROWS
     # The chart builders escape every text they emit, so their output is safe markup.
-    env.globals["anytime_chart"] = lambda ds, systems, baseline=None: Markup(
-        anytime_svg(ds["runs"], ds["metric"], ds["greater_is_better"], systems, baseline,
-                    _bounds(ds)))
     env.globals["cd_chart"] = lambda cmp, systems: Markup(
         cd_diagram_svg(cmp["ranks"], cmp["nemenyi"]["critical_difference"],
                        cmp["nemenyi"]["cliques"], systems))
@@ -217,14 +229,24 @@ def measured_rates() -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _chart(dataset: Mapping[str, Any], systems: list[str], baseline: str | None = None
-           ) -> Markup:
-    # The builder escapes every text it emits, so its output is safe markup.
-    svg = reported_vs_holdout_svg(
-        dataset["runs"], dataset["metric"], dataset["greater_is_better"], systems, baseline,
-        _bounds(dataset)
-    )
-    return Markup(svg)
+def chart_row(dataset: Mapping[str, Any], systems: list[str], baseline: str | None = None
+              ) -> dict[str, Any]:
+    """A dataset's charts, equally tall so that neither leaves a blank band beside the other:
+    "anytime" and "scatter" (reported vs holdout), each None when it has nothing to draw, and
+    "empty", the one-line reasons of those left out. `systems` fixes each system's colour; the
+    `baseline` is a reference, not a series."""
+    def draw(min_height: int = 0) -> dict[str, str]:
+        args = (dataset["runs"], dataset["metric"], dataset["greater_is_better"], systems,
+                baseline, _bounds(dataset), min_height)
+        return {"anytime": anytime_svg(*args), "scatter": reported_vs_holdout_svg(*args)}
+
+    charts = draw()
+    heights = {int(m[1]) for svg in charts.values() if (m := re.search(r'height="(\d+)"', svg))}
+    if len(heights) > 1:
+        charts = draw(max(heights))
+    # The builders escape every text they emit, so their output is safe markup.
+    return {**{k: Markup(svg) if svg.startswith("<svg") else None for k, svg in charts.items()},
+            "empty": [Markup(svg) for svg in charts.values() if not svg.startswith("<svg")]}
 
 
 def render_report(context: Mapping[str, Any], exports: str | None = None) -> str:

@@ -21,7 +21,8 @@ from reports.charts import (
     same_series,
 )
 
-NO_TRAJECTORIES = '<p class="chart-empty">no trial history recorded</p>'
+NO_TRAJECTORIES = ('<p class="chart-empty">No anytime chart: no run recorded its trial history.'
+                   "</p>")
 # (trajectory column, run field that ends the line, panel title)
 PANELS = ((0, "search_s", "wall time, s"), (1, "compute_cpu_s", "CPU time, s"),
           (2, "n_configs", "evaluations"))
@@ -39,14 +40,16 @@ def _x_ticks(hi: float) -> tuple[float, list[float]]:
 
 
 def _label(value: float) -> str:
-    return f"{value:g}" if value < 1e4 else f"{value:.0e}"
+    """An x tick: "500", "1.5k", "20k" (no exponent, short enough for a panel's ticks)."""
+    return f"{value:g}" if value < 1000 else f"{value / 1000:g}k"
 
 
 def anytime_svg(runs: Sequence[Mapping[str, Any]], metric: str, greater_is_better: bool,
                 systems: Sequence[str], baseline: str | None = None,
-                bounds: tuple[float, float] = UNBOUNDED) -> str:
+                bounds: tuple[float, float] = UNBOUNDED, min_height: int = 0) -> str:
     """`runs`: run views with `trajectory` rows [wall s, CPU s, evaluations, incumbent score];
-    `systems` fixes each system's colour; the value axis stays within the metric's `bounds`.
+    `systems` fixes each system's colour; the value axis stays within the metric's `bounds`;
+    the chart is at least `min_height` px tall (as tall as a chart beside it).
     Runs without a trajectory and the `baseline`'s (which searches nothing) are left out; so is
     a panel where no run went past one evaluation."""
     shown = [r for r in runs if r.get("trajectory")]
@@ -62,8 +65,11 @@ def anytime_svg(runs: Sequence[Mapping[str, Any]], metric: str, greater_is_bette
     order = list(systems) + sorted({r["system"] for r in shown} - set(systems))
     legend = [s for s in order if any(r["system"] == s for r in shown)]
     labels = [s if len(s) <= _MAX_LABEL else s[: _MAX_LABEL - 1] + "…" for s in legend]
-    keyed = {s: {(r["seed"], r.get("repeat"), r.get("fold")): r["trajectory"]
-                 for r in shown if r["system"] == s} for s in legend}
+    # the same incumbents at the same evaluations draw on top of each other (the seconds
+    # between them differ run to run by the machine's timing, not by what was found)
+    keyed = {s: {(r["seed"], r.get("repeat"), r.get("fold")):
+                 [(p[2], p[3]) for p in r["trajectory"]] for r in shown if r["system"] == s}
+             for s in legend}
     notes = [n for n in (overlap_note(same_series(keyed)),
                          "" if len(panels) == len(PANELS) else
                          "No evaluations panel: no run evaluated more than one configuration.")
@@ -71,7 +77,8 @@ def anytime_svg(runs: Sequence[Mapping[str, Any]], metric: str, greater_is_bette
     panels_w = len(panels) * _W + (len(panels) - 1) * _GAP
     width = max([_LEFT + panels_w + 30 + 24 + 6.5 * max(len(s) for s in labels)]
                 + [_LEFT + 6.2 * len(n) for n in notes])
-    height = max(_TOP + _H + _BOTTOM + 15 * len(notes), _TOP + _ROW * len(legend) + 8)
+    height = max(_TOP + _H + _BOTTOM + 15 * len(notes), _TOP + _ROW * len(legend) + 8,
+                 min_height)
     bottom = _TOP + _H
     arrow = "↑" if greater_is_better else "↓"
 

@@ -10,7 +10,7 @@ from typing import Any
 # Okabe-Ito colours (yellow left out: too faint on white), paired with distinct markers.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
 MARKERS = ("circle", "square", "triangle", "diamond")
-NO_RUNS = '<p class="chart-empty">no successful runs</p>'
+NO_RUNS = '<p class="chart-empty">No reported-vs-holdout chart: no run succeeded.</p>'
 
 _PLOT = 260  # side of the square plot area, px
 _LEFT, _TOP, _BOTTOM, _GAP = 62, 14, 46, 22
@@ -117,9 +117,11 @@ def reported_vs_holdout_svg(
     systems: Sequence[str] | None = None,
     baseline: str | None = None,
     bounds: tuple[float, float] = UNBOUNDED,
+    min_height: int = 0,
 ) -> str:
     """Scatter of reported (x) vs holdout (y) scores with holdout 95% CI bars and y = x, axes
-    within the metric's range `bounds`.
+    within the metric's range `bounds`, at least `min_height` px tall (as tall as a chart
+    beside it).
 
     `systems` fixes the colour order so a system keeps its colour across charts. The `baseline`
     system is a reference line at its mean holdout score, not points that stretch the axes. Runs
@@ -164,7 +166,8 @@ def reported_vs_holdout_svg(
                  for r in points if r["system"] == s} for s in shown}
     notes = [n for n in (overlap_note(same_series(keyed)), _reference_note(refs, lo, hi, baseline))
              if n]
-    height = max(_TOP + _PLOT + _BOTTOM + 15 * len(notes), _TOP + _ROW * len(shown) + 8)
+    height = max(_TOP + _PLOT + _BOTTOM + 15 * len(notes), _TOP + _ROW * len(shown) + 8,
+                 min_height)
     width = max([width] + [_LEFT + 6.2 * len(n) for n in notes])
     bottom, right = _TOP + _PLOT, _LEFT + _PLOT
     # the y = x label at the end of the diagonal away from the points

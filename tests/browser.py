@@ -27,9 +27,12 @@ _SVG_PROBE = f"""
 """
 
 
-# Elements that stick out of their container or clip or scroll their content sideways
+# Elements that stick out of their container or clip or scroll their content sideways, chart
+# labels outside their chart or on top of each other, and blank bands in a row of charts taller
+# than DEAD_SPACE px (less than one line of a caption)
 _LAYOUT_PROBE = """
 () => {
+  const DEAD_SPACE = 12;
   const bad = [];
   const name = (el) => el.tagName.toLowerCase() + (typeof el.className === "string" && el.className
     ? "." + el.className.trim().split(/\\s+/).join(".") : "") + ": "
@@ -68,6 +71,17 @@ _LAYOUT_PROBE = """
         }
       }
     });
+  }
+  // a chart row: nothing in it ends well above what sits beside it (a blank band under a
+  // shorter chart or caption)
+  for (const row of document.querySelectorAll("main .chart-row")) {
+    const items = Array.from(row.children, (el) => [el, el.getBoundingClientRect()])
+      .filter(([, r]) => r.width > 0 && r.height > 0);
+    for (const [el, r] of items) {
+      const beside = items.filter(([, q]) => q.top < r.bottom && q.bottom > r.top);
+      const blank = Math.max(...beside.map(([, q]) => q.bottom)) - r.bottom;
+      if (blank > DEAD_SPACE) bad.push(`blank ${Math.round(blank)} px under: ${name(el)}`);
+    }
   }
   return bad;
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
@@ -245,6 +246,14 @@ def test_report_tables_and_summary(comparison_run: Path, report: Path) -> None:
             or "Without the constant baseline" in ranking)
     assert any("after Holm correction" in s for s in summary)
     assert all(s in html.replace("&#39;", "'") for s in summary[:3])
+    # where a system leads clearly and where none does, as the datasets' findings say it
+    leads = re.findall(r'<p class="finding">On ([\w-]+), ([\w-]+) had the best[^<]*— (a|not a) '
+                       r"clear lead", html)
+    assert len(leads) == len(COMPARISON_DATASETS)
+    clear = "; ".join(f"{s} on {d}" for d, s, a in leads if a == "a")
+    assert (f"A clear lead (the paired 95 % interval over the runner-up excludes 0): {clear}"
+            if clear else f"No system leads clearly on any of the {len(leads)} datasets"
+            ) in " ".join(summary)
     assert {r["system"] for r in _json(tables, "compliance")} == set(COMPARISON_SYSTEMS)
     assert len(_json(tables, "anytime")) >= 60  # at least one point per successful run
 
@@ -263,7 +272,9 @@ def test_merged_folders_give_the_same_statistics(comparison_run: Path, report: P
     for name in ("ranks", "friedman", "nemenyi", "wilcoxon", "normalized_amlb"):
         assert _json(merged.with_name("merged_tables"), name) == _json(
             report.with_name("client_tables"), name), name
-    assert "Merged results stores" in merged.read_text()
+    page = merged.read_text()
+    assert "Merged results stores" in page and "a/results.sqlite" in page
+    assert str(tmp_path) not in page  # no local folder
     # the same dataset name over different data is refused in one line
     clash = tmp_path / "clash"
     shutil.copytree(halves[0], clash, ignore=shutil.ignore_patterns("results.sqlite*"))

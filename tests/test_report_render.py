@@ -23,8 +23,10 @@ from auditor.stats.compare import Interval, Normalized, Observation, compare
 from reports import (
     fmt_count,
     fmt_interval,
+    fmt_lead,
     fmt_like,
     fmt_local_paths,
+    fmt_p,
     fmt_score,
     fmt_source,
     is_wide,
@@ -194,6 +196,7 @@ def test_report_content(context: dict) -> None:
     assert "+0.012 [-0.008, +0.032]" in text
     assert 'title="' + _sha("credit-g") + '"' in html
     assert "no limit" in html and "—" in html
+    assert "holdout 25%" in text and "holdout fraction 0.25" not in text  # as under Budget
     assert "1 of 8 runs were not isolated" in text
     assert "3.5 / 41.5" in text and "not charged to the budget, up to 120 s" in text
     for section in ("Executive summary", "Comparison across datasets", "Budget", "Failures",
@@ -235,14 +238,23 @@ def test_report_in_browser(context: dict, tmp_path: Path) -> None:
     assert page.svg_count == 4
     assert all(svg.has_shapes and svg.has_box for svg in page.svgs)
     assert EVIL in page.text
-    assert "no successful runs" in page.text
+    # a dataset where every run failed: no chart, one line for each that says why
+    assert "No reported-vs-holdout chart: no run succeeded." in page.text
+    assert "No anytime chart: no run recorded its trial history." in page.text
 
 
 def test_numbers_are_formatted_by_what_they_are() -> None:
+    # a p-value just under 0.05 is not shown as 0.05 beside "significant"
+    assert (fmt_p(0.0498), fmt_p(0.0502), fmt_p(0.0312), fmt_p(0.00042, named=True)) == (
+        "0.0498", "0.05", "0.031", "p < 0.001")
     assert fmt_score(-0.0001, signed=True) == "0.000" and fmt_score(-0.0004) == "0.000"
     assert fmt_score(21810.3) == "21,810"  # an RMSE in the tens of thousands, no exponent
     assert fmt_interval(57.5, 16.7, 98.4) == ("58", "[17, 98]")  # precision of a wide CI
     assert fmt_interval(0.781, 0.761, 0.801) == ("0.781", "[0.761, 0.801]")
+    # the quickstart's breast-cancer lead of random over tpe, and diabetes' of tpe over random
+    assert fmt_lead(0.00036, -0.014, 0.015) == ("less than 0.001", "[-0.014, 0.015]")
+    assert fmt_lead(0.4, -10.2, 9.8) == ("less than 1", "[-10, 10]")
+    assert fmt_lead(0.006, -0.014, 0.025) == ("0.006", "[-0.014, 0.025]")
     assert fmt_count(12.5) == "13" and fmt_count(1.0) == "1"
     assert plural(1, "core") == "1 core" and plural(4, "core") == "4 cores"
     local = Path("/", "home", "client", "data", "credit_data.csv")  # a client's own machine
@@ -290,6 +302,20 @@ def test_anytime_notes_identical_lines_and_drops_an_empty_panel() -> None:
     svg = anytime_svg(runs, "roc_auc", True, ["random", "tpe"])
     assert "random and tpe identical" in svg and ">evaluations<" not in svg
     assert "No evaluations panel: no run evaluated more than one configuration." in svg
+    # the same incumbents at the same evaluations, found a few seconds apart: one line on
+    # another, so named; a different score after the first evaluation is not
+    found = [[1.0, 2.0, 1.0, 0.7], [3.0, 5.0, 4.0, 0.8]]
+    later = [[1.2, 2.1, 1.0, 0.7], [3.4, 5.5, 4.0, 0.8]]
+    runs = [_run("random", 0, 0.8, 0.8, trajectory=found),
+            _run("tpe", 0, 0.8, 0.8, trajectory=later)]
+    assert "random and tpe identical on every run" in anytime_svg(runs, "roc_auc", True,
+                                                                  ["random", "tpe"])
+    runs[1]["trajectory"] = [[1.2, 2.1, 1.0, 0.7], [3.4, 5.5, 4.0, 0.81]]
+    assert "identical" not in anytime_svg(runs, "roc_auc", True, ["random", "tpe"])
+    # a long search's seconds and evaluations tick without exponents
+    runs[0]["trajectory"] = [[30.0, 60.0, 1.0, 0.7], [21000.0, 43000.0, 12500.0, 0.8]]
+    svg = anytime_svg(runs[:1], "roc_auc", True, ["random"])
+    assert ">20k<" in svg and ">40k<" in svg and "e+" not in svg
 
 
 def test_pairwise_median_is_dropped_when_metrics_differ(context: dict) -> None:
@@ -344,10 +370,24 @@ def test_summary_names_failed_systems_and_audit_flags() -> None:
         "c: 1 of 2 runs failed (oom); it is ranked only on the seeds every system finished."]
     audits = [AuditRow("d", None, 0, "budget adequacy", f, v, "")
               for f, v in ((True, "inadequate"), (True, "inadequate"), (False, "adequate"))]
-    audits += [AuditRow("d", "a", None, "seed stability: a vs c", True, "look at this", "")]
+    audits += [AuditRow("d", "a", None, "seed stability: a vs c", True, "look at this", ""),
+               AuditRow("d", "a", 0, "suspicious: check for leakage", True, "look at this", ""),
+               AuditRow("d", "c", 0, "suspicious: check for leakage", False, "ok", "")]
     assert headline.audit_flags(audits, runs) == [
-        "Audit flags (see Audit checks): budget adequacy 2 of 3 ('inadequate'); seed stability "
-        "1 of 1."]
+        "Audit flags (see Audit checks): suspiciously good holdout scores 1 of 2; budget "
+        "adequacy 2 of 3 ('inadequate'); seed stability 1 of 1."]
+
+
+def test_clear_leads_and_their_absence_are_said_alike() -> None:
+    lead = headline.DatasetLead
+    assert headline.leads([lead("iris", "a", True), lead("wine", "a", False),
+                           lead("diabetes", "b", True)]) == [
+        "A clear lead (the paired 95 % interval over the runner-up excludes 0): a on iris; b on "
+        "diabetes; none on the other dataset."]
+    assert headline.leads([lead("iris", "a", False)]) == [
+        "No system leads clearly on its one dataset: each best system's lead over the "
+        "runner-up has a 95 % interval that includes 0."]
+    assert headline.leads([]) == []
 
 
 def test_wide_normalized_intervals_are_called_so() -> None:

@@ -34,7 +34,7 @@ from auditor.stats.chance import sentence as chance_sentence
 from auditor.stats.compare import Comparison, Observation, compare, mean_ci
 from auditor.stats.lead import Lead, lead
 from auditor.store.records import StoredDataset
-from reports import fmt_interval, fmt_local_paths, is_wide, plural
+from reports import fmt_interval, fmt_lead, fmt_local_paths, is_wide, plural
 
 # Systems that anchor the normalized scores, found by label, then by registered name
 BASELINE, REFERENCES, RANDOM = "constant", ("tpe",), "random"
@@ -92,15 +92,16 @@ def paired_difference(results: Results, dataset: str, metric: str, a: str, b: st
 
 
 def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Comparison | None
-                     ) -> str:
+                     ) -> tuple[str, headline.DatasetLead | None]:
+    """The dataset's finding, and its best system's lead over the runner-up when measured."""
     cells = [x for x in (c.cells if c else []) if x.dataset == d.name]
     if not cells:
-        return f"On {d.name}, no system finished successfully."
+        return f"On {d.name}, no system finished successfully.", None
     unit = "seed" if d.openml_task_id is None else "split"
     paired = [(x, x.paired) for x in cells if x.paired is not None]
     if len(paired) < len(cells):
         return (f"On {d.name}, the systems finished on different {unit}s (none on which all "
-                "did), so their means are not compared here.")
+                "did), so their means are not compared here."), None
     m = get_metric(metric)
     ranked = sorted(paired, key=lambda p: m.loss(p[1].mean))
     best, i = ranked[0]
@@ -111,23 +112,25 @@ def _dataset_finding(results: Results, d: StoredDataset, metric: str, c: Compari
     text = (f"On {d.name}, {best.system} had the best mean holdout {metric}: "
             f"{shown} over {plural(i.n, unit)}{spread}")
     if len(ranked) == 1:
-        return text + "; no other system finished to compare with."
+        return text + "; no other system finished to compare with.", None
     runner_up = ranked[1][0].system
     diff = paired_difference(results, d.name, metric, best.system, runner_up)
     if diff is None:
-        return text + f"; it shares no successful {unit} with {runner_up}, so no paired comparison."
+        return (text + f"; it shares no successful {unit} with {runner_up}, so no paired "
+                "comparison."), None
+    found = headline.DatasetLead(d.name, best.system, diff.splits > 1 and diff.clear)
     if diff.lo == diff.hi == 0:
-        return text + f", tied with {runner_up} on every shared {unit}."
-    shown, ci = fmt_interval(diff.point, diff.lo, diff.hi)
+        return text + f", tied with {runner_up} on every shared {unit}.", found
+    shown, ci = fmt_lead(diff.point, diff.lo, diff.hi)
     ci = (ci or "").strip("[]").replace(", ", " to ")
     if diff.splits == 1:
         return (text + f", ahead of {runner_up} by {shown} on the one {unit} both finished (95 % "
                 f"CI {ci}, paired bootstrap over its holdout rows); with one shared {unit}, "
-                f"nothing can be concluded about other {unit}s.")
+                f"nothing can be concluded about other {unit}s."), found
     clear = "a clear lead" if diff.clear else "not a clear lead: the interval includes 0"
     return (text + f", ahead of {runner_up} by {shown} (95 % CI {ci}, t-interval across the "
             f"{diff.splits} {unit}s both finished, which carries {unit}-to-{unit} and holdout "
-            f"variance) — {clear}.")
+            f"variance) — {clear}."), found
 
 
 def _openml_view(d: StoredDataset) -> dict[str, int | None] | None:
@@ -306,12 +309,14 @@ def build_context(sources: Path | Sequence[Path | str], title: str | None = None
     c = compare(obs, baseline, tuned, random) if obs else None
     ranked = c.systems if c else []
     order = ranked + sorted({r.system for r in runs} - set(ranked))
-    sections = []
+    sections, leads = [], []
     for d in results.datasets:
         views = views_by[d.name]
         if not views:
             continue
         metric = metrics[d.name]
+        finding, found = _dataset_finding(results, d, metric, c)
+        leads += [found] if found else []
         sections.append(DatasetSection(
             d.name, d.source, d.task_type, metric, get_metric(metric).greater_is_better,
             get_metric(metric).bounds, d.n_rows, d.n_features, d.n_categorical, d.n_missing,
@@ -319,14 +324,14 @@ def build_context(sources: Path | Sequence[Path | str], title: str | None = None
             [{k: getattr(s, k) for k in ("seed", "fingerprint", "n_search", "n_holdout",
                                          "openml_task_id", "repeat", "fold")}
              for s in results.splits if s.dataset == d.name],
-            views, _dataset_finding(results, d, metric, c),
+            views, finding,
             _across_seeds(views, c, d.name, order)))
     unit = "seed" if all(r.fold is None for r in runs) else "split"
     budgets = list({json.dumps(r.budget, sort_keys=True): r.budget for r in runs}.values())
     scope = headline.Scope(order,
                            [d for d in results.datasets if views_by[d.name]],
                            sorted({r.seed for r in runs}), budgets[0], unit)
-    lead, summary = headline.executive(c, obs, scope, runs, results.audits, baseline)
+    lead, summary = headline.executive(c, obs, scope, runs, results.audits, baseline, leads)
     if len(budgets) > 1:
         lead.append(f"These runs used {len(budgets)} different budgets (see Budget), so not "
                     "every comparison here is under a matched budget.")
@@ -344,8 +349,9 @@ def build_context(sources: Path | Sequence[Path | str], title: str | None = None
         suite={"name": ", ".join(dict.fromkeys(r.suite for r in runs)),
                "path": ", ".join(p.parent.name if isinstance(p, Path) else p
                                  for p in results.stores)},
-        sources=[{"store": str(p), "runs": sum(r.store == p for r in runs)}
-                 for p in results.stores],
+        # a store file by its folder and name, as the suite's path above (no local folders)
+        sources=[{"store": f"{p.parent.name}/{p.name}" if isinstance(p, Path) else p,
+                  "runs": sum(r.store == p for r in runs)} for p in results.stores],
         budget=budgets[0],
         budgets=budgets,
         seeds=sorted({r.seed for r in runs}),

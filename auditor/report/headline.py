@@ -16,11 +16,15 @@ from auditor.report.results import AuditRow, ReportRun
 from auditor.stats.compare import ALPHA, Comparison, Observation, compare
 from auditor.store.records import StoredDataset
 from reports import fmt_p, plural
+from reports.charts import same_series
 
 # Audit checks lifted into the summary, most serious first; the run verdict 'optimistic' counts
 # as the optimism check.
-SERIOUS = ("leakage screen", "optimism", "budget adequacy", "overtuning", "seed stability",
-           "shared holdout rows", "duplicate rows across the split")
+SERIOUS = ("leakage screen", "suspicious: check for leakage", "optimism", "budget adequacy",
+           "overtuning", "seed stability", "shared holdout rows",
+           "duplicate rows across the split")
+# a check's name in the summary's list, where it differs from its own
+SHOWN = {"suspicious: check for leakage": "suspiciously good holdout scores"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,33 @@ class Scope:
     seeds: list[int]
     budget: dict[str, Any]
     unit: str
+
+
+@dataclass(frozen=True)
+class DatasetLead:
+    """A dataset's best system and whether its lead over the runner-up is clear: the paired
+    95 % interval across the splits both finished excludes 0."""
+
+    dataset: str
+    system: str
+    clear: bool
+
+
+def leads(found: Sequence[DatasetLead]) -> list[str]:
+    """Where a system leads clearly, and where none does, said as plainly."""
+    if not found:
+        return []
+    clear = [f for f in found if f.clear]
+    if not clear:
+        where = ("its one dataset" if len(found) == 1 else
+                 f"any of the {plural(len(found), 'dataset')}")
+        return [f"No system leads clearly on {where}: each best system's lead over the "
+                "runner-up has a 95 % interval that includes 0."]
+    rest = len(found) - len(clear)
+    return ["A clear lead (the paired 95 % interval over the runner-up excludes 0): "
+            + "; ".join(f"{f.system} on {f.dataset}" for f in clear)
+            + ("." if not rest else "; none on the other dataset." if rest == 1 else
+               f"; none on the other {rest} datasets.")]
 
 
 def scope_sentence(s: Scope) -> str:
@@ -63,30 +94,28 @@ def failed_systems(runs: Sequence[ReportRun], ranked: Sequence[str]) -> list[str
     return lines
 
 
-def identical(runs: Sequence[ReportRun]) -> list[str]:
-    """Pairs of systems whose holdout scores were equal on most of the dataset × seed pairs
-    both finished: their ranks and tests between them say nothing."""
-    scores: dict[tuple[str, str, int], dict[str, float]] = defaultdict(dict)
+def identical(runs: Sequence[ReportRun], compared: Sequence[str] | None = None,
+              unit: str = "seed") -> list[str]:
+    """Pairs of systems (among `compared`, when given) with the same reported and holdout
+    scores on some of the dataset × seed pairs both finished, by the rule the charts mark them
+    with: there their ranks and the tests between them say nothing."""
+    keyed: dict[str, dict[tuple[str, str, int], tuple[float | None, float]]] = defaultdict(dict)
     configs: dict[str, list[int]] = defaultdict(list)
     for r in runs:
-        if r.status == "ok" and r.holdout_score is not None:
-            key = r.dataset, r.split_fingerprint, r.seed
-            scores[key][r.system] = r.holdout_score
+        if (r.status == "ok" and r.holdout_score is not None
+                and (compared is None or r.system in compared)):
+            keyed[r.system][r.dataset, r.split_fingerprint, r.seed] = (r.reported_score,
+                                                                         r.holdout_score)
             configs[r.system].append(r.n_configs or 0)
-    systems = list(dict.fromkeys(s for cell in scores.values() for s in cell))
     lines = []
-    for i, a in enumerate(systems):
-        for b in systems[i + 1:]:
-            both = [c for c in scores.values() if a in c and b in c]
-            same = sum(c[a] == c[b] for c in both)
-            if both and same * 2 >= len(both):
-                evals = max(max(configs[a]), max(configs[b]))
-                rest = ("so nothing tells them apart" if same == len(both) else
-                        f"so what tells them apart rests on the other {len(both) - same}")
-                lines.append(
-                    f"{a} and {b} had identical holdout scores in {same} of {len(both)} dataset "
-                    f"× seed pairs (each evaluated at most {plural(evals, 'configuration')}), "
-                    f"{rest}.")
+    for a, b, same, n in same_series(keyed):
+        evals = max(max(configs[a]), max(configs[b]))
+        pairs = plural(n, f"dataset × {unit} pair")
+        rest = ("so nothing tells them apart" if same == n else
+                f"so what tells them apart rests on the other {n - same}")
+        lines.append(f"{a} and {b} were identical (the same reported and holdout scores) on "
+                     f"{f'all {pairs}' if same == n > 1 else f'{same} of {pairs}'} (each "
+                     f"evaluated at most {plural(evals, 'configuration')}), {rest}.")
     return lines
 
 
@@ -126,7 +155,7 @@ def audit_flags(audits: Sequence[AuditRow], runs: Sequence[ReportRun]) -> list[s
     """The serious audit checks that flagged something, with their counts (details under Audit
     checks)."""
     def family(a: AuditRow) -> str:  # "seed stability: a vs b" → "seed stability"
-        return a.check.split(":")[0]
+        return next((f for f in SERIOUS if a.check.startswith(f + ": ")), a.check)
 
     # starved runs have a sentence of their own (`starved`)
     flagged = Counter(family(a) for a in audits if a.flag and a.check != starvation.CHECK)
@@ -141,7 +170,7 @@ def audit_flags(audits: Sequence[AuditRow], runs: Sequence[ReportRun]) -> list[s
     order = [c for c in SERIOUS if c in flagged] + sorted(set(flagged) - set(SERIOUS))
     if not order:
         return []
-    parts = [f"{check} {flagged[check]} of {total[check]}"
+    parts = [f"{SHOWN.get(check, check)} {flagged[check]} of {total[check]}"
              + (f" ('{verdicts[check]}')" if verdicts[check] != "look at this" else "")
              for check in order]
     return ["Audit flags (see Audit checks): " + "; ".join(parts) + "."]
@@ -186,20 +215,21 @@ def starved(runs: Sequence[ReportRun]) -> list[str]:
 
 def executive(c: Comparison | None, obs: Sequence[Observation], scope: Scope,
               runs: Sequence[ReportRun], audits: Sequence[AuditRow],
-              baseline: str | None) -> tuple[list[str], list[str]]:
-    """The summary's sentences: the headline (scope, ranking and what limits it, failed
-    systems, audit flags), and the tests behind it."""
+              baseline: str | None, found: Sequence[DatasetLead] = ()
+              ) -> tuple[list[str], list[str]]:
+    """The summary's sentences: the headline (scope, ranking and what limits it, the
+    datasets' clear leads (`found`), failed systems, audit flags), and the tests behind it."""
     lines = [scope_sentence(scope)]
     if c is None:
         lines.append("No run finished successfully, so no system is compared."
                      if not any(r.status == "ok" for r in runs) else
                      "No system is compared: every run that finished was starved of CPU.")
     else:
-        lines += ranking(c, obs, baseline, scope.unit)
+        lines += ranking(c, obs, baseline, scope.unit) + leads(found)
     lines += failed_systems(runs, c.systems if c else [])
     if c is not None:
         lines += [line for line in (sentences.small_sample(c),) if line]
-    lines += identical(runs)
+    lines += identical(runs, c.systems if c else None, scope.unit)
     lines += starved(runs)
     lines += audit_flags(audits, runs)
     return lines, sentences.details(c, baseline) if c is not None else []

@@ -205,7 +205,7 @@ def _mean_over(scores: Scores, dataset: str, system: str, splits: Sequence[str])
 def _friedman(matrix: np.ndarray) -> Friedman:
     n, k = matrix.shape
     if k < 3:
-        return Friedman(n, k, None, None, "the Friedman test needs 3 or more systems; with 2, "
+        return Friedman(n, k, None, None, "it needs 3 or more systems; with 2, "
                         "the Wilcoxon signed-rank test below compares them")
     if n < 2:
         return Friedman(n, k, None, None, NOT_ENOUGH)
