@@ -1,7 +1,7 @@
 """A system environment's warm server, and the handle a job holds on the worker it forks.
 
 `python -m adapters.systems.warm CONTROL_FD MODULE [PRELOAD ...]` runs in the environment's
-interpreter, inside the fork server's sandbox (`auditor.execution.warm` starts it once per run):
+interpreter, inside the fork server's sandbox (`auditor.execution.servers` starts it once per run):
 it imports the system module and its heavy imports, then waits on CONTROL_FD, a socket only the
 harness holds. For each job the harness sends one connected socket (the job holds the other end)
 with that job's cgroup files, user and CPUs. The server forks a guardian for it, which waits for

@@ -56,7 +56,7 @@ def main(job_dir: str, cpus: list[int], entry: Entry | None, told: Connection,
     The process enters its sandbox (`entry`) before any system code runs, and says on `told`
     whether it did ("" or why not): the one word the harness takes from a job unchecked, since
     no system code has run yet. A third-party system's worker starts through `door`
-    (`auditor.execution.warm`)."""
+    (`auditor.execution.servers`)."""
     folder = Path(job_dir)
     # the sandbox moves the process into its job folder: a relative `sys.path` entry (the
     # current folder, where a user's own adapter module may be) must keep naming where it was

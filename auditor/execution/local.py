@@ -32,7 +32,7 @@ import psutil
 
 from adapters import protocol
 from adapters.contract import FailureClass, RunResult
-from auditor.execution import child, entry, handoff, outputs, sandbox, warm
+from auditor.execution import child, entry, handoff, outputs, sandbox, servers
 from auditor.execution.cgroups import JobCgroup
 from auditor.execution.confinement import Startup, Usage, node_cpus, thread_env
 from auditor.execution.executor import (
@@ -95,7 +95,7 @@ class JobProcess:
     limits, collected."""
 
     def __init__(self, ctx: Any, task: JobSpec, data: Path, cpus: list[int], limits: Limits,
-                 folder: Path, servers: warm.Servers | None = None) -> None:
+                 folder: Path, warm: servers.Servers | None = None) -> None:
         self.isolation = found = sandbox.current()
         if found.on and folder.parent != sandbox.jobs_root():  # the only folder it can write
             folder = sandbox.job_folder(folder.name)
@@ -125,8 +125,8 @@ class JobProcess:
         entering = (entry.Entry.for_job(found, self.cell, folder, task.network, budget.memory_mb,
                                         data)
                     if found.level != "off" else None)
-        door = servers.door(task, self.cell, entering.uid if entering else None, cpus,
-                            budget.cores) if servers else None
+        door = warm.door(task, self.cell, entering.uid if entering else None, cpus,
+                         budget.cores) if warm else None
         self.told, tell = ctx.Pipe(duplex=False)
         self.process = ctx.Process(target=child.main,
                                    args=(str(folder), cpus, entering, tell, door),
@@ -329,7 +329,7 @@ class Runner(Executor):
         self.work_dir = work_dir
         self.ctx = fork_context(limits.budget.cores, limits.sandbox)
         self.files = handoff.SplitFiles()
-        self.servers = warm.Servers(self.ctx, _start_hidden)
+        self.servers = servers.Servers(self.ctx, _start_hidden)
 
     @classmethod
     def open(cls, placement: Placement) -> Runner:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import adapters
 from adapters import registry
 from adapters.contract import SetupFailure
 from adapters.systems import environments
@@ -28,7 +29,7 @@ from auditor.execution.cgroups import JobCgroup
 from auditor.execution.confinement import thread_env
 from auditor.execution.executor import JobSpec
 
-ADAPTERS = Path(__file__).resolve().parents[2] / "adapters"
+ADAPTERS = Path(adapters.__file__).resolve().parent  # what joins a server's path
 STOP_S = 5.0  # for a server to end once its control socket is closed
 
 
