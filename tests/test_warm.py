@@ -72,16 +72,18 @@ def test_a_hostile_request_to_the_server_is_refused(tmp_path: Path, suite_factor
     _sandboxed()
     systems = [{"system": W + "WarmIntruder", "label": attack, "options": {"attack": attack}}
                for attack in ATTACKS]
-    rows = _run(tmp_path, suite_factory, [*systems, "flaml"])
+    rows = _run(tmp_path, suite_factory,
+                [*systems, "flaml", {"system": "flaml", "label": "online", "network": True}])
     for attack, words in ATTACKS.items():
         row = rows[attack]
         said = row.model_description
         if attack == "own_userns" and said.startswith("unshare refused"):
             continue  # this kernel gives the job no user namespace to make one in
         assert "refused" in said and words in said, (attack, said)
-    # the server still serves the next job
-    assert rows["flaml"].status == "ok", rows["flaml"].failure_message
-    assert rows["flaml"].environment["worker"].startswith("warm:")
+    # the server still serves the next jobs, one of them in the sandbox's own network
+    for label in ("flaml", "online"):
+        assert rows[label].status == "ok", rows[label].failure_message
+        assert rows[label].environment["worker"].startswith("warm:"), rows[label].environment
 
 
 def test_a_server_that_dies_leaves_its_jobs_a_fresh_interpreter(tmp_path: Path,
@@ -105,3 +107,16 @@ def test_without_a_sandbox_the_worker_starts_fresh_and_says_why(tmp_path: Path,
     assert row.status == "ok", row.failure_message
     assert row.environment["worker"] == "fresh interpreter: no sandbox to fork a warm worker into"
     assert row.startup_s is not None
+
+
+def test_without_a_cgroup_the_worker_starts_fresh_and_says_why(tmp_path: Path, suite_factory,
+                                                               monkeypatch) -> None:
+    """An unprivileged user's sandbox (namespaces, no cgroup): nothing would charge a warm
+    worker's memory to its job, so the job starts a fresh interpreter, its own child."""
+    monkeypatch.setattr(sandbox.cgroups, "hierarchies", lambda: None)
+    if "namespaces" in sandbox.probe("auto").missing:
+        pytest.skip("the sandbox lacks namespaces here")
+    row = _run(tmp_path, suite_factory, ["flaml"])["flaml"]
+    assert row.status == "ok", row.failure_message
+    assert row.environment["worker"] == ("fresh interpreter: no cgroup to charge a warm "
+                                         "worker's memory and CPU to")

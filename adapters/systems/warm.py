@@ -26,6 +26,7 @@ import select
 import signal
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,13 @@ def check_namespaces(fds: list[int], network: bool) -> None:
         st, own = os.fstat(fd), _own(kind)
         if st.st_dev != own.st_dev:
             raise Refused(f"the {kind} descriptor is not a namespace")
+        if kind == "net" and network:  # the job stayed in the sandbox's network
+            if not _same(st, own):
+                raise Refused("the network namespace is not the server's, yet the job may use "
+                              "the network")
+            continue
+        if _same(st, own):
+            raise Refused(f"the {kind} namespace is the server's own")
         try:
             if not _same(_related(fd, NS_GET_USERNS), user):
                 raise Refused(f"the {kind} namespace belongs to another user namespace")
@@ -83,10 +91,6 @@ def check_namespaces(fds: list[int], network: bool) -> None:
                 raise Refused("the PID namespace is not a child of the server's")
         except OSError as exc:
             raise Refused(f"the {kind} descriptor is not a namespace: {exc}") from None
-        if _same(st, own) != (kind == "net" and network):
-            raise Refused(f"the {kind} namespace is the server's own" if _same(st, own)
-                          else "the network namespace is not the server's, yet the job may use "
-                               "the network")
 
 
 def _enter(fds: list[int], network: bool) -> None:
@@ -113,6 +117,7 @@ def _become(order: dict[str, Any], request: dict[str, Any]) -> None:
     env = {str(k): str(v) for k, v in dict(request.get("env", {})).items()}
     os.environ.clear()
     os.environ.update({**env, **order["threads"]})
+    tempfile.tempdir = None  # an import may have cached the server's, which the job cannot see
     folder = Path(str(request["folder"]))
     os.chdir(folder)
     log = os.open("worker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -155,7 +155,7 @@ class JobProcess:
         u = self.usage
         slow = u.samples % SLOW_EVERY == 0
         if slow:
-            u.sample_wait(self.ps)
+            u.sample_wait(self.ps, self.cell.pids() if self.cell else None)
         if self.cell is None:
             # the job's own /tmp and /dev/shm count, as a cgroup would count their pages
             mb = u.sample(self.ps, own_tmpfs=self.isolation.on) if self.ps else 0.0
