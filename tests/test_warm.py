@@ -56,6 +56,8 @@ def test_a_warm_worker_runs_in_its_jobs_cgroup_namespaces_and_user(tmp_path: Pat
     for row in (probe, plain):
         assert row.environment["worker"].startswith("warm: forked from the flaml server"), row
         assert row.startup_s is not None and row.startup_s >= 0
+    assert "worker warm: forked from the flaml server" in (tmp_path / "out" / "report.html"
+                                                           ).read_text()
     view = json.loads(probe.model_description)
     own, seen = view["own"], view["seen"]
     workers = [p for p in seen.values() if "adapters.systems.warm" in p["cmdline"]]
