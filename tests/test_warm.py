@@ -99,7 +99,8 @@ def test_a_server_that_dies_leaves_its_jobs_a_fresh_interpreter(tmp_path: Path,
         worker = row.environment["worker"]
         assert worker.startswith("fresh interpreter: ") and "server" in worker, worker
         assert row.startup_s is not None
-    assert any("exit code 1" in r.environment["worker"] for r in rows.values()), rows
+    assert any("exit code 1): ModuleNotFoundError" in r.environment["worker"]
+               for r in rows.values()), rows
 
 
 def test_without_a_sandbox_the_worker_starts_fresh_and_says_why(tmp_path: Path,

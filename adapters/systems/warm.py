@@ -143,6 +143,23 @@ def _relocate(lib: str) -> None:
     importlib.invalidate_caches()
 
 
+def _admit(raw: bytes, fds: list[int], order: dict[str, Any], cgroups: list[int]
+           ) -> dict[str, Any]:
+    """Check the job's request and namespaces, join its cgroup and enter its namespaces; the
+    request. Refused (or OSError) when any of it fails."""
+    try:
+        request = json.loads(raw)
+    except ValueError:
+        request = None
+    if not isinstance(request, dict) or not isinstance(request.get("folder"), str):
+        raise Refused("the request is not a job folder and environment")
+    check_namespaces(fds, bool(order["network"]))
+    for fd in cgroups:
+        os.write(fd, b"0")
+    _enter(fds, bool(order["network"]))
+    return request
+
+
 def _guard(control: socket.socket, job: socket.socket, order: dict[str, Any],
            cgroups: list[int]) -> int:
     """The guardian of one job: its exit status."""
@@ -156,23 +173,12 @@ def _guard(control: socket.socket, job: socket.socket, order: dict[str, Any],
     if not raw:
         return 0  # the job went without asking
     try:
-        try:
-            try:
-                request = json.loads(raw)
-            except ValueError:
-                request = None
-            if not isinstance(request, dict) or not isinstance(request.get("folder"), str):
-                raise Refused("the request is not a job folder and environment")
-            check_namespaces(fds, bool(order["network"]))
-            for fd in cgroups:
-                os.write(fd, b"0")
-                os.close(fd)
-            _enter(fds, bool(order["network"]))
-        except (Refused, ValueError, OSError) as exc:
-            job.send(json.dumps({"refused": str(exc)}).encode())
-            return 1
+        request = _admit(raw, fds, order, cgroups)
+    except (Refused, OSError) as exc:
+        job.send(json.dumps({"refused": str(exc)}).encode())
+        return 1
     finally:
-        for fd in fds:
+        for fd in [*fds, *cgroups]:
             os.close(fd)
     worker = os.fork()
     if worker == 0:
@@ -205,6 +211,7 @@ def _relay(job: socket.socket, worker: int) -> int:
             os.kill(worker, signal.SIGTERM)
         elif word == KILL or not word:  # the job went: so does its worker
             os.kill(worker, signal.SIGKILL)
+            break
     code = os.waitstatus_to_exitcode(os.waitpid(worker, 0)[1])
     with contextlib.suppress(OSError):
         job.send(json.dumps({"exit": code}).encode())

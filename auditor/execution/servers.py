@@ -9,12 +9,14 @@ server checks. Where that cannot hold, the door says why and the job starts a fr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,13 @@ class Server:
     folder: Path
     gone: str = ""
 
+    def last_line(self) -> str:
+        """The last line the server wrote (why it ended)."""
+        with contextlib.suppress(OSError):
+            lines = (self.folder / "server.log").read_text(errors="replace").split("\n")
+            return next((x.strip()[:300] for x in reversed(lines) if x.strip()), "no output")
+        return "no output"
+
 
 @dataclass
 class Servers:
@@ -62,7 +71,7 @@ class Servers:
     the fork server's context (`Runner` hides its main module meanwhile)."""
 
     ctx: Any
-    start_process: Any
+    start_process: Callable[[Any], None]
     servers: dict[str, Server] = field(default_factory=dict)
 
     def door(self, task: JobSpec, cell: JobCgroup | None, uid: int | None, cpus: list[int],
@@ -85,7 +94,8 @@ class Servers:
             return None  # the job reports it
         server = self._server(cls, marker)
         if server.gone or not server.process.is_alive():
-            server.gone = server.gone or f"its server ended (exit code {server.process.exitcode})"
+            server.gone = server.gone or (f"it ended (exit code {server.process.exitcode}): "
+                                          f"{server.last_line()}")
             return Door(None, f"the {cls.env.name} server is gone: {server.gone}")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         handles = cell.handles()
