@@ -10,6 +10,7 @@ from pathlib import Path
 
 from adapters.systems.autosklearn import AutoSklearn
 from auditor.cli import main
+from auditor.execution import sandbox
 from tests.conftest import WALL_CAP, require_environment, runs, trials, write_suite
 
 
@@ -32,6 +33,8 @@ def test_autosklearn_on_telco(tmp_path: Path) -> None:
     assert not run.overrun
     environment = run.environment
     assert environment["python"] == "3.9" and len(environment["freeze_sha256"]) == 64
+    if not sandbox.probe("auto").missing:  # forked from its CPython 3.9 server
+        assert environment["worker"].startswith("warm: forked from the auto-sklearn server")
     space = run.search_space
     assert space["dimension"] > 100 and space["conditional"] > 0
     assert space["dimension"] == space["unconditional"] + space["conditional"]

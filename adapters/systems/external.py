@@ -1,9 +1,12 @@
 """Base for systems that run in their own environment, through `adapters.systems.worker`.
 
-The adapter (in the harness's job process) writes the job folder, starts the environment's
-interpreter on the worker, forwards the stop signal, and reads the answer back. The job process's
-thread caps, CPU affinity and memory accounting cover the worker, which is its child. The budget
-starts when the worker has warmed up (its `startup.txt`); the adapter then tells the harness.
+The adapter (in the harness's job process) writes the job folder, starts the worker, forwards the
+stop signal, and reads the answer back. The worker is forked by its environment's warm server
+(`adapters.systems.warm`) into this job's cgroup, namespaces and user, through the door the harness
+handed the job (`DOORS`); without one, it is a fresh interpreter of the environment, a child of
+this process. Either way the job's thread caps, CPU affinity and memory accounting cover it, and
+the run's `environment["worker"]` says which it was. The budget starts when the worker has warmed
+up (its `startup.txt`); the adapter then tells the harness.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,8 +33,25 @@ from adapters.contract import (
 )
 from adapters.systems import environments
 from adapters.systems.environments import EnvSpec
+from adapters.systems.warm import Refused, WarmWorker
 
 POLL_S = 0.05
+
+
+@dataclass
+class Door:
+    """How this job's worker may start warm: a socket the harness connected to the environment's
+    server (`sock`), or None and why not (`how`)."""
+
+    sock: socket.socket | None
+    how: str
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+
+
+DOORS: list[Door] = []  # the job's door, put here by its process before the adapter runs
 
 
 class ExternalSystem(Adapter):
@@ -39,6 +61,8 @@ class ExternalSystem(Adapter):
 
     env: ClassVar[EnvSpec]
     module: ClassVar[str]
+    preload: ClassVar[tuple[str, ...]] = ()  # heavy imports the warm server loads beside `module`
+    own_server: ClassVar[str] = ""  # a server each job starts for itself, said in the record
     begins_itself = True
 
     def __init__(self, **options: Any) -> None:
@@ -78,9 +102,7 @@ class ExternalSystem(Adapter):
                "PYTHONNOUSERSITE": "1"}
         log = folder / "worker.log"
         with open(log, "wb") as out:
-            worker = [marker["python_path"], "-m", "adapters.systems.worker", str(folder)]
-            proc = subprocess.Popen(worker, cwd=folder, env=env, stdout=out,
-                                    stderr=subprocess.STDOUT)
+            proc, how = self._start(folder, marker, env, out)
             try:
                 termed = False
                 while proc.poll() is None:
@@ -113,7 +135,23 @@ class ExternalSystem(Adapter):
             folder, (n,) if data.task_type == "regression" else (n, len(data.classes)))
         result.environment = {k: marker[k] for k in ("system", "version", "python",
                                                      "freeze_sha256")}
+        result.environment["worker"] = how + (f"; {self.own_server}" if self.own_server else "")
         return result
+
+    def _start(self, folder: Path, marker: dict[str, Any], env: dict[str, str],
+               out: Any) -> tuple[subprocess.Popen | WarmWorker, str]:
+        """The worker, forked warm through the job's door, or else a fresh interpreter; and how
+        it started."""
+        door = DOORS.pop() if DOORS else Door(None, "no warm server offered")
+        if door.sock is not None:
+            try:
+                return WarmWorker(door.sock, folder, env), f"warm: {door.how}"
+            except Refused as exc:
+                door = Door(None, f"the warm server refused: {exc}")
+        worker = [marker["python_path"], "-m", "adapters.systems.worker", str(folder)]
+        return (subprocess.Popen(worker, cwd=folder, env=env, stdout=out,
+                                 stderr=subprocess.STDOUT),
+                f"fresh interpreter: {door.how}")
 
 
 def _tail(log: Path, lines: int = 100) -> str:

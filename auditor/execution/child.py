@@ -22,6 +22,7 @@ from adapters.contract import (
     SearchData,
     SystemFailure,
 )
+from adapters.systems import external
 from auditor.execution import handoff
 from auditor.execution.confinement import confine
 from auditor.execution.entry import Entry
@@ -47,13 +48,15 @@ def _usage() -> dict[str, float]:
     }
 
 
-def main(job_dir: str, cpus: list[int], entry: Entry | None, told: Connection) -> None:
+def main(job_dir: str, cpus: list[int], entry: Entry | None, told: Connection,
+         door: external.Door | None = None) -> None:
     """Entry point of a job's process, forked from the fork server. The data is its split's
     read-only files (`auditor.execution.handoff`), memory-mapped once the process is in its
     sandbox: search rows with labels, holdout features only, never the holdout labels.
     The process enters its sandbox (`entry`) before any system code runs, and says on `told`
     whether it did ("" or why not): the one word the harness takes from a job unchecked, since
-    no system code has run yet."""
+    no system code has run yet. A third-party system's worker starts through `door`
+    (`auditor.execution.servers`)."""
     folder = Path(job_dir)
     # the sandbox moves the process into its job folder: a relative `sys.path` entry (the
     # current folder, where a user's own adapter module may be) must keep naming where it was
@@ -71,6 +74,7 @@ def main(job_dir: str, cpus: list[int], entry: Entry | None, told: Connection) -
             raise SystemExit(1) from None
     told.send("")
     told.close()
+    external.DOORS[:] = [door] if door else []
     budget = Budget(**job["budget"])
     confine(budget.cores, cpus)
     ctx = RunContext(deadline=job["deadline"], seed=job["seed"], budget=budget,

@@ -160,16 +160,18 @@ class Usage:
         """Seconds the tree's threads were ready to run but waited for a CPU (seen so far)."""
         return sum(self._waited.values())
 
-    def sample_wait(self, proc: psutil.Process | None) -> None:
-        """Update the tree's CPU wait from /proc/<pid>/task/<tid>/schedstat (both cgroup
-        versions, no privilege; a thread that ended between samples keeps its last value)."""
+    def sample_wait(self, proc: psutil.Process | None, also: list[int] | None = None) -> None:
+        """Update the tree's CPU wait (with that of the processes `also`: a job's cgroup, which
+        holds a warm worker that is no child of the job's process) from
+        /proc/<pid>/task/<tid>/schedstat (both cgroup versions, no privilege; a thread that ended
+        between samples keeps its last value)."""
         try:
             tree = [proc, *proc.children(recursive=True)] if proc else []
         except psutil.Error:
             return
-        for p in tree:
+        for pid in {p.pid for p in tree} | set(also or ()):
             with contextlib.suppress(OSError, ValueError, IndexError):
-                for task in Path(f"/proc/{p.pid}/task").iterdir():
+                for task in Path(f"/proc/{pid}/task").iterdir():
                     waited = int(task.joinpath("schedstat").read_text().split()[1]) / 1e9
                     self._waited[int(task.name)] = max(waited, self._waited.get(int(task.name), 0))
 

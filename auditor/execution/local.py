@@ -20,10 +20,9 @@ import os
 import queue
 import shutil
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -33,7 +32,7 @@ import psutil
 
 from adapters import protocol
 from adapters.contract import FailureClass, RunResult
-from auditor.execution import child, entry, handoff, outputs, sandbox
+from auditor.execution import child, entry, handoff, outputs, sandbox, servers
 from auditor.execution.cgroups import JobCgroup
 from auditor.execution.confinement import Startup, Usage, node_cpus, thread_env
 from auditor.execution.executor import (
@@ -70,7 +69,7 @@ def fork_context(cores: int, level: str = "auto") -> Any:
 
     def start() -> None:  # the preload is paid once (or once more if the server dies), by no job
         warm = ctx.Process(target=int)
-        with _main_hidden():
+        with sandbox.main_hidden():
             warm.start()
         warm.join()
 
@@ -86,19 +85,11 @@ def failed(message: str, failure: str, started: float, started_at: str) -> dict[
             "finished_at": now_iso()}
 
 
-@contextlib.contextmanager
-def _main_hidden() -> Iterator[None]:
-    """Hide the caller's main module while a job's process starts: multiprocessing would run it
-    again in the job's process (a Ray worker's main module imports Ray: about a second per job)."""
-    main = sys.modules["__main__"]
-    spec, path = getattr(main, "__spec__", None), main.__dict__.pop("__file__", None)
-    main.__spec__ = None
-    try:
-        yield
-    finally:
-        main.__spec__ = spec
-        if path is not None:
-            main.__file__ = path
+def _start_hidden(process: Any) -> None:
+    """Start `process` from the fork server (started again in its sandbox if it died)."""
+    sandbox.ensure_served()
+    with sandbox.main_hidden():
+        process.start()
 
 
 class JobProcess:
@@ -106,7 +97,7 @@ class JobProcess:
     limits, collected."""
 
     def __init__(self, ctx: Any, task: JobSpec, data: Path, cpus: list[int], limits: Limits,
-                 folder: Path) -> None:
+                 folder: Path, warm: servers.Servers | None = None) -> None:
         self.isolation = found = sandbox.current()
         if found.on and folder.parent != sandbox.jobs_root():  # the only folder it can write
             folder = sandbox.job_folder(folder.name)
@@ -136,16 +127,17 @@ class JobProcess:
         entering = (entry.Entry.for_job(found, self.cell, folder, task.network, budget.memory_mb,
                                         data)
                     if found.level != "off" else None)
+        door = warm.door(task, self.cell, entering.uid if entering else None, cpus,
+                         budget.cores) if warm else None
         self.told, tell = ctx.Pipe(duplex=False)
         self.process = ctx.Process(target=child.main,
-                                   args=(str(folder), cpus, entering, tell),
+                                   args=(str(folder), cpus, entering, tell, door),
                                    name=f"job-{task.job_id}")
-        sandbox.ensure_served()
-        with _main_hidden():
-            self.process.start()
+        _start_hidden(self.process)
         tell.close()
-        if entering:
-            entering.close()
+        for opened in (entering, door):
+            if opened:
+                opened.close()
         # the fork server reports a sandboxed job's pid in its own namespace
         self.pid = (sandbox.host_pid(sandbox.server_pid(), self.process.pid) if found.on
                     else self.process.pid)
@@ -164,7 +156,7 @@ class JobProcess:
         u = self.usage
         slow = u.samples % SLOW_EVERY == 0
         if slow:
-            u.sample_wait(self.ps)
+            u.sample_wait(self.ps, self.cell.pids() if self.cell else None)
         if self.cell is None:
             # the job's own /tmp and /dev/shm count, as a cgroup would count their pages
             mb = u.sample(self.ps, own_tmpfs=self.isolation.on) if self.ps else 0.0
@@ -338,6 +330,7 @@ class Runner(Executor):
         self.work_dir = work_dir
         self.ctx = fork_context(limits.budget.cores, limits.sandbox)
         self.files = handoff.SplitFiles()
+        self.servers = servers.Servers(self.ctx, _start_hidden)
 
     @classmethod
     def open(cls, placement: Placement) -> Runner:
@@ -349,11 +342,12 @@ class Runner(Executor):
 
     def __exit__(self, *exc: object) -> None:
         self.files.remove()
+        self.servers.close()
 
     def _start(self, job: Job, cpus: list[int]) -> JobProcess:
         data = self.files.folder(str(id(job.split)), job.data)
         return JobProcess(self.ctx, job.task(), data, cpus, self.limits,
-                          self.work_dir / job.job_id)
+                          self.work_dir / job.job_id, self.servers)
 
     def run(self, next_job: NextJob, on_done: Callable[[Outcome], None],
             on_start: Callable[[Job], None] | None = None) -> None:

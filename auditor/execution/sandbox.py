@@ -310,6 +310,22 @@ def _running(pid: int) -> bool:
 
 
 @contextlib.contextmanager
+def main_hidden() -> Iterator[None]:
+    """Hide the caller's main module while a process of the fork server starts:
+    multiprocessing would run it again in that process (a Ray worker's main module imports Ray:
+    about a second per job)."""
+    main = sys.modules["__main__"]
+    spec, path = getattr(main, "__spec__", None), main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+        if path is not None:
+            main.__file__ = path
+
+
+@contextlib.contextmanager
 def _job_environ() -> Iterator[None]:
     """The fork server (and every job forked from it) starts with only `JOB_ENVIRON`: its
     environment block, which a job can read in /proc, holds nothing else of the harness's."""

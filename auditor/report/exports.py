@@ -70,10 +70,11 @@ def export_tables(ctx: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                              for r in ctx["compliance"]]),
         "configurations": table(
             ["dataset", "system", "seed", "repeat", "fold", "status", "system_version",
-             "model_description", "best_config", "python", "freeze_sha256"],
+             "model_description", "best_config", "python", "freeze_sha256", "worker"],
             [{**r, "best_config": json.dumps(r["best_config"], sort_keys=True, default=str)
               if r["best_config"] else None, "python": (r["environment"] or {}).get("python"),
-              "freeze_sha256": (r["environment"] or {}).get("freeze_sha256")} for r in runs]),
+              "freeze_sha256": (r["environment"] or {}).get("freeze_sha256"),
+              "worker": (r["environment"] or {}).get("worker")} for r in runs]),
         "failures": table(["dataset", "system", "seed", "repeat", "fold", "failure_class",
                            "failure_message"], [r for r in runs if r["status"] != "ok"]),
         "audits": table(["dataset", "system", "seed", "check", "flag", "verdict", "detail"],

@@ -69,6 +69,7 @@ class AutoGluon(CrossValidating):
                   "import autogluon.tabular as ag, catboost, fastai.tabular.all, lightgbm, "
                   "torch, xgboost; print(ag.__version__)")
     module = "adapters.systems.autogluon"
+    preload = ("torch", "autogluon.tabular")
     # worker start, 1-2 s of imports, preprocessing, a model, the reserve
     capabilities = Capabilities(
         metrics=tuple(METRICS), search="own-strategy", min_wall_seconds=10.0, cv_folds=True,

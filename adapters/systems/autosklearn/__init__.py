@@ -58,6 +58,7 @@ class AutoSklearn(ExternalSystem):
                    "autosklearn/requirements-no-build-isolation.txt"),
                   "import autosklearn; print(autosklearn.__version__)")
     module = "adapters.systems.autosklearn"
+    preload = ("autosklearn.classification", "autosklearn.regression")
     # auto-sklearn's 30 s floor + the reserve (its start-up is outside the budget)
     capabilities = Capabilities(
         metrics=tuple(METRICS), search="own-strategy", min_wall_seconds=35.0,

@@ -45,6 +45,7 @@ class FLAML(CrossValidating):
     env = EnvSpec("flaml", "", ("flaml/requirements.txt",),
                   "import flaml; print(flaml.__version__)")
     module = "adapters.systems.flaml"
+    preload = ("flaml",)
     capabilities = Capabilities(metrics=tuple(METRICS), search="own-strategy", cv_folds=True,
                                 title="FLAML")
     metric_map = METRICS

@@ -65,6 +65,8 @@ class H2OAutoML(CrossValidating):
     env = EnvSpec("h2o", "", ("h2o/requirements.txt",), "import h2o; print(h2o.__version__)",
                   programs=(("java", "a Java runtime, e.g. Debian's openjdk-17-jre-headless"),))
     module = "adapters.systems.h2o"
+    preload = ("h2o", "h2o.backend")
+    own_server = "its own H2O JVM per job, started by the worker before the budget"
     # frame upload, the reserve, a few models: at 25 s on a busy machine, with the JVM's start
     # (4-10 s) then inside the budget, H2O built none. `nfolds` is always given, so H2O cannot
     # switch to blending on large data.

@@ -67,6 +67,8 @@ class TPOT(CrossValidating):
     env = EnvSpec("tpot", "", ("tpot/requirements.txt", "tpot/requirements-no-deps.txt"),
                   "import tpot, xgboost; print(tpot.__version__)")
     module = "adapters.systems.tpot"
+    preload = ("tpot", "dask.distributed")
+    own_server = "its own Dask cluster per job, started by the worker before the budget"
     # the reserve and time for a few pipelines: at 40 s on a busy machine no pipeline finished,
     # when 3-5 s of imports and 5-7 s to start the Dask workers with TPOT were inside the budget
     capabilities = Capabilities(
