@@ -346,6 +346,21 @@ def test_a_baseline_alone_is_not_the_headline() -> None:
         "better than constant only, the baseline: the test separates none of the other systems.")
 
 
+def test_nemenyi_names_every_system_tied_on_the_best_rank() -> None:
+    """random and tpe score alike on every dataset (as when each evaluated the same one
+    configuration): both lead, and the sentence names both, not only the first."""
+    obs = []
+    for d in range(8):
+        scores = {"random": 0.9 + 0.01 * d, "tpe": 0.9 + 0.01 * d, "constant": 0.5}
+        obs += [Observation(f"d{d}", "0", s, v, True, (0.0, 1.0)) for s, v in scores.items()]
+    c = compare(obs, "constant")
+    assert c.mean_ranks["random"] == c.mean_ranks["tpe"] < c.mean_ranks["constant"]
+    text = sentences.nemenyi(c, "constant")
+    assert "random and tpe, tied on rank, each rank significantly better than constant only" \
+        in text or "tpe and random, tied on rank, each rank significantly better than " \
+        "constant only" in text, text
+
+
 def test_a_ranking_that_holds_without_the_baseline_is_given_without_it() -> None:
     """a beats b beats c on every dataset: significant with or without the constant baseline,
     and the headline's ranking and test are those among a, b and c."""

@@ -50,16 +50,21 @@ def ranking(c: Comparison, unit: str = "seed") -> str:
 def nemenyi(c: Comparison, baseline: str | None = None) -> str | None:
     if c.nemenyi is None or c.friedman.p_value is None:
         return None
-    best = c.systems[0]
-    beaten = [b for (a, b), p in c.nemenyi.p_values.items() if a == best and p < c.nemenyi.alpha]
+    leaders = [s for s in c.systems if c.mean_ranks[s] == c.mean_ranks[c.systems[0]]]
+    beaten = [b for (a, b), p in c.nemenyi.p_values.items()
+              if a == leaders[0] and b not in leaders and p < c.nemenyi.alpha]
     head = (f"Nemenyi post-hoc test (critical difference {c.nemenyi.critical_difference:.2f} "
             f"ranks at alpha = {c.nemenyi.alpha:g}): ")
+    # systems tied on the best mean rank have the same p against every other system
+    who, rank, are = ((leaders[0], "ranks", "is") if len(leaders) == 1 else
+                      (f"{_list(leaders)}, tied on rank, each", "rank", "are"))
     if beaten and all(b == baseline for b in beaten):
-        return head + (f"{best} ranks significantly better than {_list(beaten)} only, the "
+        return head + (f"{who} {rank} significantly better than {_list(beaten)} only, the "
                        "baseline: the test separates none of the other systems.")
     if beaten:
-        return head + f"{best} ranks significantly better than {_list(beaten)}."
-    return head + f"{best} is not significantly better ranked than any other system."
+        return head + f"{who} {rank} significantly better than {_list(beaten)}."
+    return head + f"{who.removesuffix(', each')} {are} not significantly better ranked than " \
+                  "any other system."
 
 
 def _list(items: Sequence[str]) -> str:
