@@ -146,6 +146,10 @@ class Executor(ABC):
     def __exit__(self, *exc: object) -> None:
         return None
 
+    def prepare(self, systems: list[str]) -> None:
+        """Before the first job: start what the jobs of `systems` share (none by default)."""
+        return None
+
     @abstractmethod
     def run(self, next_job: NextJob, on_done: Callable[[Outcome], None],
             on_start: Callable[[Job], None] | None = None) -> None:

@@ -74,14 +74,32 @@ class Servers:
     start_process: Callable[[Any], None]
     servers: dict[str, Server] = field(default_factory=dict)
 
+    def prestart(self, systems: list[str]) -> None:
+        """Start the server of each environment `systems` use, where a warm worker can be
+        forked (a whole sandbox, the environment built); a job of any other starts fresh."""
+        found = sandbox.current()
+        if not (found.on and found.groups):
+            return
+        for name in dict.fromkeys(systems):
+            cls = self._external(name)
+            if cls is None:
+                continue
+            with contextlib.suppress(SetupFailure):  # its jobs report it
+                self._server(cls, environments.ready(cls.env))
+
+    @staticmethod
+    def _external(system: str) -> type[ExternalSystem] | None:
+        try:
+            cls = registry.adapter_class(system)
+        except registry.UnknownSystem:  # the job itself reports it
+            return None
+        return cls if issubclass(cls, ExternalSystem) else None
+
     def door(self, task: JobSpec, cell: JobCgroup | None, uid: int | None, cpus: list[int],
              cores: int) -> Door | None:
         """The job's door to its environment's server (None when its system has none)."""
-        try:
-            cls = registry.adapter_class(task.system)
-        except registry.UnknownSystem:  # the job itself reports it
-            return None
-        if not issubclass(cls, ExternalSystem):
+        cls = self._external(task.system)
+        if cls is None:
             return None
         found = sandbox.current()
         if not found.on:
