@@ -43,9 +43,11 @@ def _counts(codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
     if _counted and _counted[0][0] is codes and _counted[0][1] is idx:
         return _counted[0][2]
     width = int(codes.max()) // 2 + 1 if codes.size else 1
-    offsets = np.arange(idx.shape[0], dtype=np.int64)[:, None] * (2 * width)
-    drawn = np.bincount((codes[idx] + offsets).ravel(), minlength=idx.shape[0] * 2 * width)
-    counts = drawn.reshape(idx.shape[0], width, 2)
+    drawn = np.take(codes, idx)
+    flat = np.empty((idx.shape[0], 2 * width), dtype=np.int64)
+    for b, row in enumerate(drawn):  # one resample at a time: its counts stay in cache
+        flat[b] = np.bincount(row, minlength=2 * width)
+    counts = flat.reshape(idx.shape[0], width, 2)
     _counted[:] = [(codes, idx, counts)]
     return counts
 

@@ -46,13 +46,13 @@ class Resamples:
         positions a chunk)."""
         m = len(self.y)
         step = step or max(1, CHUNK_CELLS // max(m, 1))
-        dtype = np.int32 if m < 2**31 else np.int64
         sizes = [len(rows) for rows in self._groups]
         starts = np.cumsum([0, *sizes[:-1]])
         rngs = np.random.default_rng(self.seed).spawn(len(sizes))
         for first in range(0, self.n, step):
             b = min(step, self.n - first)
-            yield np.concatenate([rng.integers(start, start + size, size=(b, size), dtype=dtype)
+            # as intp: the same values as int32 draws, and indexing with them needs no cast
+            yield np.concatenate([rng.integers(start, start + size, size=(b, size), dtype=np.intp)
                                   for start, size, rng in zip(starts, sizes, rngs, strict=True)],
                                  axis=1)
 
