@@ -120,6 +120,13 @@ class PairedScores:
             self._scores[key] = (self.metric(self.y, p), self._resamples.scores(self.metric, p))
         return self._scores[key]
 
+    def know(self, key: str, point: float, boot: Callable[[], np.ndarray | None]) -> None:
+        """Take the score and bootstrap scores (`boot`, called once unless `key` is known; None:
+        not at hand) of the predictions `key` as worked out already by the same metric on the
+        same resamples, so they are not drawn again."""
+        if key not in self._scores and (scores := boot()) is not None:
+            self._scores[key] = (point, scores)
+
     def gain(self, a: str, a_predictions: Callable[[], np.ndarray], b: str,
              b_predictions: Callable[[], np.ndarray]) -> tuple[float, float, float]:
         """`paired_gain` of the predictions `a` over `b` (each loaded by its callable once)."""
