@@ -152,10 +152,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     suite = load_suite(args.suite)
     from auditor.execution.sandbox import probe, warning
 
-    if line := warning(probe(args.sandbox)):  # strict refuses here, before any output
+    if line := warning(found := probe(args.sandbox)):  # strict refuses here, before any output
         print(line, file=sys.stderr)
     LOG.info("%s: %d dataset(s) × %d system(s) × %d seed(s); loading the data and planning",
              suite.name, len(suite.datasets), len(suite.systems), len(suite.seeds))
+    if args.executor == "local":  # its fork server's imports run beside the planning
+        from adapters.registry import modules
+        from auditor.execution import warmup
+
+        warmup.start(suite.budget.cores, args.sandbox, modules([s.system for s in suite.systems]),
+                     found)
     workers = executor.default_workers(args.workers, suite.budget.cores)
     out = args.out or Path("results") / suite.name
     from auditor.pipeline.plan import plan

@@ -15,15 +15,13 @@ slots, and `auditor.execution.ray_cluster` runs the same `JobProcess` inside Ray
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
 import queue
 import shutil
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -33,9 +31,9 @@ import psutil
 
 from adapters import protocol
 from adapters.contract import FailureClass, RunResult
-from auditor.execution import child, entry, handoff, outputs, sandbox
+from auditor.execution import child, entry, handoff, outputs, sandbox, warmup
 from auditor.execution.cgroups import JobCgroup
-from auditor.execution.confinement import Startup, Usage, node_cpus, thread_env
+from auditor.execution.confinement import Startup, Usage, node_cpus
 from auditor.execution.executor import (
     Executor,
     Job,
@@ -46,11 +44,6 @@ from auditor.execution.executor import (
     Placement,
 )
 
-PRELOAD = [
-    "auditor.execution.child", "adapters.searchers.baseline", "adapters.searchers.lgbm_default",
-    "adapters.searchers.optuna_search",
-    "lightgbm", "optuna", "sklearn.model_selection", "pandas", "pyarrow.parquet", "threadpoolctl",
-]
 POLL_S = 0.05
 SLOW_EVERY = 10  # polls between the costlier looks: the job folder's disk use, the CPU wait
 # The adapter is told to finish this much before the wall budget, to leave time for hand-back.
@@ -61,44 +54,12 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def fork_context(cores: int, level: str = "auto") -> Any:
-    """The fork server's context, started with the thread caps and the heavy imports, in the
-    sandbox `level` gets on this machine."""
-    os.environ.update(thread_env(cores))  # inherited by the fork server
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
-    warm = ctx.Process(target=int)  # waits for the preload: paid once, outside any job
-
-    def start() -> None:
-        with _main_hidden():
-            warm.start()
-        warm.join()
-
-    sandbox.start_server(sandbox.probe(level), start)
-    return ctx
-
-
 def failed(message: str, failure: str, started: float, started_at: str) -> dict[str, Any]:
     """Outcome fields of a job that produced nothing."""
     return {"status": "failed", "failure_class": failure, "failure_message": message,
             "result": None, "extra": {}, "wall_s": time.monotonic() - started, "cpu_s": 0.0,
             "peak_rss_mb": 0.0, "overrun": False, "started_at": started_at,
             "finished_at": now_iso()}
-
-
-@contextlib.contextmanager
-def _main_hidden() -> Iterator[None]:
-    """Hide the caller's main module while a job's process starts: multiprocessing would run it
-    again in the job's process (a Ray worker's main module imports Ray: about a second per job)."""
-    main = sys.modules["__main__"]
-    spec, path = getattr(main, "__spec__", None), main.__dict__.pop("__file__", None)
-    main.__spec__ = None
-    try:
-        yield
-    finally:
-        main.__spec__ = spec
-        if path is not None:
-            main.__file__ = path
 
 
 class JobProcess:
@@ -140,7 +101,7 @@ class JobProcess:
         self.process = ctx.Process(target=child.main,
                                    args=(str(folder), cpus, entering, tell),
                                    name=f"job-{task.job_id}")
-        with _main_hidden():
+        with warmup.main_hidden():
             self.process.start()
         tell.close()
         if entering:
@@ -335,7 +296,7 @@ class Runner(Executor):
         self.limits = limits
         self.workers = workers
         self.work_dir = work_dir
-        self.ctx = fork_context(limits.budget.cores, limits.sandbox)
+        self.ctx = warmup.context(limits.budget.cores, limits.sandbox, limits.adapters)
         self.files = handoff.SplitFiles()
 
     @classmethod

@@ -14,6 +14,7 @@ there then enters its own sandbox (`auditor.execution.entry`) and cgroup
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import secrets
@@ -253,28 +254,38 @@ def server_pid() -> int:
     return forkserver._forkserver._forkserver_pid or 0  # type: ignore[attr-defined]
 
 
-def start_server(found: Isolation, start: Callable[[], None]) -> None:
-    """Run `start` (which starts multiprocessing's fork server) so that the server lives in the
+def server_key(found: Isolation) -> tuple[Isolation, tuple[str, ...], Path]:
+    """What a fork server in the sandbox `found` describes is started with: the level, the
+    folders it sees read-only, the jobs' root."""
+    return found, tuple(_python_dirs()) if found.on else (), jobs_root()
+
+
+def start_server(found: Isolation, start: Callable[[], None]) -> Callable[[], None]:
+    """Run `start` (which spawns multiprocessing's fork server) so that the server lives in the
     sandbox `found` describes; a server started at another level, or with other folders to
-    see (another environments folder), is stopped first."""
+    see (another environments folder), is stopped first. Returns what to call once the server
+    is up: it removes the sandbox's wrapper script, which the server's start runs."""
     from multiprocessing import forkserver, spawn
 
-    key = (found, tuple(_python_dirs()) if found.on else (), jobs_root())
+    key = server_key(found)
     if _serving and _serving[0] != key:
         forkserver._forkserver._stop()  # type: ignore[attr-defined]  # private to multiprocessing
     _serving[:] = [key]
     if not found.on:
         with _job_environ():
             start()
-        return
+        return lambda: None
     exe, script = spawn.get_executable(), wrapper(jobs_root())
     spawn.set_executable(str(script))
     try:
         with _job_environ():
             start()
+    except BaseException:
+        shutil.rmtree(script.parent, ignore_errors=True)
+        raise
     finally:
         spawn.set_executable(exe)
-        shutil.rmtree(script.parent, ignore_errors=True)
+    return functools.partial(shutil.rmtree, script.parent, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from adapters import registry
 from adapters.contract import FailureClass
 from adapters.failures import ENVS_VAR
 from adapters.metrics import get_metric
@@ -202,7 +203,8 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
     suite = p.suite
     store = open_store(out, p, store_url)
     owner = owner_id()
-    limits = Limits(suite.budget, suite.grace_seconds, harness_environment(), sandbox)
+    limits = Limits(suite.budget, suite.grace_seconds, harness_environment(), sandbox,
+                    registry.modules([s.system for s in p.systems]))
     if p.settings.envs:  # the systems' environments are read inside the sandbox
         sandbox_folders.ENVS_FOLDERS[:] = [p.settings.envs]
     work = _work_folder(out, owner)
