@@ -34,30 +34,48 @@ def _ranked(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return 2 * (np.cumsum(starts) - 1)[ranks] + positive
 
 
-# the last (codes, idx, counts): the rank metrics scored on one chunk of resamples share them
+# the last codes laid out negatives first (`_laid_out`), and the last (codes, idx, counts): the
+# rank metrics scored on one chunk of resamples share them
+_layout: list[tuple[np.ndarray, np.ndarray, int]] = []
 _counted: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
 
+def _laid_out(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """`_ranked`'s codes as rank, + the number of ranks for a positive, and that number: the
+    counts of a resample come out as negatives then positives, each contiguous."""
+    if not (_layout and _layout[0][0] is codes):
+        width = int(codes.max()) // 2 + 1 if codes.size else 1
+        _layout[:] = [(codes, (codes % 2) * width + codes // 2, width)]
+    return _layout[0][1], _layout[0][2]
+
+
 def _counts(codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """(B, risks, 2): per resample, the negatives and positives drawn at each distinct risk."""
+    """(B, 2, risks): per resample, the negatives and the positives drawn at each distinct
+    risk."""
     if _counted and _counted[0][0] is codes and _counted[0][1] is idx:
         return _counted[0][2]
-    width = int(codes.max()) // 2 + 1 if codes.size else 1
-    offsets = np.arange(idx.shape[0], dtype=np.int64)[:, None] * (2 * width)
-    drawn = np.bincount((codes[idx] + offsets).ravel(), minlength=idx.shape[0] * 2 * width)
-    counts = drawn.reshape(idx.shape[0], width, 2)
+    laid_out, width = _laid_out(codes)
+    drawn = np.take(laid_out, idx)
+    flat = np.empty((idx.shape[0], 2 * width), dtype=np.int64)
+    for b, row in enumerate(drawn):  # one resample at a time: its counts stay in cache
+        flat[b] = np.bincount(row, minlength=2 * width)
+    counts = flat.reshape(idx.shape[0], 2, width)
     _counted[:] = [(codes, idx, counts)]
     return counts
 
 
 def _roc_auc(y: np.ndarray, codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Mann–Whitney: per positive, the negatives below its risk plus half those tied."""
+    """Mann–Whitney: per positive, the negatives below its risk plus half those tied (twice
+    that, 2 × below + tied, summed in integers)."""
     c = _counts(codes, idx)
-    neg, pos = c[:, :, 0], c[:, :, 1]
-    below = np.cumsum(neg, axis=1) - neg
-    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    neg, pos = c[:, 0], c[:, 1]
+    twice = np.cumsum(neg, axis=1)
+    n_neg = twice[:, -1].copy()
+    twice *= 2
+    twice -= neg
+    n_pos = pos.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (pos * (2 * below + neg)).sum(axis=1) / (2.0 * n_pos * n_neg)
+        return np.einsum("ij,ij->i", pos, twice) / (2.0 * n_pos * n_neg)
 
 
 def _row_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -89,16 +107,18 @@ def _top_decile_precision(y: np.ndarray, codes: np.ndarray, idx: np.ndarray) -> 
     m = idx.shape[1]
     k = max(1, int(np.ceil(0.1 * m)))
     c = _counts(codes, idx)
-    pos = c[:, :, 1]
-    rows = c[:, :, 0] + pos
-    below = np.cumsum(rows, axis=1) - rows  # rows at a lower risk
-    cut = ((below <= m - k).sum(axis=1) - 1)[:, None]  # the risk at which the top k rows end
-    tied = np.take_along_axis(rows, cut, axis=1)[:, 0]
-    tied_pos = np.take_along_axis(pos, cut, axis=1)[:, 0]
-    above = m - np.take_along_axis(below, cut, axis=1)[:, 0] - tied
-    pos_above = pos.sum(axis=1) - np.take_along_axis(np.cumsum(pos, axis=1), cut, axis=1)[:, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (pos_above + (k - above) * (tied_pos / tied)) / k
+    pos = c[:, 1]
+    rows = c[:, 0] + pos
+    below = np.cumsum(rows, axis=1)
+    below -= rows  # rows at a lower risk
+    out = np.empty(idx.shape[0])
+    for b in range(idx.shape[0]):  # the sums above the cut-off cover only the top tenth
+        cut = int(np.searchsorted(below[b], m - k, side="right")) - 1  # where the top k end
+        tied, tied_pos = rows[b, cut], pos[b, cut]
+        above, pos_above = int(rows[b, cut + 1:].sum()), int(pos[b, cut + 1:].sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[b] = (pos_above + (k - above) * (tied_pos / tied)) / k
+    return out
 
 
 def _squared_errors(y: np.ndarray, p: np.ndarray) -> np.ndarray:

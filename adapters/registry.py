@@ -48,6 +48,12 @@ def resolve(system: str) -> str:
     )
 
 
+def modules(systems: list[str]) -> tuple[str, ...]:
+    """The modules of the adapters of `systems` (those that resolve), sorted."""
+    return tuple(sorted({resolve(s).partition(":")[0] for s in systems
+                         if s in SYSTEMS or ":" in s}))
+
+
 def adapter_class(system: str) -> type[Adapter]:
     """The adapter class of a registered name or an import path, without instantiating it."""
     module_name, _, class_name = resolve(system).partition(":")

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
 import warnings
@@ -152,10 +153,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     suite = load_suite(args.suite)
     from auditor.execution.sandbox import probe, warning
 
-    if line := warning(probe(args.sandbox)):  # strict refuses here, before any output
+    if line := warning(found := probe(args.sandbox)):  # strict refuses here, before any output
         print(line, file=sys.stderr)
     LOG.info("%s: %d dataset(s) × %d system(s) × %d seed(s); loading the data and planning",
              suite.name, len(suite.datasets), len(suite.systems), len(suite.seeds))
+    if args.executor == "local":  # its fork server's imports run beside the planning
+        from adapters.registry import modules
+        from auditor.execution import warmup
+
+        warmup.start(suite.budget.cores, args.sandbox, modules([s.system for s in suite.systems]),
+                     found)
     workers = executor.default_workers(args.workers, suite.budget.cores)
     out = args.out or Path("results") / suite.name
     from auditor.pipeline.plan import plan
@@ -286,6 +293,17 @@ def _claim(args: argparse.Namespace) -> int:
 
 def _format_warning(message: Warning | str, *args: object, **kwargs: object) -> str:
     return f"warning: {message}\n"
+
+
+def command() -> NoReturn:
+    """The `auditor` executable: `main`, then the exit handlers (logging's, multiprocessing's,
+    temporary folders') and at once out, skipping the interpreter's teardown of the loaded
+    libraries (most of a second after a run; every store and file is closed by then)."""
+    code = main()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,3 +45,11 @@ def test_broken_adapters_fail_naming_the_part(adapter: str, message: str) -> Non
 def test_a_non_adapter_is_refused() -> None:
     with pytest.raises(AdapterCheckFailed, match="is not an adapter"):
         check_adapter("adapters.contract:Budget")
+
+
+def test_the_modules_a_suites_fork_server_preloads_are_its_adapters() -> None:
+    """Each adapter's module once, import paths as given; a name that does not resolve is left
+    to planning, which refuses it."""
+    assert registry.modules(["tpe", "constant", "random", "tests.fault_adapters:Cheater",
+                             "no-such-system"]) == (
+        "adapters.searchers.baseline", "adapters.searchers.optuna_search", "tests.fault_adapters")

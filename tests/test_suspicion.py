@@ -12,9 +12,11 @@ from auditor.audit.catalog import CHECKS, RunSubject, registered
 from auditor.audit.suspicion import perfect_value
 from auditor.cli import main
 from auditor.config.suite import load_suite
+from auditor.execution.recording import bootstrap_file
 from auditor.pipeline.plan import plan
+from auditor.stats.bootstrap import paired_gain
 from auditor.store.records import StoredRun
-from tests.conftest import audits, write_suite
+from tests.conftest import audits, runs, write_suite
 
 CHEATER = "tests.fault_adapters:Cheater"
 CHECK = "suspicious: check for leakage"
@@ -35,6 +37,16 @@ def test_a_run_given_the_holdout_labels_is_suspicious(tmp_path: Path) -> None:
     assert "perfect value" in rows["cheater"].summary
     assert rows["lgbm-default"].summary.startswith("nothing suspicious")
     assert CHECK in (tmp_path / "out" / "report.html").read_text()
+    # the paired CIs come from the bootstrap scores result processing kept, and are the ones
+    # drawn afresh from the saved predictions
+    stored = {r.system: r for r in runs(out)}
+    assert all(bootstrap_file(out / r.predictions_path).is_file() for r in stored.values())
+    lgbm, constant = (np.load(out / stored[s].predictions_path) for s in ("lgbm-default",
+                                                                         "constant"))
+    _, lo, hi = paired_gain(get_metric(stored["constant"].metric), split.holdout_y, lgbm,
+                            constant, True, stored["constant"].seed)
+    versus = rows["lgbm-default"].detail["versus"]["constant"]
+    assert (versus["lo"], versus["hi"]) == (lo, hi) and lo > 0
 
 
 def test_perfect_values() -> None:

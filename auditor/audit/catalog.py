@@ -5,6 +5,7 @@ listed in `CHECK_MODULES`."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ import numpy as np
 from adapters.metrics import Metric
 from auditor.audit.checks import Finding
 from auditor.data.split import SealedSplit
-from auditor.stats.bootstrap import PairedScores
+from auditor.execution.recording import bootstrap_file
+from auditor.stats.bootstrap import N_BOOTSTRAP, PairedScores
 from auditor.store.records import StoredRun, StoredTrial
 
 Scope = Literal["split", "run", "dataset"]
@@ -36,7 +38,8 @@ class SplitSubject:
 @dataclass
 class SplitRuns:
     """What the runs on one split share across their checks, each read or computed once: their
-    holdout predictions (by job id) and their paired bootstrap scores (by metric and seed)."""
+    holdout predictions (by job id) and their paired bootstrap scores (by metric and seed),
+    starting from the bootstrap scores result processing kept (`bootstrap_file`)."""
 
     out: Path
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
@@ -46,6 +49,26 @@ class SplitRuns:
         if run.job_id not in self.predictions:
             self.predictions[run.job_id] = np.load(predictions_file(self.out, run))
         return self.predictions[run.job_id]
+
+    def paired_on(self, metric: Metric, split: SealedSplit, seed: int, runs: list[StoredRun]
+                  ) -> PairedScores:
+        """The paired bootstrap scores by `metric` on `split`'s holdout resampled with `seed`,
+        knowing those of `runs` that result processing kept: its resamples are these when the
+        run has the same metric and seed."""
+        key = (metric.name, seed)
+        if key not in self.paired:
+            self.paired[key] = PairedScores(metric, split.holdout_y,
+                                            split.dataset.task_type != "regression", seed)
+        paired = self.paired[key]
+        for run in runs:
+            if (run.metric, run.seed) == key and run.holdout_score is not None:
+                paired.know(run.job_id, run.holdout_score, functools.partial(self._kept, run))
+        return paired
+
+    def _kept(self, run: StoredRun) -> np.ndarray | None:
+        kept = bootstrap_file(predictions_file(self.out, run))
+        boot = np.load(kept) if kept.is_file() else None
+        return boot if boot is not None and boot.shape == (N_BOOTSTRAP,) else None
 
 
 @dataclass(frozen=True)
@@ -72,13 +95,10 @@ class RunSubject:
     def paired_gain(self, metric: Metric, peer: StoredRun) -> tuple[float, float, float]:
         """`paired_gain` of this run over `peer` on the split's holdout, seeded by the run."""
         assert self.split is not None, "a paired gain needs the split's holdout"
-        shared, seed = self.on_split, self.run.seed
-        key = (metric.name, seed)
-        if key not in shared.paired:
-            shared.paired[key] = PairedScores(metric, self.split.holdout_y,
-                                              self.split.dataset.task_type != "regression", seed)
-        return shared.paired[key].gain(self.run.job_id, self.predictions, peer.job_id,
-                                       lambda: shared.predictions_of(peer))
+        shared = self.on_split
+        paired = shared.paired_on(metric, self.split, self.run.seed, [self.run, peer])
+        return paired.gain(self.run.job_id, self.predictions, peer.job_id,
+                           lambda: shared.predictions_of(peer))
 
 
 @dataclass(frozen=True)

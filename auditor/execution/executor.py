@@ -80,6 +80,9 @@ class Limits:
     grace_s: float
     environment: dict[str, Any]
     sandbox: str = "auto"  # strict, auto or off (auditor.execution.sandbox)
+    # the modules of the suite's adapters, imported once by the fork server (empty: every
+    # built-in searcher's)
+    adapters: tuple[str, ...] = ()
 
 
 @dataclass

@@ -15,7 +15,6 @@ slots, and `auditor.execution.ray_cluster` runs the same `JobProcess` inside Ray
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
 import queue
 import shutil
@@ -32,9 +31,9 @@ import psutil
 
 from adapters import protocol
 from adapters.contract import FailureClass, RunResult
-from auditor.execution import child, entry, handoff, outputs, sandbox, servers
+from auditor.execution import child, entry, handoff, outputs, sandbox, servers, warmup
 from auditor.execution.cgroups import JobCgroup
-from auditor.execution.confinement import Startup, Usage, node_cpus, thread_env
+from auditor.execution.confinement import Startup, Usage, node_cpus
 from auditor.execution.executor import (
     Executor,
     Job,
@@ -45,11 +44,6 @@ from auditor.execution.executor import (
     Placement,
 )
 
-PRELOAD = [
-    "auditor.execution.child", "adapters.searchers.baseline", "adapters.searchers.lgbm_default",
-    "adapters.searchers.optuna_search",
-    "lightgbm", "optuna", "sklearn.model_selection", "pandas", "pyarrow.parquet", "threadpoolctl",
-]
 POLL_S = 0.05
 SLOW_EVERY = 10  # polls between the costlier looks: the job folder's disk use, the CPU wait
 # The adapter is told to finish this much before the wall budget, to leave time for hand-back.
@@ -58,23 +52,6 @@ HANDBACK_S = 0.25
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def fork_context(cores: int, level: str = "auto") -> Any:
-    """The fork server's context, started with the thread caps and the heavy imports, in the
-    sandbox `level` gets on this machine."""
-    os.environ.update(thread_env(cores))  # inherited by the fork server
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
-
-    def start() -> None:  # the preload is paid once (or once more if the server dies), by no job
-        warm = ctx.Process(target=int)
-        with sandbox.main_hidden():
-            warm.start()
-        warm.join()
-
-    sandbox.start_server(sandbox.probe(level), start)
-    return ctx
 
 
 def failed(message: str, failure: str, started: float, started_at: str) -> dict[str, Any]:
@@ -328,7 +305,7 @@ class Runner(Executor):
         self.limits = limits
         self.workers = workers
         self.work_dir = work_dir
-        self.ctx = fork_context(limits.budget.cores, limits.sandbox)
+        self.ctx = warmup.context(limits.budget.cores, limits.sandbox, limits.adapters)
         self.files = handoff.SplitFiles()
         self.servers = servers.Servers(self.ctx, _start_hidden)
 

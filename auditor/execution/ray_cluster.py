@@ -24,7 +24,7 @@ from typing import Any
 
 from adapters.contract import FailureClass
 from auditor.config.errors import UsageError
-from auditor.execution import handoff, sandbox
+from auditor.execution import handoff, sandbox, warmup
 from auditor.execution.confinement import node_cpus
 from auditor.execution.executor import (
     Executor,
@@ -36,17 +36,17 @@ from auditor.execution.executor import (
     Outcome,
     Placement,
 )
-from auditor.execution.local import POLL_S, JobProcess, failed, fork_context, now_iso
+from auditor.execution.local import POLL_S, JobProcess, failed, now_iso
 
 
 @functools.cache
-def _fork_context(cores: int, level: str) -> Any:
-    return fork_context(cores, level)
+def _fork_context(cores: int, level: str, adapters: tuple[str, ...]) -> Any:
+    return warmup.context(cores, level, adapters)
 
 
 def run_task(task: JobSpec, data: JobData, limits: Limits) -> dict[str, Any]:
     """Body of a job's Ray task, on a worker: the job's process from start to outcome."""
-    ctx = _fork_context(limits.budget.cores, limits.sandbox)
+    ctx = _fork_context(limits.budget.cores, limits.sandbox, limits.adapters)
     files = handoff.SplitFiles()  # this worker's copy of the split, for this job
     try:
         with node_cpus(limits.budget.cores) as cpus:

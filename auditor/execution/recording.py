@@ -24,6 +24,12 @@ def predictions_path(job_id: str) -> Path:
     return Path(PREDICTIONS_DIR) / f"{job_id}.npy"
 
 
+def bootstrap_file(predictions: Path) -> Path:
+    """Beside a run's predictions file: its metric's scores on the holdout's bootstrap
+    resamples, kept by result processing so that the audit need not draw them again."""
+    return predictions.with_name(f"{predictions.stem}.boot.npy")
+
+
 def write_npy(path: Path, array: np.ndarray) -> None:
     """Write `array` to `path` atomically."""
     write_atomic(path, lambda p: save_npy(p, array))

@@ -14,6 +14,7 @@ there then enters its own sandbox (`auditor.execution.entry`) and cgroup
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import secrets
@@ -262,43 +263,64 @@ def server_pid() -> int:
     return forkserver._forkserver._forkserver_pid or 0  # type: ignore[attr-defined]
 
 
-def start_server(found: Isolation, start: Callable[[], None]) -> None:
-    """Run `start` (which starts multiprocessing's fork server) so that the server lives in the
+def server_key(found: Isolation) -> tuple[Isolation, tuple[str, ...], Path]:
+    """What a fork server in the sandbox `found` describes is started with: the level, the
+    folders it sees read-only, the jobs' root."""
+    return found, tuple(_python_dirs()) if found.on else (), jobs_root()
+
+
+def start_server(found: Isolation, start: Callable[[], None]) -> Callable[[], None]:
+    """Run `start` (which spawns multiprocessing's fork server) so that the server lives in the
     sandbox `found` describes; a server started at another level, with other folders to see
-    (another environments folder), or not by this function, is stopped first."""
+    (another environments folder), or not by this function, is stopped first. Returns what to
+    call once the server is up: it removes the sandbox's wrapper script, which the server's
+    start runs."""
     from multiprocessing import forkserver, spawn
 
-    key = (found, tuple(_python_dirs()) if found.on else (), jobs_root())
+    key = server_key(found)
     if not _serving or _serving[0].key != key:
         forkserver._forkserver._stop()  # type: ignore[attr-defined]  # private to multiprocessing
     if not found.on:
         with _job_environ():
             start()
-    else:
-        exe, script = spawn.get_executable(), wrapper(jobs_root())
-        spawn.set_executable(str(script))
-        try:
-            with _job_environ():
-                start()
-        finally:
-            spawn.set_executable(exe)
-            shutil.rmtree(script.parent, ignore_errors=True)
+        _serving[:] = [_Server(key, start, server_pid())]
+        return lambda: None
+    exe, script = spawn.get_executable(), wrapper(jobs_root())
+    spawn.set_executable(str(script))
+    try:
+        with _job_environ():
+            start()
+    except BaseException:
+        shutil.rmtree(script.parent, ignore_errors=True)
+        raise
+    finally:
+        spawn.set_executable(exe)
     _serving[:] = [_Server(key, start, server_pid())]
+    return functools.partial(shutil.rmtree, script.parent, ignore_errors=True)
 
 
 def ensure_served() -> None:
-    """Before a job starts: when the fork server this process started has died (or is not the
-    one running), start it again as it was started. Left alone, multiprocessing would start a
-    new one itself, outside the sandbox and with the harness's whole environment."""
+    """Before a process of the fork server starts: when the fork server this process started has
+    died (or is not the one running), start it again as it was started, and wait for its
+    imports. Left alone, multiprocessing would start a new one itself, outside the sandbox and
+    with the harness's whole environment."""
     if not _serving:
         return
     served = _serving[0]
     if server_pid() == served.pid and _running(served.pid):
         return
+    import multiprocessing
     from multiprocessing import forkserver
 
     forkserver._forkserver._stop()  # type: ignore[attr-defined]  # private to multiprocessing
-    start_server(served.key[0], served.start)
+    started = start_server(served.key[0], served.start)
+    try:
+        up = multiprocessing.get_context("forkserver").Process(target=int)
+        with main_hidden():
+            up.start()
+        up.join()
+    finally:
+        started()
 
 
 def _running(pid: int) -> bool:

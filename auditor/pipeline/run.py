@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from adapters import registry
 from adapters.contract import FailureClass
 from adapters.failures import ENVS_VAR
 from adapters.metrics import get_metric
@@ -39,7 +40,12 @@ from auditor.data.dataset import Dataset
 from auditor.execution import sandbox as sandbox_folders
 from auditor.execution.confinement import load_warning
 from auditor.execution.executor import Executor, Job, Limits, Outcome, Placement, executor_class
-from auditor.execution.recording import predictions_path, save_predictions
+from auditor.execution.recording import (
+    bootstrap_file,
+    predictions_path,
+    save_predictions,
+    write_npy,
+)
 from auditor.pipeline.plan import (
     Plan,
     harness_environment,
@@ -47,6 +53,7 @@ from auditor.pipeline.plan import (
     job_id,
     open_store,
 )
+from auditor.stats.bootstrap import N_BOOTSTRAP
 from auditor.store.database import RESULTS_DB, Store, StoreUnavailable
 from auditor.store.leases import dead_here, owner_id
 from auditor.store.records import StoredDataset, StoredRun, StoredSplit, StoredTrial
@@ -95,6 +102,16 @@ def _holdout_scores(job: Job, predictions: np.ndarray) -> tuple[Scored, dict[str
                        for name, (value, lo, hi, _) in zip(extra, scored[1:], strict=True)}
 
 
+def _keep_bootstrap(path: Path, boot: np.ndarray) -> None:
+    """Keep the metric's bootstrap scores for the audit's paired comparisons, when every
+    resample was scored (else the audit draws them again); a failed write only costs that."""
+    with suppress(OSError):
+        if len(boot) == N_BOOTSTRAP:
+            write_npy(path, boot)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[str, str],
             owner: str, shared: bool) -> float | None:
     """Write the run (and its predictions file); `shared`: the store is not the output folder's
@@ -129,6 +146,7 @@ def _record(store: Store, out: Path, suite: Suite, o: Outcome, versions: dict[st
         tree = tree_cpu(o.cpu_clock)
         spent = compute(r.trials, tree)
         pred_path = predictions_path(job.job_id)  # saved by `save_predictions`
+        _keep_bootstrap(bootstrap_file(out / pred_path), scored[3])
         row.update({
             "reported_score": a.reported, "reported_on": r.reported_on,
             "holdout_score": a.holdout, "holdout_lo": a.holdout_lo, "holdout_hi": a.holdout_hi,
@@ -185,7 +203,8 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
     suite = p.suite
     store = open_store(out, p, store_url)
     owner = owner_id()
-    limits = Limits(suite.budget, suite.grace_seconds, harness_environment(), sandbox)
+    limits = Limits(suite.budget, suite.grace_seconds, harness_environment(), sandbox,
+                    registry.modules([s.system for s in p.systems]))
     if p.settings.envs:  # the systems' environments are read inside the sandbox
         sandbox_folders.ENVS_FOLDERS[:] = [p.settings.envs]
     work = _work_folder(out, owner)

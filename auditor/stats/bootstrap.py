@@ -46,13 +46,13 @@ class Resamples:
         positions a chunk)."""
         m = len(self.y)
         step = step or max(1, CHUNK_CELLS // max(m, 1))
-        dtype = np.int32 if m < 2**31 else np.int64
         sizes = [len(rows) for rows in self._groups]
         starts = np.cumsum([0, *sizes[:-1]])
         rngs = np.random.default_rng(self.seed).spawn(len(sizes))
         for first in range(0, self.n, step):
             b = min(step, self.n - first)
-            yield np.concatenate([rng.integers(start, start + size, size=(b, size), dtype=dtype)
+            # as intp: the same values as int32 draws, and indexing with them needs no cast
+            yield np.concatenate([rng.integers(start, start + size, size=(b, size), dtype=np.intp)
                                   for start, size, rng in zip(starts, sizes, rngs, strict=True)],
                                  axis=1)
 
@@ -119,6 +119,13 @@ class PairedScores:
             p = predictions()
             self._scores[key] = (self.metric(self.y, p), self._resamples.scores(self.metric, p))
         return self._scores[key]
+
+    def know(self, key: str, point: float, boot: Callable[[], np.ndarray | None]) -> None:
+        """Take the score and bootstrap scores (`boot`, called once unless `key` is known; None:
+        not at hand) of the predictions `key` as worked out already by the same metric on the
+        same resamples, so they are not drawn again."""
+        if key not in self._scores and (scores := boot()) is not None:
+            self._scores[key] = (point, scores)
 
     def gain(self, a: str, a_predictions: Callable[[], np.ndarray], b: str,
              b_predictions: Callable[[], np.ndarray]) -> tuple[float, float, float]:
