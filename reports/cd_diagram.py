@@ -13,8 +13,8 @@ _AXIS_Y, _CLIQUE_GAP, _ROW = 58, 7, 20
 _MAX_LABEL = 24
 
 
-def _short(name: str) -> str:
-    return name if len(name) <= _MAX_LABEL else name[: _MAX_LABEL - 1] + "…"
+def _short(name: str, most: int = _MAX_LABEL) -> str:
+    return name if len(name) <= most else name[: most - 1] + "…"
 
 
 def cd_diagram_svg(ranks: Sequence[Mapping[str, float | str]], critical_difference: float,
@@ -65,7 +65,11 @@ def cd_diagram_svg(ranks: Sequence[Mapping[str, float | str]], critical_differen
         x = sx(rank)
         end = left - 12 if on_left else right + 12
         colour = PALETTE[list(systems).index(name) % len(PALETTE)] if name in systems else _INK
-        label = f"{_short(name)} ({rank:.2f})" if on_left else f"({rank:.2f}) {_short(name)}"
+        # a dot shared with another system (the same mean rank) says so, in the same room
+        tied = values.count(rank) > 1
+        shown = f"{rank:.2f}" + (", tied" if tied else "")
+        short = _short(name, _MAX_LABEL - 6 * tied)
+        label = f"{short} ({shown})" if on_left else f"({shown}) {short}"
         anchor = "end" if on_left else "start"
         parts.append(
             f"<g><title>{escape(f'{name}: mean rank {rank:.2f}')}</title>"

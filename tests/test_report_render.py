@@ -361,6 +361,16 @@ def test_nemenyi_names_every_system_tied_on_the_best_rank() -> None:
         "constant only" in text, text
 
 
+def test_a_dot_two_systems_share_on_the_cd_diagram_says_they_are_tied() -> None:
+    from reports.cd_diagram import cd_diagram_svg
+
+    ranks = [{"system": "random", "mean_rank": 1.5}, {"system": "tpe", "mean_rank": 1.5},
+             {"system": "a-very-long-system-name-indeed", "mean_rank": 3.0}]
+    svg = cd_diagram_svg(ranks, 1.2, [["random", "tpe"]], ["random", "tpe", "constant"])
+    assert "random (1.50, tied)" in svg and "tpe (1.50, tied)" in svg
+    assert "(3.00) a-very-long-system-name…" in svg and "3.00, tied" not in svg
+
+
 def test_a_ranking_that_holds_without_the_baseline_is_given_without_it() -> None:
     """a beats b beats c on every dataset: significant with or without the constant baseline,
     and the headline's ranking and test are those among a, b and c."""
