@@ -93,6 +93,16 @@ def check_namespaces(fds: list[int], network: bool) -> None:
             raise Refused(f"the {kind} descriptor is not a namespace: {exc}") from None
 
 
+def become(uid: int | None) -> None:
+    """A job's process or worker becomes the job's user (None: keeps this one's), dropping every
+    capability, and can gain no privileges."""
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)  # drops every capability
+    _libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
 def _enter(fds: list[int], network: bool) -> None:
     libc = _libc()
     for i, kind in enumerate(NAMESPACES):  # checked: as many
@@ -105,14 +115,8 @@ def _enter(fds: list[int], network: bool) -> None:
 def _become(order: dict[str, Any], request: dict[str, Any]) -> None:
     """In the worker, first thing: the job's user, no new privileges, its CPUs, environment and
     folder; the server's paths of `adapters` become the job's own."""
-    uid = order["uid"]
-    if uid is not None:
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)  # drops every capability
-    libc = _libc()
-    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # as an exec'd worker is: the job's to inspect
-    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    become(order["uid"])
+    _libc().prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # as an exec'd worker is: the job's to inspect
     os.sched_setaffinity(0, order["cpus"])
     env = {str(k): str(v) for k, v in dict(request.get("env", {})).items()}
     os.environ.clear()

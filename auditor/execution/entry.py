@@ -19,13 +19,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from adapters.systems import warm
 from auditor.execution import cgroups, sandbox
 from auditor.execution.handoff import MOUNT
 
-CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 0x1000, 0x4000, 1 << 18
 MS_RDONLY, MS_REMOUNT = 1, 32
-PR_SET_NO_NEW_PRIVS = 38
 SIOCSIFFLAGS, IFF_UP_LOOPBACK = 0x8914, 0x1 | 0x8 | 0x40  # IFF_UP, IFF_LOOPBACK, IFF_RUNNING
 FIRST_UID = 200_000  # job users are FIRST_UID + a random number below 2^20
 
@@ -74,8 +73,8 @@ class Entry:
         self.close()
         libc = ctypes.CDLL(None, use_errno=True)
         if self.namespaces:
-            flags = (CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID
-                     | (0 if self.network else CLONE_NEWNET))
+            flags = sum(warm.CLONE[kind] for kind in warm.NAMESPACES
+                        if kind != "net" or not self.network)
             _check(libc.unshare(flags), "unshare")
             _stand_by(os.fork())  # the job goes on in the child: pid 1 of its own namespace
             if not self.network:  # a loopback of its own (H2O, Dask and Ray talk over it)
@@ -104,11 +103,7 @@ class Entry:
             if data is not None:
                 _bind_read_only(libc, data, folder / MOUNT)
             os.chdir(folder)
-        if self.uid is not None:
-            os.setgroups([])
-            os.setresgid(self.uid, self.uid, self.uid)
-            os.setresuid(self.uid, self.uid, self.uid)  # drops every capability
-        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        warm.become(self.uid)
         os.environ.update(HOME=str(folder), TMPDIR=str(folder / "tmp"))
         tempfile.tempdir = None  # the fork server's cached choice would be the sandbox's /tmp
 

@@ -309,13 +309,19 @@ def ensure_served() -> None:
     served = _serving[0]
     if server_pid() == served.pid and _running(served.pid):
         return
-    import multiprocessing
     from multiprocessing import forkserver
 
     forkserver._forkserver._stop()  # type: ignore[attr-defined]  # private to multiprocessing
-    started = start_server(served.key[0], served.start)
+    await_imports(start_server(served.key[0], served.start))
+
+
+def await_imports(started: Callable[[], None]) -> None:
+    """Wait for the fork server's imports (a process of it starts once they are done; paid
+    once, outside any job), then call `started` (what `start_server` returned)."""
+    import multiprocessing
+
+    up = multiprocessing.get_context("forkserver").Process(target=int)
     try:
-        up = multiprocessing.get_context("forkserver").Process(target=int)
         with main_hidden():
             up.start()
         up.join()

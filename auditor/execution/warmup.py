@@ -55,12 +55,5 @@ def context(cores: int, level: str = "auto", adapters: tuple[str, ...] = ()) -> 
         start(cores, level, adapters)
     (*_, started), = _started
     _started.clear()
-    ctx = mp.get_context("forkserver")
-    warm = ctx.Process(target=int)  # waits for the imports: paid once, outside any job
-    try:
-        with sandbox.main_hidden():
-            warm.start()
-        warm.join()
-    finally:
-        started()
-    return ctx
+    sandbox.await_imports(started)
+    return mp.get_context("forkserver")
