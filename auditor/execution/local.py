@@ -218,6 +218,8 @@ class JobProcess:
         notes: list[str] = []
         detail = ""
         failure, message = self.killed_for, None
+        if failure is None and sandbox.disk_bytes(folder) > budget.disk_mb * 2**20:
+            failure = FailureClass.DISK  # written past the limit between two looks
         if failure == FailureClass.TIMEOUT:
             message = (f"killed after {wall:.1f} s (start-up {startup:.1f} s + budget "
                        f"{budget.wall_seconds:g} s + grace)")
