@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 from auditor.audit import starvation
+from auditor.execution.sandbox import PARTS, Isolation
 from auditor.report import headline, sentences
 from auditor.report.context import _comparison_view
 from auditor.report.exports import write_report
+from auditor.report.isolation import isolation_view
 from auditor.report.results import AuditRow
 from auditor.stats.compare import Interval, Normalized, Observation, compare
 from reports import (
@@ -123,7 +125,8 @@ def context() -> dict:
         "cv_folds": 5,
         "startup_cap_s": 120.0,
         "versions": {"automl-auditor": "0.1.0", "scikit-learn": "1.5.2", "lightgbm": "4.5.0"},
-        "isolation": {"levels": [("none", 1), ("sandbox", 7)], "not_isolated": 1, "runs": 8},
+        "isolation": {"levels": [("none", 1), ("sandbox", 7)], "not_isolated": 1, "runs": 8,
+                      "partial": ""},
         "sources": [{"store": "out/results.sqlite", "runs": 8}],
         "budgets": [{"wall_seconds": 60.0, "cores": 4, "memory_mb": 4096, "max_trials": None}],
         "comparison": asdict(_comparison_view(compare(obs), {"credit-g": "roc_auc",
@@ -187,6 +190,22 @@ def test_report_is_self_contained(context: dict, tmp_path: Path) -> None:
     assert "http://" not in html and "https://" not in html
     assert "<link" not in html and "@import" not in html and "url(" not in html
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]  # no tables: no exports
+
+
+def test_runs_sealed_by_namespaces_alone_are_partly_isolated_not_unsealed(context: dict) -> None:
+    """Labels as the sandbox records them: without namespaces nothing sealed the holdout; with
+    namespaces but no cgroup or job users it was sealed, and the note says what was missing."""
+    full, loose = Isolation("auto", ()), Isolation("auto", ("cgroup", "job users"))
+    bare, off = Isolation("auto", ("namespaces", "job users")), Isolation("off", PARTS)
+    view = isolation_view([full.label(), full.label(network=True), loose.label(),
+                           loose.label(network=True), bare.label(), off.label(), None])
+    assert view.runs == 7 and view.not_isolated == 3
+    assert view.partial.startswith("2 of 7 runs were sandboxed without cgroup and job users")
+    assert "only sampled" in view.partial and "same user" in view.partial
+    assert isolation_view([full.label()] * 3).partial == ""
+    text = "".join(_parse(render_report({**context, "isolation": asdict(view)})).text)
+    assert "partly isolated 2 of 7 runs were sandboxed" in " ".join(text.split())
+    assert "3 of 7 runs were not isolated" in text
 
 
 def test_report_content(context: dict) -> None:

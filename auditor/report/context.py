@@ -17,6 +17,7 @@ from adapters.metrics import get_metric
 from auditor.audit import starvation
 from auditor.config.errors import UsageError
 from auditor.report import headline, sentences
+from auditor.report.isolation import isolation_view
 from auditor.report.results import ReportRun, Results, load_results
 from auditor.report.views import (
     DETAIL_RUNS,
@@ -24,7 +25,6 @@ from auditor.report.views import (
     ComplianceRow,
     DatasetSection,
     IntervalView,
-    IsolationView,
     ReportContext,
     RunView,
     SeedRow,
@@ -361,7 +361,7 @@ def build_context(sources: Path | Sequence[Path | str], title: str | None = None
         startup_cap_s=STARTUP_CAP_S,
         cv_folds=next((r.options["cv_folds"] for r in runs if "cv_folds" in r.options), None),
         versions=runs[0].versions,
-        isolation=_isolation(runs),
+        isolation=isolation_view([r.isolation for r in runs]),
         summary=lead + summary,
         summary_lead=len(lead),
         system_order=order,
@@ -375,9 +375,3 @@ def build_context(sources: Path | Sequence[Path | str], title: str | None = None
         detailed=len(runs) <= detail_runs,
     )
 
-
-def _isolation(runs: list[ReportRun]) -> IsolationView:
-    """How the runs were sandboxed (label -> runs), and how many were not fully isolated."""
-    levels = Counter(r.isolation or "not recorded" for r in runs)
-    loose = sum(n for label, n in levels.items() if not label.startswith("sandbox"))
-    return IsolationView(sorted(levels.items()), loose, len(runs))

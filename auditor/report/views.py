@@ -150,8 +150,9 @@ class ComparisonView:
 @dataclass(frozen=True)
 class IsolationView:
     levels: list[tuple[str, int]]  # isolation label → runs
-    not_isolated: int
+    not_isolated: int  # runs without namespaces: nothing sealed their holdout
     runs: int
+    partial: str  # a sentence on runs sealed by namespaces but lacking another part, or ""
 
 
 @dataclass
