@@ -1,21 +1,22 @@
 """TPOT 1.x in its own environment (`adapters/systems/tpot/requirements.txt`).
 
-Budget mapping: a dask cluster of `cores` single-threaded worker processes, each with a share of
-the memory budget (dask restarts a worker that exceeds it); `max_time_mins` = time left once the
-workers are up, minus a reserve for TPOT's setup and overshoot, its refit of the best pipeline on
-all search rows, prediction and shutdown; `max_eval_time_mins` = a third of that, so that no
-single pipeline can use up the search. TPOT cannot be stopped early: a stop request is left to its
-own time limit, with the harness's kill as the backstop. Reported score: the cross-validated score
-of the pipeline TPOT selects from `evaluated_individuals`. Trial times are TPOT's own submission and
-completion times.
+Budget mapping: a Dask cluster inside the worker's own process, one single-threaded worker per
+core (TPOT submits one pipeline per worker at a time), started before the budget; no worker
+process to start, so the budget begins within a second of the job. Memory is the job's cgroup's
+to enforce: the whole search runs in this process, and an in-process Dask worker cannot be
+restarted, so no per-worker Dask limit is set (at one, Dask would pause the worker and stall the
+search). `max_time_mins` = the time left, minus a reserve for TPOT's setup and overshoot, its refit
+of the best pipeline on all search rows, prediction and shutdown; `max_eval_time_mins` = a third
+of that, so that no single pipeline can use up the search (TPOT interrupts a pipeline in its
+thread when its Python code next runs). TPOT cannot be stopped early: a stop request is left to
+its own time limit, with the harness's kill as the backstop. Reported score: the
+cross-validated score of the pipeline TPOT selects from `evaluated_individuals`. Trial times are
+TPOT's own submission and completion times.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,6 @@ NODE_GROUPS = {
     True: ["scalers", "selectors_classification", "transformers", "classifiers"],
     False: ["scalers", "selectors_regression", "transformers", "regressors"],
 }
-# measured on 7k rows: the harness's job process ~150 MB, this process (with the dask scheduler and
-# nannies) ~400 MB, each worker ~380 MB; the workers share what is left of the budget
-HARNESS_MB, MAIN_MB, MIN_WORKER_MB = 300, 500, 256
 # TPOT's setup before its clock starts (2.5-6 s: preprocessing, scattering the data, the first
 # population), its refit of the best pipeline, prediction and shutdown (~0.1 s, see `_kill`), plus
 # its overshoot of max_time_mins, which grows with the budget: its time limits are soft (a pipeline
@@ -68,7 +66,8 @@ class TPOT(CrossValidating):
                   "import tpot, xgboost; print(tpot.__version__)")
     module = "adapters.systems.tpot"
     preload = ("tpot", "dask.distributed")
-    own_server = "its own Dask cluster per job, started by the worker before the budget"
+    own_server = ("its own Dask cluster per job, in the worker's process (a thread per core), "
+                  "started before the budget")
     # the reserve and time for a few pipelines: at 40 s on a busy machine no pipeline finished,
     # when 3-5 s of imports and 5-7 s to start the Dask workers with TPOT were inside the budget
     capabilities = Capabilities(
@@ -131,34 +130,23 @@ def _trials(evaluated: Any, column: str, sign: int, clock: float) -> list[Trial]
     return trials
 
 
-def _kill(pids: list[int]) -> None:
-    """Kills the dask workers that are still this process's children: one may still be running a
-    pipeline that TPOT gave up on and cannot interrupt, which a graceful close would wait for."""
-    import psutil
-
-    children = {child.pid for child in psutil.Process().children()}
-    for pid in set(pids) & children:
-        os.kill(pid, signal.SIGKILL)
-
-
-# the Dask cluster and client `warm` started in this process, for `work`
-_CLUSTERS: list[tuple[Any, Any]] = []
+# the Dask client (of its cluster) `warm` started in this process, for `work`
+_CLIENTS: list[Any] = []
 
 
 def warm(options: dict[str, Any], budget: Budget, folder: Path) -> None:
-    """TPOT's imports and its Dask cluster (one single-threaded worker process per core, each
-    with TPOT imported), before the budget starts: a server's start-up is not the search's."""
+    """TPOT's imports and its Dask cluster, in this process (one single-threaded worker per
+    core), before the budget starts: a server's start-up is not the search's."""
     import tpot  # noqa: F401
     from dask.distributed import Client, LocalCluster
 
-    worker_mb = max(MIN_WORKER_MB, (budget.memory_mb - HARNESS_MB - MAIN_MB) // budget.cores)
-    cluster = LocalCluster(n_workers=budget.cores, threads_per_worker=1, processes=True,
-                           memory_limit=f"{worker_mb}MB", dashboard_address=None,
+    cluster = LocalCluster(n_workers=budget.cores, threads_per_worker=1, processes=False,
+                           memory_limit=None, dashboard_address=None,
                            silence_logs=logging.ERROR, local_directory=str(folder / "dask"))
-    client = Client(cluster)
-    _CLUSTERS.append((cluster, client))
-    # the workers import TPOT now, so that import time does not time out the first pipelines
-    client.run(importlib.import_module, "tpot")
+    # not closed at exit: closing would wait for a pipeline TPOT gave up on and cannot interrupt
+    # (its thread ends with this process)
+    cluster.shutdown_on_close = False
+    _CLIENTS.append(Client(cluster))
 
 
 def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Path) -> RunResult:
@@ -172,25 +160,22 @@ def work(data: SearchData, ctx: RunContext, options: dict[str, Any], folder: Pat
     objects = {c: object for c in data.categorical_columns}  # TPOT one-hot encodes object columns
     X, X_holdout = data.X.astype(objects), data.X_holdout.astype(objects)
     clock = time.time() - ctx.elapsed()  # epoch seconds at the start of the run
-    if not _CLUSTERS:
+    if not _CLIENTS:
         warm(options, ctx.budget, folder)
-    cluster, client = _CLUSTERS.pop()
-    with cluster, client:
-        workers = list(client.run(os.getpid).values())
-        search_s = max(1.0, ctx.remaining() - RESERVE_S - RESERVE_FRACTION * ctx.remaining())
-        estimator = (TPOTClassifier if classification else TPOTRegressor)(
-            scorers=[scorer], scorers_weights=[1], cv=folds,
-            max_time_mins=search_s / 60, max_eval_time_mins=search_s / 180,
-            n_jobs=cores, client=client, preprocessing=True, random_state=ctx.seed, verbose=0,
-        )
-        try:
-            estimator.fit(X, data.y)
-        except Exception as exc:  # TPOT raises a bare Exception when its population is empty
-            if "No individuals could be evaluated" in str(exc):
-                raise BudgetFailure(f"TPOT evaluated no pipeline in {search_s:.0f} s: "
-                                    f"{str(exc).splitlines()[0][:200]}") from exc
-            raise
-        _kill(workers)
+    client = _CLIENTS.pop()
+    search_s = max(1.0, ctx.remaining() - RESERVE_S - RESERVE_FRACTION * ctx.remaining())
+    estimator = (TPOTClassifier if classification else TPOTRegressor)(
+        scorers=[scorer], scorers_weights=[1], cv=folds,
+        max_time_mins=search_s / 60, max_eval_time_mins=search_s / 180,
+        n_jobs=cores, client=client, preprocessing=True, random_state=ctx.seed, verbose=0,
+    )
+    try:
+        estimator.fit(X, data.y)
+    except Exception as exc:  # TPOT raises a bare Exception when its population is empty
+        if "No individuals could be evaluated" in str(exc):
+            raise BudgetFailure(f"TPOT evaluated no pipeline in {search_s:.0f} s: "
+                                f"{str(exc).splitlines()[0][:200]}") from exc
+        raise
     pipeline = estimator.fitted_pipeline_
     if classification:
         labels = pipeline.classes_
