@@ -212,6 +212,15 @@ def shared_rows(sizes: Sizes, reps: int, seed: int, share: float = 0.1) -> list[
     return rates
 
 
+def _leaky(rng: np.random.Generator, n: int, leak: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """`n` rows of the regression world, with the target plus N(0, 0.01²) as a feature if `leak`."""
+    X, y = worlds.draw(rng, n)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(worlds.D)])
+    if leak:
+        frame["leak"] = y + 0.01 * rng.standard_normal(n)
+    return frame, y
+
+
 def leakage(sizes: Sizes, reps: int, seed: int) -> list[Rate]:
     """Leakage screen on honest features (false alarm) and with a near-copy of the target."""
     rates = []
@@ -220,14 +229,9 @@ def leakage(sizes: Sizes, reps: int, seed: int) -> list[Rate]:
         flags = 0
         for rep in range(reps):
             rng = np.random.default_rng([seed, tag, rep])
-            frames = []
-            for n in (sizes.search, sizes.holdout):
-                X, y = worlds.draw(rng, n)
-                frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(worlds.D)])
-                if leak:
-                    frame["leak"] = y + 0.01 * rng.standard_normal(n)
-                frames += [frame, y]
-            flags += leakage_screen(*frames, "regression").flag
+            (search_X, search_y), (holdout_X, holdout_y) = (
+                _leaky(rng, n, leak) for n in (sizes.search, sizes.holdout))
+            flags += leakage_screen(search_X, search_y, holdout_X, holdout_y, "regression").flag
         rates.append(Rate("leakage screen", case, "power" if leak else "false alarm", flags,
                           reps, None if leak else 0.05,
                           "target + N(0, 0.01²) as a feature" if leak else ""))

@@ -40,12 +40,12 @@ def main() -> None:
     print(f"\nbudget adherence on telco-churn: wall budget {args.budget:g} s, 1 core per job, "
           "2 workers (AMLB: killed at 2x the budget, no overrun flag)")
     for system in args.systems:
-        mine = [r for r in rows if r["system"] == system]
-        ratios = [r["wall_s"] / args.budget for r in mine]
-        failed = [r["failure_class"] for r in mine if r["status"] != "ok"]
+        mine = [r for r in rows if r.system == system]
+        ratios = [r.wall_s / args.budget for r in mine]
+        failed = [r.failure_class for r in mine if r.status != "ok"]
         print(f"  {system:<14} runs {len(ratios)}  wall/budget median "
               f"{statistics.median(ratios):.3f}  max {max(ratios):.3f}  "
-              f"overruns {sum(r['overrun'] for r in mine)}  failed {failed or 0}   "
+              f"overruns {sum(bool(r.overrun) for r in mine)}  failed {failed or 0}   "
               "(target <= 1.05)")
 
 

@@ -61,7 +61,8 @@ def main() -> None:
     print("\nper-job harness overhead (process wall - time inside the system's run)")
     for rows in measured.values():
         for system in ("constant", "lgbm-default"):
-            ov = [r.wall_s - r.search_s for r in rows if r.system == system]
+            ov = [r.wall_s - r.search_s for r in rows
+                  if r.system == system and r.search_s is not None]
             print(f"  {rows[0].isolation:<9} {system:<14} n={len(ov):<3} median "
                   f"{statistics.median(ov):.3f} s  p90 {_pct(ov, 0.9):.3f} s  max {max(ov):.3f} s"
                   "   (target <= 0.4 s)")

@@ -32,7 +32,7 @@ import psutil
 import yaml
 
 from auditor.config.suite import load_suite
-from auditor.execution.executor import Job, Limits, Outcome
+from auditor.execution.executor import Executor, Job, Limits, Outcome
 from auditor.execution.local import Runner
 from auditor.execution.ray_cluster import RayRunner
 from auditor.pipeline.plan import Plan, harness_environment, job_id, plan
@@ -49,8 +49,8 @@ def _jobs(p: Plan, system: str) -> list[Job]:
             for (name, *_), split in p.splits.items()]
 
 
-def _per_minute(runner: Runner | RayRunner, jobs: list[Job]) -> float:
-    queue, done = deque(jobs), []
+def _per_minute(runner: Executor, jobs: list[Job]) -> float:
+    queue, done = deque(jobs), list[Outcome]()
     started = time.monotonic()
     runner.run(lambda: queue.popleft() if queue else None, done.append)
     elapsed = time.monotonic() - started
