@@ -1,7 +1,8 @@
 """Metrics, vectorized over bootstrap resamples.
 
-Each metric scores `y` against predictions `p` at row indices `idx` of shape (B, n): one score
-per row of `idx`, in time linear in B × n (the rank metrics count the resampled rows at each
+Each metric scores `y` against predictions `p` at row indices of shape (B, n), given side by
+side in parts (`Drawn`; a stratified bootstrap's are its classes): one score per resample, in
+time linear in B × n (the rank metrics count the resampled rows at each
 distinct risk, never sort a resample). The point estimate is the same function with a single
 row `arange(n)`, so the CV score, the holdout score and its bootstrap CI all come from one
 implementation.
@@ -34,10 +35,18 @@ def _ranked(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return 2 * (np.cumsum(starts) - 1)[ranks] + positive
 
 
+Drawn = tuple[np.ndarray, ...]  # row indices (B, ·) side by side: each resample's, in parts
+
+
+def _joined(idx: Drawn) -> np.ndarray:
+    """The parts as one array (B, n)."""
+    return idx[0] if len(idx) == 1 else np.concatenate(idx, axis=1)
+
+
 # the last codes laid out negatives first (`_laid_out`), and the last (codes, idx, counts): the
 # rank metrics scored on one chunk of resamples share them
 _layout: list[tuple[np.ndarray, np.ndarray, int]] = []
-_counted: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+_counted: list[tuple[np.ndarray, Drawn, np.ndarray]] = []
 
 
 def _laid_out(codes: np.ndarray) -> tuple[np.ndarray, int]:
@@ -49,22 +58,27 @@ def _laid_out(codes: np.ndarray) -> tuple[np.ndarray, int]:
     return _layout[0][1], _layout[0][2]
 
 
-def _counts(codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _counts(codes: np.ndarray, idx: Drawn) -> np.ndarray:
     """(B, 2, risks): per resample, the negatives and the positives drawn at each distinct
     risk."""
     if _counted and _counted[0][0] is codes and _counted[0][1] is idx:
         return _counted[0][2]
     laid_out, width = _laid_out(codes)
-    drawn = np.take(laid_out, idx)
-    flat = np.empty((idx.shape[0], 2 * width), dtype=np.int64)
-    for b, row in enumerate(drawn):  # one resample at a time: its counts stay in cache
-        flat[b] = np.bincount(row, minlength=2 * width)
-    counts = flat.reshape(idx.shape[0], 2, width)
+    b_n = idx[0].shape[0]
+    ends = np.cumsum([part.shape[1] for part in idx])
+    drawn = np.empty(int(ends[-1]), dtype=np.int64)
+    flat = np.empty((b_n, 2 * width), dtype=np.int64)
+    for b in range(b_n):  # one resample at a time: its draws and counts stay in cache
+        for part, end in zip(idx, ends, strict=True):  # each part's risks in place, no copy
+            np.take(laid_out, part[b], out=drawn[end - part.shape[1]:end],
+                    mode="clip")  # unbuffered ("raise" copies); the positions are in range
+        flat[b] = np.bincount(drawn, minlength=2 * width)
+    counts = flat.reshape(b_n, 2, width)
     _counted[:] = [(codes, idx, counts)]
     return counts
 
 
-def _roc_auc(y: np.ndarray, codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _roc_auc(y: np.ndarray, codes: np.ndarray, idx: Drawn) -> np.ndarray:
     """Mann–Whitney: per positive, the negatives below its risk plus half those tied (twice
     that, 2 × below + tied, summed in integers)."""
     c = _counts(codes, idx)
@@ -83,8 +97,8 @@ def _row_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return -np.log(probs[np.arange(len(y)), y])
 
 
-def _mean_at(y: np.ndarray, values: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return values[idx].mean(axis=1)
+def _mean_at(y: np.ndarray, values: np.ndarray, idx: Drawn) -> np.ndarray:
+    return values[_joined(idx)].mean(axis=1)
 
 
 def _class_correct(y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -92,7 +106,8 @@ def _class_correct(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return 2 * y.astype(np.int64) + (p.argmax(axis=1) == y)
 
 
-def _balanced_accuracy(y: np.ndarray, codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _balanced_accuracy(y: np.ndarray, codes: np.ndarray, parts: Drawn) -> np.ndarray:
+    idx = _joined(parts)
     k = int(y.max()) + 1 if y.size else 1
     offsets = np.arange(idx.shape[0], dtype=np.int64)[:, None] * (2 * k)
     c = np.bincount((codes[idx] + offsets).ravel(), minlength=idx.shape[0] * 2 * k)
@@ -101,18 +116,18 @@ def _balanced_accuracy(y: np.ndarray, codes: np.ndarray, idx: np.ndarray) -> np.
         return np.nanmean(c[:, :, 1] / c.sum(axis=2), axis=1)
 
 
-def _top_decile_precision(y: np.ndarray, codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _top_decile_precision(y: np.ndarray, codes: np.ndarray, idx: Drawn) -> np.ndarray:
     """Share of positives among the 10 % of rows with the highest predicted risk; rows tied at
     the cut-off count with their average positive rate, so ties cannot favour either class."""
-    m = idx.shape[1]
+    m = sum(part.shape[1] for part in idx)
     k = max(1, int(np.ceil(0.1 * m)))
     c = _counts(codes, idx)
     pos = c[:, 1]
     rows = c[:, 0] + pos
     below = np.cumsum(rows, axis=1)
     below -= rows  # rows at a lower risk
-    out = np.empty(idx.shape[0])
-    for b in range(idx.shape[0]):  # the sums above the cut-off cover only the top tenth
+    out = np.empty(len(c))
+    for b in range(len(c)):  # the sums above the cut-off cover only the top tenth
         cut = int(np.searchsorted(below[b], m - k, side="right")) - 1  # where the top k end
         tied, tied_pos = rows[b, cut], pos[b, cut]
         above, pos_above = int(rows[b, cut + 1:].sum()), int(pos[b, cut + 1:].sum())
@@ -125,15 +140,16 @@ def _squared_errors(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return (y - p) ** 2
 
 
-def _rmse(y: np.ndarray, se: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return np.sqrt(se[idx].mean(axis=1))
+def _rmse(y: np.ndarray, se: np.ndarray, idx: Drawn) -> np.ndarray:
+    return np.sqrt(se[_joined(idx)].mean(axis=1))
 
 
 def _targets_and_errors(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.vstack([y, (y - p) ** 2])
 
 
-def _r2(y: np.ndarray, q: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _r2(y: np.ndarray, q: np.ndarray, parts: Drawn) -> np.ndarray:
+    idx = _joined(parts)
     yi = q[0][idx]
     sse = q[1][idx].sum(axis=1)
     sst = ((yi - yi.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
@@ -141,13 +157,13 @@ def _r2(y: np.ndarray, q: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return 1.0 - sse / sst
 
 
-Kernel = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+Kernel = Callable[[np.ndarray, np.ndarray, Drawn], np.ndarray]
 
 
 @dataclass(frozen=True)
 class Metric:
     """`prepare(y, p)` turns predictions into what `kernel(y, prepared, idx)` scores at row
-    indices `idx` (B, n): done once, however many resamples are scored."""
+    indices `idx` (`Drawn`): done once, however many resamples are scored."""
 
     name: str
     greater_is_better: bool
@@ -164,7 +180,7 @@ class Metric:
     def on(self, y: np.ndarray, p: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """The scores of `p` against `y` at row indices (B, n), prepared once."""
         prepared = self.prepare(y, p)
-        return lambda idx: self.kernel(y, prepared, idx)
+        return lambda idx: self.kernel(y, prepared, (idx,))
 
     def batch(self, y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """One score per row of `idx` (B, n)."""

@@ -51,6 +51,34 @@ def test_metric_matches_sklearn_on_every_resample(name, data, reference) -> None
     assert batch == pytest.approx([reference(y[i], p[i]) for i in idx], rel=1e-9)
 
 
+def _top_decile(y: np.ndarray, p: np.ndarray) -> float:
+    """Positives among the riskiest tenth, the rows tied at the cut-off at their positive rate."""
+    k, risk = int(np.ceil(0.1 * len(y))), p[:, 1]
+    cut = np.sort(risk)[::-1][k - 1]
+    above, tied = risk > cut, risk == cut
+    return float((y[above].sum() + (k - above.sum()) * y[tied].mean()) / k)
+
+
+@pytest.mark.parametrize(("name", "data", "reference"),
+                         [*CASES, ("top_decile_precision", _binary, _top_decile)],
+                         ids=[*(c[0] for c in CASES), "top_decile_precision"])
+def test_bootstrap_scores_match_sklearn_on_the_drawn_rows(monkeypatch, name, data,
+                                                          reference) -> None:
+    """The bootstrap scores each class's draws apart, a few resamples at a time: on every
+    resample the same score as scikit-learn's on the same drawn rows, ties included (the
+    predictions rounded to two decimals, the probabilities then kept above 0 and summing to 1)."""
+    y, p = data()
+    p = np.round(p, 2)
+    if p.ndim == 2:
+        p = np.clip(p, 0.01, None) / np.clip(p, 0.01, None).sum(axis=1, keepdims=True)
+    monkeypatch.setattr("auditor.stats.bootstrap.SCORE_CELLS", 3 * len(y))
+    resamples = Resamples(y, name not in ("rmse", "r2"), seed=7, n=40)
+    rows = np.concatenate(list(resamples.chunks()))
+    assert len(np.unique(p)) < len(y) and len(np.unique(rows[0])) < len(y)  # ties, repeats
+    assert resamples.scores(get_metric(name), p) == pytest.approx(
+        [reference(y[i], p[i]) for i in rows], rel=1e-9)
+
+
 def test_top_decile_precision_counts_positives_among_the_riskiest_tenth() -> None:
     y, p = _binary()
     k = int(np.ceil(0.1 * len(y)))

@@ -17,6 +17,7 @@ from adapters.metrics import Metric
 N_BOOTSTRAP = 1000
 LEVEL = 0.95
 CHUNK_CELLS = 2**21  # resampled row indices held at a time
+SCORE_CELLS = 2**17  # those scored at a time: a resample's draws and counts stay in cache
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,9 @@ class Resamples:
         """The rows, class by class (each class's rows in their order)."""
         return np.concatenate(self._groups) if self._groups else np.arange(0)
 
-    def positions(self, step: int | None = None) -> Iterator[np.ndarray]:
-        """The resamples as positions in `order`, `step` at a time (default: `CHUNK_CELLS`
-        positions a chunk)."""
+    def drawn(self, step: int | None = None) -> Iterator[tuple[np.ndarray, ...]]:
+        """The resamples, `step` at a time (default: `CHUNK_CELLS` positions a chunk), as each
+        class's positions in `order` (B, the class's rows), class by class."""
         m = len(self.y)
         step = step or max(1, CHUNK_CELLS // max(m, 1))
         sizes = [len(rows) for rows in self._groups]
@@ -52,9 +53,13 @@ class Resamples:
         for first in range(0, self.n, step):
             b = min(step, self.n - first)
             # as intp: the same values as int32 draws, and indexing with them needs no cast
-            yield np.concatenate([rng.integers(start, start + size, size=(b, size), dtype=np.intp)
-                                  for start, size, rng in zip(starts, sizes, rngs, strict=True)],
-                                 axis=1)
+            yield tuple(rng.integers(start, start + size, size=(b, size), dtype=np.intp)
+                        for start, size, rng in zip(starts, sizes, rngs, strict=True))
+
+    def positions(self, step: int | None = None) -> Iterator[np.ndarray]:
+        """The resamples as positions in `order` (B, len(y)), `step` at a time."""
+        for parts in self.drawn(step):
+            yield np.concatenate(parts, axis=1)
 
     def chunks(self, step: int | None = None) -> Iterator[np.ndarray]:
         """The resamples as row indices of `y`, `step` at a time."""
@@ -76,7 +81,7 @@ class Resamples:
                 prepared[m.prepare] = m.prepare(y, preds)
             kernels.append(functools.partial(m.kernel, y, prepared[m.prepare]))
         parts: list[list[np.ndarray]] = [[] for _ in metrics]
-        for at in self.positions():
+        for at in self.drawn(max(1, SCORE_CELLS // max(len(self.y), 1))):
             for part, kernel in zip(parts, kernels, strict=True):
                 part.append(kernel(at))
         return [np.concatenate(part) for part in parts]
