@@ -1,7 +1,7 @@
 """A job's cgroup on this machine's real kernel (v1 or v2, whichever `cgroups.hierarchies` finds):
 its memory limit counts /dev/shm pages and ends in an OOM kill it records, its pids limit refuses
-forks, its CPU seconds and peak memory are the kernel's, and `kill` leaves nothing alive, a
-detached grandchild included."""
+forks, its CPU quota is one core's, its CPU seconds and peak memory are the kernel's, and `kill`
+leaves nothing alive, a detached grandchild included (`tests/test_cgroup_v2.py` runs it on v2)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def test_a_job_cgroup_limits_measures_and_kills_everything(tmp_path: Path,
         pytest.skip("this machine gives the harness no writable cgroup")
     monkeypatch.setattr(cgroups, "PIDS_MAX", 20)
     cell = cgroups.JobCgroup.create(groups, 200, 1, sorted(os.sched_getaffinity(0))[:1])
+    quota = {n: (f / n).read_text().strip() for f in cell.folders
+             for n in ("cpu.max", "cpu.cfs_quota_us") if (f / n).exists()}
+    assert quota in ({"cpu.max": "100000 100000"}, {"cpu.cfs_quota_us": "100000"}), quota
     shm = Path("/dev/shm") / f"auditor-test-{uuid.uuid4().hex}"
     handles = cell.handles()
     try:
