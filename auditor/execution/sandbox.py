@@ -64,6 +64,16 @@ class Isolation:
         text = "sandbox" if not self.missing else f"partial (no {', '.join(self.missing)})"
         return f"{text}, network allowed" if network else text
 
+    @staticmethod
+    def lacked(label: str | None) -> tuple[str, ...]:
+        """The parts a recorded `label` says a run's sandbox lacked (every part for `none`, or
+        for a run recorded before labels were)."""
+        if label is not None and label.startswith("sandbox"):
+            return ()
+        if label is not None and label.startswith("partial (no "):
+            return tuple(label.removeprefix("partial (no ").partition(")")[0].split(", "))
+        return PARTS
+
 
 def _bwrap_works() -> bool:
     """Whether the fork server's own sandbox starts here (the interpreter runs in it)."""
