@@ -12,6 +12,7 @@ import pytest
 from adapters.systems.flaml import FLAML
 from auditor.cli import main
 from auditor.execution import sandbox
+from auditor.store.records import StoredRun
 from tests.conftest import WALL_CAP, require_environment, runs
 
 W = "tests.warm_adapters:"
@@ -58,6 +59,12 @@ def test_a_warm_worker_runs_in_its_jobs_cgroup_namespaces_and_user(tmp_path: Pat
         assert row.startup_s is not None and row.startup_s >= 0
     assert "worker warm: forked from the flaml server" in (tmp_path / "out" / "report.html"
                                                            ).read_text()
+    _alone_in_its_job(probe)
+
+
+def _alone_in_its_job(probe: StoredRun) -> None:
+    """The probe's worker ran in its job's PID namespace, with nothing else in view, as the job's
+    user, in its cgroup, namespaces and CPUs."""
     view = json.loads(probe.model_description)
     own, seen = view["own"], view["seen"]
     workers = [p for p in seen.values() if "adapters.systems.warm" in p["cmdline"]]
@@ -68,6 +75,33 @@ def test_a_warm_worker_runs_in_its_jobs_cgroup_namespaces_and_user(tmp_path: Pat
             "cmdline"], p["cmdline"]
         assert (p["cgroup"], p["ns"], p["uid"]) == (own["cgroup"], own["ns"], own["uid"]), p
         assert p["cpus"] == own["cpus"]
+
+
+def test_the_first_job_starts_once_its_server_has_loaded_its_imports(tmp_path: Path,
+                                                                    suite_factory, capsys) -> None:
+    """The server's imports are not the first job's start-up: the run waits for them before it
+    starts any job, and says so."""
+    _sandboxed()
+    rows = _run(tmp_path, suite_factory, ["constant", "flaml"])
+    assert rows["flaml"].environment["worker"].startswith("warm: forked from the flaml server")
+    said = capsys.readouterr().err.splitlines()
+    loading = next(i for i, x in enumerate(said) if "warm servers of flaml: loading" in x)
+    loaded = next(i for i, x in enumerate(said) if "warm server flaml: imports loaded in" in x)
+    first = next(i for i, x in enumerate(said) if x.strip().startswith("start"))
+    assert loading < loaded < first, said
+
+
+def test_a_ray_job_is_forked_from_its_workers_server(tmp_path: Path, suite_factory,
+                                                     ray_address) -> None:
+    """On Ray, each worker process keeps a warm server per environment for its jobs, and the
+    worker it forks is as sealed in its job as on the local runner."""
+    _sandboxed()
+    rows = _run(tmp_path, suite_factory, [{"system": W + "WarmProbe", "label": "probe"}, "flaml"],
+                "--executor", "ray", "--address", ray_address)
+    for row in rows.values():
+        assert row.status == "ok", row.failure_message
+        assert row.environment["worker"].startswith("warm: forked from the flaml server"), row
+    _alone_in_its_job(rows["probe"])
 
 
 def test_a_hostile_request_to_the_server_is_refused(tmp_path: Path, suite_factory) -> None:

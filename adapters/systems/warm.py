@@ -2,16 +2,17 @@
 
 `python -m adapters.systems.warm CONTROL_FD MODULE [PRELOAD ...]` runs in the environment's
 interpreter, inside the fork server's sandbox (`auditor.execution.servers` starts it once per run):
-it imports the system module and its heavy imports, then waits on CONTROL_FD, a socket only the
-harness holds. For each job the harness sends one connected socket (the job holds the other end)
-with that job's cgroup files, user and CPUs. The server forks a guardian for it, which waits for
-the job to send its own namespaces, checks them (namespaces of the sandbox's own user namespace,
-none the server's own, the PID namespace a child of the server's), joins the job's cgroup, enters
-the namespaces (mount last) and forks the worker: in the job's PID namespace, as the job's user,
-with no_new_privs, the job's CPUs, environment and folder, running `adapters.systems.worker`.
-The guardian passes the job's SIGTERM on and sends back the worker's exit status. Nothing the job
-sends names a path or process the server acts on before the worker has become the job's user in
-the job's mount namespace. Needs only the standard library and runs on Python 3.9.
+it imports the system module and its heavy imports, says so on CONTROL_FD (a socket only the
+harness holds), then waits on it. For each job the harness sends one connected socket (the job
+holds the other end) with that job's cgroup files, user and CPUs. The server forks a guardian for
+it, which waits for the job to send its own namespaces, checks them (namespaces of the sandbox's
+own user namespace, none the server's own, the PID namespace a child of the server's), joins the
+job's cgroup, enters the namespaces (mount last) and forks the worker: in the job's PID namespace,
+as the job's user, with no_new_privs, the job's CPUs, environment and folder, running
+`adapters.systems.worker`. The guardian passes the job's SIGTERM on and sends back the worker's
+exit status. Nothing the job sends names a path or process the server acts on before the worker has
+become the job's user in the job's mount namespace. Needs only the standard library and runs on
+Python 3.9.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 MESSAGE = 1 << 16  # bytes of one message, either way
 _SERVED: list[str] = []  # the server's folder of `adapters` (its PYTHONPATH)
 TERM, KILL = b"T", b"K"  # what a job may say to its guardian once the worker runs
+READY = b"ready"  # what the server tells the harness once its imports are loaded
 
 
 class Refused(Exception):
@@ -231,6 +233,7 @@ def serve(control: socket.socket, module: str, preload: list[str]) -> int:
     importlib.import_module("adapters.systems.worker")
     print(f"warm: {module} and {preload} imported; {len(os.listdir('/proc/self/task'))} "
           "thread(s)", flush=True)
+    control.send(READY)  # the harness starts the run's first job once every server has said it
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # guardians are reaped by the kernel
     while True:
         raw, fds, _, _ = socket.recv_fds(control, MESSAGE, 16)

@@ -149,8 +149,9 @@ class Executor(ABC):
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def prepare(self, systems: list[str]) -> None:
-        """Before the first job: start what the jobs of `systems` share (none by default)."""
+    def prepare(self, systems: list[str], say: Callable[[str], None]) -> None:
+        """Before the first job: start what the jobs of `systems` share (none by default),
+        telling `say` what it waits for."""
         return None
 
     @abstractmethod

@@ -62,7 +62,7 @@ def failed(message: str, failure: str, started: float, started_at: str) -> dict[
             "finished_at": now_iso()}
 
 
-def _start_hidden(process: Any) -> None:
+def start_hidden(process: Any) -> None:
     """Start `process` from the fork server (started again in its sandbox if it died)."""
     sandbox.ensure_served()
     with sandbox.main_hidden():
@@ -110,7 +110,7 @@ class JobProcess:
         self.process = ctx.Process(target=child.main,
                                    args=(str(folder), cpus, entering, tell, door),
                                    name=f"job-{task.job_id}")
-        _start_hidden(self.process)
+        start_hidden(self.process)
         tell.close()
         for opened in (entering, door):
             if opened:
@@ -309,7 +309,7 @@ class Runner(Executor):
         self.work_dir = work_dir
         self.ctx = warmup.context(limits.budget.cores, limits.sandbox, limits.adapters)
         self.files = handoff.SplitFiles()
-        self.servers = servers.Servers(self.ctx, _start_hidden)
+        self.servers = servers.Servers(self.ctx, start_hidden)
 
     @classmethod
     def open(cls, placement: Placement) -> Runner:
@@ -323,9 +323,14 @@ class Runner(Executor):
         self.files.remove()
         self.servers.close()
 
-    def prepare(self, systems: list[str]) -> None:
-        """Start the warm servers of `systems` now: their imports run while jobs start."""
-        self.servers.prestart(systems)
+    def prepare(self, systems: list[str], say: Callable[[str], None]) -> None:
+        """Start the warm servers of `systems` and wait for their imports, so that no job waits
+        for them and none shares its CPUs with them."""
+        if started := self.servers.prestart(systems):
+            say(f"warm servers of {', '.join(started)}: loading their imports (outside every "
+                "budget)")
+            for line in self.servers.wait():
+                say(line)
 
     def _start(self, job: Job, cpus: list[int]) -> JobProcess:
         data = self.files.folder(str(id(job.split)), job.data)

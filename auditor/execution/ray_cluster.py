@@ -2,7 +2,9 @@
 
 Each job is one Ray task that reserves the budget's cores (`num_cpus`) and memory. The task runs
 the job exactly as the local runner does: a `JobProcess` forked from a fork server (one per Ray
-worker process, heavy imports preloaded), with the same thread caps, confined to CPUs that the task
+worker process, heavy imports preloaded; a third-party system's worker forked from its
+environment's warm server, one per Ray worker process, waited for before the job starts), with the
+same thread caps, confined to CPUs that the task
 takes on its node, sampled, sent SIGTERM at the budget, and SIGKILLed after the grace period or past
 the memory limit. The task returns the outcome's fields; the harness records them. A task gets the
 search rows, their labels and the holdout features: holdout labels stay in the harness.
@@ -13,6 +15,7 @@ A task lost to the machinery (its worker or node died, or Ray failed it) is the 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
@@ -24,7 +27,7 @@ from typing import Any
 
 from adapters.contract import FailureClass
 from auditor.config.errors import UsageError
-from auditor.execution import handoff, sandbox, warmup
+from auditor.execution import handoff, sandbox, servers, warmup
 from auditor.execution.confinement import node_cpus
 from auditor.execution.executor import (
     Executor,
@@ -36,7 +39,7 @@ from auditor.execution.executor import (
     Outcome,
     Placement,
 )
-from auditor.execution.local import POLL_S, JobProcess, failed, now_iso
+from auditor.execution.local import POLL_S, JobProcess, failed, now_iso, start_hidden
 
 
 @functools.cache
@@ -44,15 +47,26 @@ def _fork_context(cores: int, level: str, adapters: tuple[str, ...]) -> Any:
     return warmup.context(cores, level, adapters)
 
 
+@functools.cache
+def _servers(cores: int, level: str, adapters: tuple[str, ...]) -> servers.Servers:
+    """This Ray worker process's warm servers, ended when it exits."""
+    warm = servers.Servers(_fork_context(cores, level, adapters), start_hidden)
+    atexit.register(warm.close)
+    return warm
+
+
 def run_task(task: JobSpec, data: JobData, limits: Limits) -> dict[str, Any]:
     """Body of a job's Ray task, on a worker: the job's process from start to outcome."""
-    ctx = _fork_context(limits.budget.cores, limits.sandbox, limits.adapters)
+    key = limits.budget.cores, limits.sandbox, limits.adapters
+    ctx, warm = _fork_context(*key), _servers(*key)
+    if warm.prestart([task.system]):
+        warm.wait()  # before the job starts: its imports are not its start-up
     files = handoff.SplitFiles()  # this worker's copy of the split, for this job
     try:
         with node_cpus(limits.budget.cores) as cpus:
             folder = sandbox.job_folder(task.job_id)  # swept by the next job if this worker dies
             return JobProcess(ctx, task, files.folder("split", lambda: data), cpus, limits,
-                              folder).run_to_end()
+                              folder, warm).run_to_end()
     finally:
         files.remove()
 

@@ -1,10 +1,11 @@
-"""Warm servers: one per system environment a run uses, started at that environment's first job
-(outside every budget) in the fork server's sandbox, in the environment's own interpreter, with
-the system's heavy imports loaded (`adapters.systems.warm`). Each job of a third-party system gets
-a `Door`: a socket the harness connected to its environment's server, over which its worker is
-forked into the job's own cgroup, namespaces and user. The harness, not the job, makes every
-connection and sends the cgroup, user and CPUs; the job sends only its namespaces, which the
-server checks. Where that cannot hold, the door says why and the job starts a fresh interpreter.
+"""Warm servers: one per system environment a run uses, started before the run's first job and
+waited for until their imports are loaded (outside every budget), in the fork server's sandbox, in
+the environment's own interpreter, with the system's heavy imports loaded
+(`adapters.systems.warm`). Each job of a third-party system gets a `Door`: a socket the harness
+connected to its environment's server, over which its worker is forked into the job's own cgroup,
+namespaces and user. The harness, not the job, makes every connection and sends the cgroup, user
+and CPUs; the job sends only its namespaces, which the server checks. Where that cannot hold, the
+door says why and the job starts a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import contextlib
 import json
 import os
 import secrets
+import select
 import shutil
 import signal
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,7 @@ from adapters import registry
 from adapters.contract import SetupFailure
 from adapters.systems import environments
 from adapters.systems.external import Door, ExternalSystem
+from adapters.systems.warm import READY
 from auditor.execution import sandbox
 from auditor.execution.cgroups import JobCgroup
 from auditor.execution.confinement import thread_env
@@ -33,6 +37,8 @@ from auditor.execution.executor import JobSpec
 
 ADAPTERS = Path(adapters.__file__).resolve().parent  # what joins a server's path
 STOP_S = 5.0  # for a server to end once its control socket is closed
+READY_S = 120.0  # at most, for the servers' imports before the first job (then jobs wait)
+LOOK_S = 0.5  # between looks at whether a server that has not said it is ready still lives
 
 
 def serve(python: str, folder: str, control: socket.socket, argv: list[str]) -> None:
@@ -55,7 +61,14 @@ class Server:
     process: Any
     control: socket.socket
     folder: Path
+    started: float = field(default_factory=time.monotonic)
+    ready_s: float | None = None  # seconds from its start to its imports loaded
     gone: str = ""
+
+    def ended(self) -> str:
+        """Why the server ended (waited for a moment, so that its exit code is known)."""
+        self.process.join(STOP_S)
+        return f"it ended (exit code {self.process.exitcode}): {self.last_line()}"
 
     def last_line(self) -> str:
         """The last line the server wrote (why it ended)."""
@@ -74,18 +87,44 @@ class Servers:
     start_process: Callable[[Any], None]
     servers: dict[str, Server] = field(default_factory=dict)
 
-    def prestart(self, systems: list[str]) -> None:
+    def prestart(self, systems: list[str]) -> list[str]:
         """Start the server of each environment `systems` use, where a warm worker can be
-        forked (a whole sandbox, the environment built); a job of any other starts fresh."""
+        forked (a whole sandbox, the environment built); a job of any other starts fresh. The
+        environments whose servers were started."""
         found = sandbox.current()
         if not (found.on and found.groups):
-            return
+            return []
         for name in dict.fromkeys(systems):
             cls = self._external(name)
             if cls is None:
                 continue
             with contextlib.suppress(SetupFailure):  # its jobs report it
                 self._server(cls, environments.ready(cls.env))
+        return list(self.servers)
+
+    def wait(self, timeout: float = READY_S) -> list[str]:
+        """Wait until every server has loaded its imports, has ended, or `timeout` has passed
+        (a job of a server still loading waits at its door, inside its start-up); a line on
+        each server."""
+        deadline = time.monotonic() + timeout
+        waiting = {s.control.fileno(): (name, s) for name, s in self.servers.items()
+                   if s.ready_s is None and not s.gone}
+        while waiting and (left := deadline - time.monotonic()) > 0:
+            said, _, _ = select.select(list(waiting), [], [], min(left, LOOK_S))
+            for fd, (_, server) in list(waiting.items()):
+                if fd in said and server.control.recv(len(READY)) == READY:
+                    server.ready_s = time.monotonic() - server.started
+                elif fd in said or not server.process.is_alive():
+                    server.gone = server.ended()
+                else:
+                    continue
+                del waiting[fd]
+        lines = [f"warm server {name}: imports loaded in {s.ready_s:.1f} s"
+                 if s.ready_s is not None else f"warm server {name}: {s.gone}"
+                 for name, s in self.servers.items() if s.ready_s is not None or s.gone]
+        lines += [f"warm server {name}: imports not loaded after {timeout:.0f} s; its jobs "
+                  "wait for them" for name, _ in waiting.values()]
+        return lines
 
     @staticmethod
     def _external(system: str) -> type[ExternalSystem] | None:
@@ -112,8 +151,7 @@ class Servers:
             return None  # the job reports it
         server = self._server(cls, marker)
         if server.gone or not server.process.is_alive():
-            server.gone = server.gone or (f"it ended (exit code {server.process.exitcode}): "
-                                          f"{server.last_line()}")
+            server.gone = server.gone or server.ended()
             return Door(None, f"the {cls.env.name} server is gone: {server.gone}")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         handles = cell.handles()

@@ -224,7 +224,7 @@ def run_suite(p: Plan, out: Path, workers: int | None, store_url: str | None = N
                     jid = job_id(split, system, p.metrics[name], suite)
                     if jid not in finished:
                         planned.append(Job(jid, split, system, p.metrics[name], env))
-            runner.prepare([j.system.system for j in planned])
+            runner.prepare([j.system.system for j in planned], LOG.info)
             total = len(p.splits) * len(p.systems)
             progress = ProgressDisplay(suite.name, total, total - len(planned))
             where = "" if store_url is None else f", store {store.name}"
