@@ -23,7 +23,7 @@ from adapters.systems.environments import envs_root
 REPO = Path(__file__).resolve().parents[1]
 CHOSEN = [
     "tests/test_cgroups.py",
-    "tests/test_hostile.py::test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs",
+    "tests/test_sandbox_sealing.py::test_a_sandboxed_system_cannot_reach_the_store_the_harness_or_other_jobs",
     "tests/test_sealed_holdout.py",
     "tests/test_warm.py::test_a_warm_worker_runs_in_its_jobs_cgroup_namespaces_and_user",
     "tests/test_cpus.py::test_a_starved_run_is_measured_and_said",

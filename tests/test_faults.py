@@ -110,7 +110,7 @@ def test_ray_worker_killed_mid_job_is_retried(tmp_path: Path, suite_factory, ray
     thread.start()
     out = tmp_path / "out"
     # the hanger's marks folder and the worker -> fork server -> job ancestry are outside a
-    # sandbox; what is under test is Ray losing a worker (the sandbox is test_hostile's)
+    # sandbox; what is under test is Ray losing a worker (the sandbox is test_sandbox_sealing's)
     try:
         code = main(["run", str(suite), "--out", str(out), "--executor", "ray", "--address",
                      ray_address, "--sandbox", "off"])

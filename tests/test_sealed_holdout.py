@@ -68,7 +68,7 @@ def test_holdout_labels_never_reach_the_system(tmp_path: Path, suite_factory) ->
         seeds=[0, 1],
     )
     # what the harness hands over, sandbox aside (a sandboxed spy could write no dump; the sandbox
-    # is tested in test_hostile.py)
+    # is tested in test_sandbox_sealing.py)
     assert main(["run", str(suite), "--out", str(out), "--workers", "1", "--sandbox", "off"]) == 0
     assert all(r.status == "ok" for r in runs(out))
 
