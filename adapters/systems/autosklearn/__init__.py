@@ -166,12 +166,14 @@ def _space(automl: Any, X: pd.DataFrame, y: np.ndarray, step: str) -> dict[str, 
 
 
 def _fit(automl: Any, X: pd.DataFrame, y: np.ndarray) -> bool:
-    """`automl.fit`, with a bug of auto-sklearn 0.15 worked around: at shutdown, with no ensemble
-    job pending, its `automl.py` reads an unset `result` (`UnboundLocalError`) after every model
-    has finished, and the run would be lost. No job is pending when none was ever started: the
-    first model finished after the ensemble builder's time had run out (seen under load). The
-    models are loaded then as its `fit` would have (the ensemble if one was built, else the best
-    single model). True when it was needed."""
+    """`automl.fit`, with a bug of auto-sklearn 0.15 worked around: at shutdown its `fit` reads
+    `result` (automl.py:932, `UnboundLocalError`), set only if an ensemble job was ever submitted.
+    Its builder submits one for a run result that comes while it has time and SMAC is not stopped;
+    none came when SMAC's own time (`time_left_for_this_task` less auto-sklearn's start-up, counted
+    twice, less 5 s) was under the 6 s a run needs: every run came back STOP and no model was
+    evaluated (met on a starved CPU). With several workers a model can finish after such a STOP:
+    it is loaded as `fit` would have (no ensemble was built: the best single model). With no model
+    the run is a BudgetFailure. True when the bug was met."""
     try:
         automl.fit(X, y)
         return False
@@ -179,6 +181,14 @@ def _fit(automl: Any, X: pd.DataFrame, y: np.ndarray) -> bool:
         inner = automl.automl_
         if "'result'" not in str(exc) or getattr(inner, "runhistory_", None) is None:
             raise
+        runs = Counter(run.status.name for run in inner.runhistory_.data.values())
+        if not runs["SUCCESS"]:
+            tally = ", ".join(f"{n} {status}" for status, n in runs.items()) or "none"
+            raise BudgetFailure(
+                f"auto-sklearn evaluated no model (SMAC's runs: {tally}), so no ensemble job ran "
+                "and auto-sklearn 0.15 failed at shutdown (UnboundLocalError): SMAC starts no "
+                "run with under 6 s of its time left after auto-sklearn's start-up; give a "
+                "larger budget or a less loaded CPU") from exc
         inner._load_models()
         inner.fitted = True
         if hasattr(automl, "target_type"):  # a classifier: what its `fit` sets last
