@@ -4,10 +4,10 @@ Each job is one Ray task that reserves the budget's cores (`num_cpus`) and memor
 the job exactly as the local runner does: a `JobProcess` forked from a fork server (one per Ray
 worker process, heavy imports preloaded; a third-party system's worker forked from its
 environment's warm server, one per Ray worker process, waited for before the job starts), with the
-same thread caps, confined to CPUs that the task
-takes on its node, sampled, sent SIGTERM at the budget, and SIGKILLed after the grace period or past
-the memory limit. The task returns the outcome's fields; the harness records them. A task gets the
-search rows, their labels and the holdout features: holdout labels stay in the harness.
+same thread caps, confined to CPUs that the task takes on its node, sampled, sent SIGTERM at the
+budget, and SIGKILLed after the grace period or past the memory limit. The task returns the
+outcome's fields; the harness records them. A task gets the search rows, their labels and the
+holdout features: holdout labels stay in the harness.
 
 A task lost to the machinery (its worker or node died, or Ray failed it) is the failure class
 `infrastructure`; Ray's own retries are off, so the harness counts and bounds them.
