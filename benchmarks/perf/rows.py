@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -32,6 +31,7 @@ import pandas as pd
 import yaml
 
 from benchmarks.perf.growth import exponent
+from benchmarks.perf.peak import hwm_mb
 
 SYSTEMS = ["constant", "lgbm-default"]
 
@@ -123,7 +123,7 @@ def measure(suite: str, out: str, into: str) -> None:
     run._record, run.run_audits, run.run_suite = timed_record, timed_audits, sized_run
     code = cli.main(["run", suite, "--out", out])
     figures["code"] = code
-    figures["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["maxrss_mb"] = hwm_mb()
     Path(into).write_text(json.dumps(figures))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 from auditor.audit.suite_pass import run_audits
 from auditor.store.database import RESULTS_DB, Store
 from benchmarks.perf.growth import exponent
+from benchmarks.perf.peak import wait_peak
 from benchmarks.perf.replicate import Template, replicate, run_template, shape
 from reports.tables import tables_dir
 
@@ -45,15 +47,15 @@ class StorePoint:
 def timed_report(out: Path) -> tuple[float, float]:
     """`auditor report OUT` in a new process: (seconds, peak RSS in MB)."""
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "auditor", "report", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    took = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.stderr is not None
-    if proc.returncode:
-        raise SystemExit(f"auditor report {out} failed: {proc.stderr.read().decode()[-2000:]}")
-    return took, usage.ru_maxrss / 1024
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "auditor", "report", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=err)
+        code, peak = wait_peak(proc)
+        took = time.monotonic() - start
+        if code:
+            err.seek(0)
+            raise SystemExit(f"auditor report {out} failed: {err.read().decode()[-2000:]}")
+    return took, peak
 
 
 def store_point(t: Template, folder: Path, n: int) -> StorePoint:
