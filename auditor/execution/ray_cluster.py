@@ -59,8 +59,8 @@ def run_task(task: JobSpec, data: JobData, limits: Limits) -> dict[str, Any]:
     """Body of a job's Ray task, on a worker: the job's process from start to outcome."""
     key = limits.budget.cores, limits.sandbox, limits.adapters
     ctx, warm = _fork_context(*key), _servers(*key)
-    if warm.prestart([task.system]):
-        warm.wait()  # before the job starts: its imports are not its start-up
+    warm.prestart([task.system])
+    warm.wait()  # before the job starts: a server's imports are not its start-up
     files = handoff.SplitFiles()  # this worker's copy of the split, for this job
     try:
         with node_cpus(limits.budget.cores) as cpus:

@@ -90,7 +90,7 @@ class Servers:
     def prestart(self, systems: list[str]) -> list[str]:
         """Start the server of each environment `systems` use, where a warm worker can be
         forked (a whole sandbox, the environment built); a job of any other starts fresh. The
-        environments whose servers were started."""
+        environments that have a server now."""
         found = sandbox.current()
         if not (found.on and found.groups):
             return []

@@ -50,7 +50,8 @@ def _jobs(p: Plan, system: str) -> list[Job]:
 
 
 def _per_minute(runner: Executor, jobs: list[Job]) -> float:
-    queue, done = deque(jobs), list[Outcome]()
+    queue = deque(jobs)
+    done: list[Outcome] = []
     started = time.monotonic()
     runner.run(lambda: queue.popleft() if queue else None, done.append)
     elapsed = time.monotonic() - started
